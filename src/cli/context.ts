@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { Store } from '../store/store.js';
+import { resolveHome } from '../util/home.js';
+import type { Progress } from '../util/progress.js';
+import { terminalProgress } from './progress.js';
+
+/** Options every command inherits from the root program. */
+export interface GlobalOptions {
+  home?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** What a command handler gets: the store, the options and output helpers. */
+export interface CommandContext {
+  store: Store;
+  options: GlobalOptions;
+  progress: Progress;
+  /** Print `json` as one JSON object with `--json`, else `text`. */
+  emit(json: unknown, text: string | (() => string)): void;
+  /** Print a line on stderr unless `--quiet` or `--json`. */
+  note(line: string): void;
+}
+
+/**
+ * Run `fn` with the store of the data home opened, and close it afterwards.
+ *
+ * @example
+ * .action((opts, cmd) => withStore(cmd, (ctx) => ctx.emit({ ok: true }, 'ok')))
+ */
+export async function withStore(cmd: Command, fn: (ctx: CommandContext) => Promise<void> | void): Promise<void> {
+  const options = cmd.optsWithGlobals() as GlobalOptions;
+  const store = Store.open(resolveHome(options.home));
+  const quiet = Boolean(options.quiet || options.json);
+  const ctx: CommandContext = {
+    store,
+    options,
+    progress: terminalProgress({ quiet }),
+    emit(json, text) {
+      if (options.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+      else process.stdout.write(`${typeof text === 'function' ? text() : text}\n`);
+    },
+    note(line) {
+      if (!quiet) process.stderr.write(`${line}\n`);
+    },
+  };
+  try {
+    await fn(ctx);
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Versioned schema migrations. Each entry upgrades the schema by one version; the applied
+ * version lives in SQLite's `user_version` pragma. Never edit a released migration: add one.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** All migrations in order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'datasets, images, items, users, interactions, tasks, splits',
+    sql: `
+CREATE TABLE datasets (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  params TEXT NOT NULL DEFAULT '{}',
+  license TEXT,
+  source TEXT
+);
+CREATE TABLE images (
+  hash TEXT PRIMARY KEY,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  channels INTEGER NOT NULL,
+  format TEXT NOT NULL,
+  bytes INTEGER NOT NULL
+);
+CREATE TABLE items (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  external_id TEXT NOT NULL,
+  title TEXT NOT NULL DEFAULT '',
+  text TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '[]',
+  grp TEXT,
+  subgroup TEXT,
+  concept TEXT,
+  style TEXT,
+  attributes TEXT NOT NULL DEFAULT '{}',
+  image_hash TEXT REFERENCES images(hash),
+  UNIQUE (dataset_id, external_id)
+);
+CREATE INDEX items_concept ON items(dataset_id, concept, style);
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  external_id TEXT NOT NULL,
+  attributes TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (dataset_id, external_id)
+);
+CREATE TABLE interactions (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  ts INTEGER NOT NULL,
+  rating REAL,
+  position INTEGER NOT NULL
+);
+CREATE INDEX interactions_user ON interactions(user_id, ts, position);
+CREATE INDEX interactions_item ON interactions(item_id);
+CREATE INDEX interactions_dataset ON interactions(dataset_id);
+CREATE TABLE tasks (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  external_id TEXT NOT NULL,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  reference_item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  target_item_id INTEGER REFERENCES items(id) ON DELETE CASCADE,
+  split TEXT,
+  attributes TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (dataset_id, external_id)
+);
+CREATE TABLE splits (
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  entity TEXT NOT NULL CHECK (entity IN ('user', 'concept', 'item')),
+  key TEXT NOT NULL,
+  split TEXT NOT NULL,
+  PRIMARY KEY (dataset_id, entity, key)
+);
+`,
+  },
+];
+
+/** The schema version this code reads and writes. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
