@@ -167,7 +167,8 @@ export function formatStats(s: DatasetStats): string {
   if (s.groups) {
     lines.push('  per group:');
     for (const [k, v] of Object.entries(s.perGroup)) {
-      lines.push(`    ${k.padEnd(22)} concepts ${num(v.concepts).padStart(6)}  items ${num(v.items).padStart(7)}  interactions ${num(v.interactions).padStart(8)}`);
+      const concepts = s.concepts ? `concepts ${num(v.concepts).padStart(6)}  ` : '';
+      lines.push(`    ${k.padEnd(22)} ${concepts}items ${num(v.items).padStart(7)}  interactions ${num(v.interactions).padStart(8)}`);
     }
   }
   const fmt = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ${num(v)}`).join(', ') || 'none';

@@ -129,12 +129,20 @@ export class Rng {
   }
 }
 
-/** FNV-1a 32-bit hash of a string; stable across platforms. */
+/**
+ * 32-bit hash of a string: FNV-1a followed by the murmur3 finaliser, so that similar short
+ * strings (`1:user:41`, `1:user:42`) map to well-spread values. Stable across platforms.
+ */
 export function hashString32(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
