@@ -84,6 +84,9 @@ describe('ragar CLI end to end', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no dataset named "nope"/);
     expect(unknown.stderr).not.toMatch(/at .*\.ts:\d+/);
+    const nested = ragar(home, 'retrieve', 'evaluate', '--dataset', 'nope');
+    expect(nested.code).toBe(1);
+    expect(nested.stderr).toMatch(/no dataset named "nope"/);
     const usage = ragar(home, 'dataset', 'build', 'emoji-styles', '--users', 'many');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--users <n>.*invalid/);

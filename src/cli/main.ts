@@ -2,6 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { RagarError } from '../util/errors.js';
 import { datasetCommand } from './commands/dataset.js';
 import { demoCommand } from './commands/demo.js';
+import { embedCommand } from './commands/embed.js';
+import { retrieveCommand } from './commands/retrieve.js';
+import { trainCommand } from './commands/train.js';
 
 /** Build the `ragar` program. Exported for tests. */
 export function createProgram(): Command {
@@ -17,6 +20,9 @@ export function createProgram(): Command {
     .showHelpAfterError('(add --help for usage)');
   program.addCommand(demoCommand());
   program.addCommand(datasetCommand());
+  program.addCommand(embedCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(retrieveCommand());
   return program;
 }
 

@@ -86,6 +86,25 @@ CREATE TABLE splits (
 );
 `,
   },
+  {
+    version: 2,
+    description: 'embedding cache: one vector per (item, field, model)',
+    sql: `
+CREATE TABLE embedding_models (
+  model_id TEXT PRIMARY KEY,
+  modality TEXT NOT NULL,
+  dim INTEGER NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE embeddings (
+  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  field TEXT NOT NULL CHECK (field IN ('image', 'text')),
+  model_id TEXT NOT NULL REFERENCES embedding_models(model_id),
+  vector BLOB NOT NULL,
+  PRIMARY KEY (item_id, field, model_id)
+);
+`,
+  },
 ];
 
 /** The schema version this code reads and writes. */

@@ -1,27 +1,77 @@
 import { Command } from 'commander';
+import { DatasetView } from '../../data/access.js';
 import { DEFAULT_EMOJI_BUILD, buildEmojiStyles } from '../../data/emoji/build.js';
 import { datasetStats, formatStats } from '../../data/stats.js';
+import { embedDataset } from '../../encoders/embed.js';
+import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
+import { evaluateEmojiRetrieval } from '../../evaluation/retrieval.js';
+import { saveTunedRetrieval } from '../../retrieval/tuned.js';
+import { loadDatasetVectors } from '../../retrieval/vectors.js';
 import { withStore } from '../context.js';
 
 /**
- * `ragar demo`: the README's main job. Builds the emoji-styles benchmark with its defaults if
- * the data home has none, then prints its statistics.
+ * `ragar demo`: the README's main job on the embedded default data and models. Builds the
+ * emoji-styles benchmark if absent, embeds its items (resumable; skipped when cached), and
+ * compares retrieval weighting with equal pooling on the test split.
  */
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('prepare the embedded default (build emoji-styles if absent) and print its statistics')
-    .action(async (_opts, cmd: Command) =>
+    .description(
+      'the main job on the embedded defaults: build emoji-styles (if absent), embed its items with MobileNetV2 + USE ' +
+        '(cached), and report retrieval weighting vs equal pooling on the test split',
+    )
+    .option('--skip-embed', 'only build and print the dataset statistics')
+    .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
+        const name = DEFAULT_EMOJI_BUILD.name;
         let built = null;
-        if (!ctx.store.findDataset(DEFAULT_EMOJI_BUILD.name)) {
-          ctx.note(`building ${DEFAULT_EMOJI_BUILD.name} with default settings into ${ctx.store.home} …`);
+        if (!ctx.store.findDataset(name)) {
+          ctx.note(`building ${name} with default settings into ${ctx.store.home} …`);
           built = await buildEmojiStyles(ctx.store, DEFAULT_EMOJI_BUILD, ctx.progress);
           ctx.note(`built in ${built.seconds.toFixed(1)} s`);
         } else {
-          ctx.note(`${DEFAULT_EMOJI_BUILD.name} already built in ${ctx.store.home}; showing its statistics`);
+          ctx.note(`${name} already built in ${ctx.store.home}`);
         }
-        const stats = datasetStats(ctx.store, DEFAULT_EMOJI_BUILD.name);
-        ctx.emit({ built, stats }, () => formatStats(stats));
+        const stats = datasetStats(ctx.store, name);
+        if (opts.skipEmbed) {
+          ctx.emit({ built, stats }, () => formatStats(stats));
+          return;
+        }
+        ctx.note('embedding items (MobileNetV2 images, USE texts; cached vectors are reused) …');
+        const text = await createTextEncoder();
+        const image = await createImageEncoder();
+        let embedded;
+        try {
+          embedded = await embedDataset(ctx.store, name, { text, image, progress: ctx.progress });
+        } finally {
+          await image.dispose();
+          await text.dispose();
+        }
+        const view = DatasetView.open(ctx.store, name);
+        const vectors = loadDatasetVectors(view, { image: 'mobilenet', text: 'use' });
+        const retrieval = evaluateEmojiRetrieval(view, vectors, 'test');
+        saveTunedRetrieval(ctx.store.home, name, {
+          params: retrieval.retrieval.params,
+          tunedOn: 'valid',
+          metric: 'styleMatch',
+          value: retrieval.retrieval.validStyleMatch,
+          imageModel: vectors.imageModel,
+          textModel: vectors.textModel,
+          createdAt: new Date().toISOString(),
+        });
+        const p = (x: number) => `${(100 * x).toFixed(1)}%`;
+        ctx.emit({ built, stats, embedded, retrieval }, () =>
+          [
+            formatStats(stats),
+            '',
+            `embeddings: ${embedded.image?.modelId} and ${embedded.text?.modelId} for ${stats.items} items`,
+            `retrieval weighting on ${retrieval.retrieval.tasks} test tasks (settings tuned on valid): the weighted history's dominant style`,
+            `is the user's true taste for the reference's group in ${p(retrieval.retrieval.styleMatch)} of tasks with retrieval weights ` +
+              `(alpha ${retrieval.retrieval.params.alpha}, k ${retrieval.retrieval.params.k}, tau ${retrieval.retrieval.params.tau}) ` +
+              `vs ${p(retrieval.uniform.styleMatch)} with equal pooling.`,
+            `next: ragar retrieve --user ${view.tasks('test')[0]?.userExternalId ?? 'U'} --reference ${view.tasks('test')[0] ? view.item(view.tasks('test')[0].referenceItemId).externalId : 'ITEM'}`,
+          ].join('\n'),
+        );
       }),
     );
 }

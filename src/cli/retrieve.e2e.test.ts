@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Store } from '../store/store.js';
+
+// End to end with the real embedded encoders (MobileNetV2 + USE) on a tiny benchmark.
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const tsx = path.join(root, 'node_modules/.bin/tsx');
+const bin = path.join(root, 'src/cli/bin.ts');
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-e2e3-'));
+afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+
+function ragar(...args: string[]): { code: number; stdout: string; stderr: string; json: () => any } {
+  const r = spawnSync(tsx, [bin, '--home', home, ...args], { encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+}
+
+describe('embed → train joint → retrieve → retrieve evaluate', () => {
+  it('runs on the embedded default encoders', () => {
+    const build = ragar('dataset', 'build', 'emoji-styles', '--users', '40', '--concepts', '60', '--valid-concepts', '0.25', '--test-concepts', '0.25', '--valid-users', '0.25', '--size', '32', '--history-min', '6', '--history-max', '10', '--quiet');
+    expect(build.code, build.stderr).toBe(0);
+
+    const embed = ragar('embed', '--json');
+    expect(embed.code, embed.stderr).toBe(0);
+    const e = embed.json();
+    expect(e.text).toMatchObject({ modelId: 'use-energetic-ai-0.2.0', dimension: 512, computed: 300, encoded: 60 });
+    expect(e.image).toMatchObject({ dimension: 1280, computed: 300 });
+    const again = ragar('embed', '--json').json();
+    expect(again.text.computed).toBe(0);
+    expect(again.image.computed).toBe(0);
+
+    const joint = ragar('train', 'joint', '--epochs', '5', '--json');
+    expect(joint.code, joint.stderr).toBe(0);
+    const j = joint.json();
+    expect(j.heldOut.candidates).toBeGreaterThan(1);
+    expect(fs.existsSync(path.join(home, 'models/emoji-styles/joint/weights.bin'))).toBe(true);
+    expect(j.options.seed).toBe(1);
+
+    const ev = ragar('retrieve', 'evaluate', '--dataset', 'emoji-styles', '--split', 'test', '--json');
+    expect(ev.code, ev.stderr).toBe(0);
+    const r = ev.json();
+    expect(typeof r.retrieval.styleMatch).toBe('number');
+    expect(typeof r.uniform.styleMatch).toBe('number');
+    expect(fs.existsSync(path.join(home, 'models/emoji-styles/retrieval.json'))).toBe(true);
+
+    const store = Store.open(home);
+    const task = store.db
+      .prepare('SELECT u.external_id AS user, i.external_id AS ref FROM tasks t JOIN users u ON u.id = t.user_id JOIN items i ON i.id = t.reference_item_id LIMIT 1')
+      .get() as { user: string; ref: string };
+    store.close();
+    const one = ragar('retrieve', '--user', task.user, '--reference', task.ref, '--json');
+    expect(one.code, one.stderr).toBe(0);
+    const p = one.json();
+    expect(p.history.reduce((s: number, h: { weight: number }) => s + h.weight, 0)).toBeCloseTo(1, 6);
+    expect(p.paramsSource).toMatch(/tuned on valid/);
+    expect(p.keywords.length).toBeGreaterThan(0);
+    const text = ragar('retrieve', '--user', task.user, '--reference', task.ref, '--weights', 'uniform');
+    expect(text.stdout).toMatch(/weights: uniform/);
+
+    const unknown = ragar('retrieve', '--user', 'nobody', '--reference', task.ref);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no user "nobody"/);
+  }, 300_000);
+});

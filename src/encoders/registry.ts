@@ -1,0 +1,59 @@
+import { RagarError } from '../util/errors.js';
+import type { ImageEncoder, TextEncoder } from './types.js';
+
+/** Names of the image encoders `--image-encoder` accepts. */
+export const IMAGE_ENCODERS = ['mobilenet', 'clip'] as const;
+/** Names of the text encoders `--text-encoder` accepts. */
+export const TEXT_ENCODERS = ['use', 'clip'] as const;
+
+/** Where encoders come from (CLI flags). */
+export interface EncoderChoice {
+  /** `mobilenet` (default, embedded) or `clip` (needs `clipPath`). */
+  image?: string;
+  /** `use` (default, embedded) or `clip` (needs `clipPath`). */
+  text?: string;
+  /** Local folder of a CLIP in the Hugging Face layout (`--clip DIR` or `RAGAR_CLIP`). */
+  clipPath?: string;
+  /** Worker threads for the image encoder (default 2: both cores). */
+  workers?: number;
+}
+
+/** Defaults: the embedded offline encoders. */
+export const DEFAULT_ENCODERS = { image: 'mobilenet', text: 'use' } as const;
+
+function needClip(choice: EncoderChoice): string {
+  const p = choice.clipPath ?? process.env.RAGAR_CLIP;
+  if (!p) throw new RagarError('the clip encoder needs a local model folder: pass --clip DIR or set RAGAR_CLIP', 'BAD_INPUT');
+  return p;
+}
+
+/**
+ * Create the image encoder named by `choice.image` (loaded lazily: heavy libraries are imported
+ * only when used).
+ */
+export async function createImageEncoder(choice: EncoderChoice = {}): Promise<ImageEncoder> {
+  const name = choice.image ?? DEFAULT_ENCODERS.image;
+  if (name === 'mobilenet') {
+    const { createMobileNetEncoder } = await import('./mobilenet.js');
+    return createMobileNetEncoder({ workers: choice.workers });
+  }
+  if (name === 'clip') {
+    const { createClipImageEncoder } = await import('./clip.js');
+    return createClipImageEncoder({ modelPath: needClip(choice) });
+  }
+  throw new RagarError(`unknown image encoder ${JSON.stringify(name)} (known: ${IMAGE_ENCODERS.join(', ')})`, 'BAD_INPUT');
+}
+
+/** Create the text encoder named by `choice.text`. */
+export async function createTextEncoder(choice: EncoderChoice = {}): Promise<TextEncoder> {
+  const name = choice.text ?? DEFAULT_ENCODERS.text;
+  if (name === 'use') {
+    const { createUseEncoder } = await import('./use.js');
+    return createUseEncoder();
+  }
+  if (name === 'clip') {
+    const { createClipTextEncoder } = await import('./clip.js');
+    return createClipTextEncoder({ modelPath: needClip(choice) });
+  }
+  throw new RagarError(`unknown text encoder ${JSON.stringify(name)} (known: ${TEXT_ENCODERS.join(', ')})`, 'BAD_INPUT');
+}
