@@ -1,0 +1,514 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { RagarError } from '../util/errors.js';
+import { silentProgress, type Progress } from '../util/progress.js';
+import { Rng } from '../util/rng.js';
+import type { ContentFeatures } from './content.js';
+import type { Ranker, RankingData, RankingUser } from './types.js';
+
+/**
+ * RAGAR's multimodal ranking model R(u, x) (DESIGN §2 step 4).
+ *
+ * Item tower: `g(x) = Wᵀ·[E_v(x); E_t(x)]` (a learned linear projection of the image and text
+ * embeddings), so that any image, seen or not, is scored from content. User side:
+ * reference-aware attention over the history (the retrieval idea inside the ranker): for a
+ * candidate x, the `attentionK` history items whose text (else image) embedding is most similar
+ * to x get weights `softmax(sim / attentionTau)` and `v_u(x) = Σ_h a_h(x)·g(h) + q`, where q is a
+ * learned global content preference. Where the item and the user are known, id embeddings add
+ * `p_u·e_x + b_x` (BPR-MF style). Score: `R(u, x) = g(x)·v_u(x) + [ids] (p_u·e_x + b_x)`.
+ * Trained with BPR on (history prefix → next item, sampled negative) triples, Adam on W and q,
+ * SGD on the id embeddings; early stopping on validation NDCG@10.
+ */
+export interface RankerOptions {
+  /** Dimension of g(x) and of the id embeddings. */
+  dimension: number;
+  /** History items attended per candidate. */
+  attentionK: number;
+  /** Attention softmax temperature (`Infinity` = equal weights over the top-k). */
+  attentionTau: number;
+  /** Most recent history items considered (longer histories are cut to their tail). */
+  maxHistory: number;
+  /** Use id embeddings for known users and items (false = the content-only model). */
+  useIds: boolean;
+  epochs: number;
+  /** Training triples per epoch (0 = one per training interaction that has a history before it). */
+  samplesPerEpoch: number;
+  batchSize: number;
+  learningRate: number;
+  idLearningRate: number;
+  regularization: number;
+  patience: number;
+  seed: number;
+  /**
+   * Share of negatives drawn from the positive's siblings (items of the same concept: the same
+   * emoji in another style) instead of uniformly; teaches the model what distinguishes
+   * renditions of one concept. Ignored where items have no concept.
+   */
+  siblingNegatives: number;
+}
+
+/** Defaults (README). */
+export const DEFAULT_RANKER: RankerOptions = {
+  dimension: 32,
+  attentionK: 5,
+  attentionTau: Infinity,
+  maxHistory: 100,
+  useIds: true,
+  epochs: 20,
+  samplesPerEpoch: 0,
+  batchSize: 64,
+  learningRate: 3e-3,
+  idLearningRate: 0.05,
+  regularization: 1e-4,
+  patience: 3,
+  seed: 1,
+  siblingNegatives: 0.5,
+};
+
+/** The trained parameters. */
+export interface RankerWeights {
+  /** (imageDim + textDim) × dimension, row-major: image rows first. */
+  w: Float32Array;
+  q: Float32Array;
+  /** numUsers × dimension (empty when useIds is false). */
+  userEmb: Float32Array;
+  /** numItems × dimension. */
+  itemEmb: Float32Array;
+  itemBias: Float32Array;
+}
+
+/** A candidate outside the dataset (e.g. a generated image): its content features only. */
+export interface ColdItem {
+  image: Float32Array | null;
+  text: Float32Array | null;
+}
+
+/** The content ranker, usable for scoring after training or loading. */
+export class ContentRanker implements Ranker {
+  readonly name: string;
+  readonly options: RankerOptions;
+  readonly features: ContentFeatures;
+  readonly weights: RankerWeights;
+  readonly numUsers: number;
+  private readonly inDim: number;
+  private gCache: Float32Array | null = null;
+
+  constructor(features: ContentFeatures, numUsers: number, options: RankerOptions, weights: RankerWeights, name?: string) {
+    this.features = features;
+    this.options = options;
+    this.weights = weights;
+    this.numUsers = numUsers;
+    this.inDim = features.imageDim + features.textDim;
+    this.name = name ?? (options.useIds ? 'ranker' : 'content');
+    if (weights.w.length !== this.inDim * options.dimension) throw new RagarError('ranker weights do not match the content features', 'BAD_INPUT');
+  }
+
+  get numItems(): number {
+    return this.features.hasText.length;
+  }
+
+  /** g(x) for a feature vector pair. */
+  project(image: Float32Array | null, text: Float32Array | null, out = new Float32Array(this.options.dimension)): Float32Array {
+    const d = this.options.dimension;
+    const { w } = this.weights;
+    out.fill(0);
+    const { imageDim, textDim } = this.features;
+    if (image && imageDim) {
+      for (let i = 0; i < imageDim; i++) {
+        const x = image[i];
+        if (x === 0) continue;
+        const r = i * d;
+        for (let j = 0; j < d; j++) out[j] += x * w[r + j];
+      }
+    }
+    if (text && textDim) {
+      for (let i = 0; i < textDim; i++) {
+        const x = text[i];
+        if (x === 0) continue;
+        const r = (imageDim + i) * d;
+        for (let j = 0; j < d; j++) out[j] += x * w[r + j];
+      }
+    }
+    return out;
+  }
+
+  private itemImage(i: number): Float32Array | null {
+    const { imageDim } = this.features;
+    return this.features.hasImage[i] ? this.features.image.subarray(i * imageDim, (i + 1) * imageDim) : null;
+  }
+
+  private itemText(i: number): Float32Array | null {
+    const { textDim } = this.features;
+    return this.features.hasText[i] ? this.features.text.subarray(i * textDim, (i + 1) * textDim) : null;
+  }
+
+  /** g(x) of every dataset item (cached until the weights change). */
+  projectAll(): Float32Array {
+    if (!this.gCache) {
+      const d = this.options.dimension;
+      const g = new Float32Array(this.numItems * d);
+      for (let i = 0; i < this.numItems; i++) this.project(this.itemImage(i), this.itemText(i), g.subarray(i * d, (i + 1) * d));
+      this.gCache = g;
+    }
+    return this.gCache;
+  }
+
+  /** Forget cached projections (after a weight update). */
+  invalidate(): void {
+    this.gCache = null;
+  }
+
+  /** Attention of a candidate over history items: indices into `hist` and weights. */
+  attention(candidate: ColdItem, hist: readonly number[]): { idx: number[]; a: number[] } {
+    const { textDim, imageDim } = this.features;
+    const sims: number[] = new Array(hist.length);
+    for (let j = 0; j < hist.length; j++) {
+      const h = hist[j];
+      let s = 0;
+      if (candidate.text && this.features.hasText[h]) {
+        const t = this.features.text;
+        const o = h * textDim;
+        for (let k = 0; k < textDim; k++) s += candidate.text[k] * t[o + k];
+      } else if (candidate.image && this.features.hasImage[h]) {
+        const im = this.features.image;
+        const o = h * imageDim;
+        for (let k = 0; k < imageDim; k++) s += candidate.image[k] * im[o + k];
+      }
+      sims[j] = s;
+    }
+    const order = sims.map((_, j) => j).sort((x, y) => sims[y] - sims[x] || y - x);
+    const k = Math.min(this.options.attentionK, order.length);
+    const idx = order.slice(0, k);
+    let a: number[];
+    if (!Number.isFinite(this.options.attentionTau)) a = idx.map(() => 1 / k);
+    else {
+      const max = sims[idx[0]];
+      const e = idx.map((j) => Math.exp((sims[j] - max) / this.options.attentionTau));
+      const sum = e.reduce((s, x) => s + x, 0);
+      a = e.map((x) => x / sum);
+    }
+    return { idx, a };
+  }
+
+  /** The history the model reads for a user: the tail of `user.history`. */
+  historyOf(user: RankingUser): number[] {
+    return user.history.slice(-this.options.maxHistory);
+  }
+
+  /** Score one candidate (a dataset item index, or a cold item) for a user. */
+  scoreOne(user: RankingUser, userIndex: number, candidate: number | ColdItem): number {
+    const d = this.options.dimension;
+    const hist = this.historyOf(user);
+    const g = this.projectAll();
+    const cold: ColdItem = typeof candidate === 'number' ? { image: this.itemImage(candidate), text: this.itemText(candidate) } : candidate;
+    const gx = typeof candidate === 'number' ? g.subarray(candidate * d, (candidate + 1) * d) : this.project(cold.image, cold.text);
+    const v = Float32Array.from(this.weights.q);
+    if (hist.length) {
+      const { idx, a } = this.attention(cold, hist);
+      idx.forEach((j, t) => {
+        const h = hist[j];
+        for (let k = 0; k < d; k++) v[k] += a[t] * g[h * d + k];
+      });
+    }
+    let s = 0;
+    for (let k = 0; k < d; k++) s += gx[k] * v[k];
+    if (this.options.useIds && typeof candidate === 'number' && userIndex >= 0 && userIndex < this.numUsers) {
+      const { userEmb, itemEmb, itemBias } = this.weights;
+      for (let k = 0; k < d; k++) s += userEmb[userIndex * d + k] * itemEmb[candidate * d + k];
+      s += itemBias[candidate];
+    }
+    return s;
+  }
+
+  /** Scores of every dataset item for a user (full ranking). */
+  scoreItems(user: RankingUser, userIndex: number): Float32Array {
+    const out = new Float32Array(this.numItems);
+    for (let i = 0; i < this.numItems; i++) out[i] = this.scoreOne(user, userIndex, i);
+    return out;
+  }
+}
+
+class Adam {
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+  private t = 0;
+  constructor(size: number, private readonly lr: number) {
+    this.m = new Float32Array(size);
+    this.v = new Float32Array(size);
+  }
+  step(w: Float32Array, g: Float32Array): void {
+    this.t++;
+    const c1 = 1 - 0.9 ** this.t;
+    const c2 = 1 - 0.999 ** this.t;
+    for (let i = 0; i < w.length; i++) {
+      const gi = g[i];
+      if (gi === 0 && this.m[i] === 0) continue;
+      this.m[i] = 0.9 * this.m[i] + 0.1 * gi;
+      this.v[i] = 0.999 * this.v[i] + 0.001 * gi * gi;
+      w[i] -= (this.lr * this.m[i]) / c1 / (Math.sqrt(this.v[i] / c2) + 1e-8);
+    }
+  }
+}
+
+/** Result of {@link trainRanker}. */
+export interface RankerTraining {
+  ranker: ContentRanker;
+  epochsRun: number;
+  bestEpoch: number;
+  validCurve: number[];
+  lossCurve: number[];
+  secondsPerEpoch: number[];
+  seconds: number;
+}
+
+/**
+ * Train the ranker with BPR on the ranking data's training interactions: for a random user
+ * and position t ≥ 1 in their history, the item at t is the positive, the prefix before t is
+ * the history, and a uniformly drawn item the user never interacted with is the negative.
+ * `validate` (NDCG@10 on valid users) drives early stopping; the best weights are kept.
+ */
+export function trainRanker(
+  data: RankingData,
+  features: ContentFeatures,
+  options: RankerOptions,
+  hooks: { validate?: (r: ContentRanker) => number; progress?: Progress; siblings?: readonly (readonly number[])[] } = {},
+): RankerTraining {
+  const started = Date.now();
+  const rng = new Rng(options.seed);
+  const d = options.dimension;
+  const inDim = features.imageDim + features.textDim;
+  const numItems = data.numItems;
+  const numUsers = data.users.length;
+  const init = (n: number, scale: number) => Float32Array.from({ length: n }, () => rng.normal() * scale);
+  const weights: RankerWeights = {
+    w: init(inDim * d, 0.05),
+    q: new Float32Array(d),
+    userEmb: options.useIds ? init(numUsers * d, 0.1) : new Float32Array(0),
+    itemEmb: options.useIds ? init(numItems * d, 0.1) : new Float32Array(0),
+    itemBias: new Float32Array(options.useIds ? numItems : 0),
+  };
+  const ranker = new ContentRanker(features, numUsers, options, weights);
+  const progress = hooks.progress ?? silentProgress;
+  const seen = data.users.map((u) => new Set([...u.history, ...u.heldOut]));
+  const candidates: [number, number][] = [];
+  data.users.forEach((u, ui) => {
+    for (let t = 1; t < u.history.length; t++) candidates.push([ui, t]);
+  });
+  if (candidates.length === 0) throw new RagarError('no training interaction has a history before it: nothing to train the ranker on', 'BAD_INPUT');
+  const perEpoch = options.samplesPerEpoch > 0 ? options.samplesPerEpoch : candidates.length;
+  const optW = new Adam(weights.w.length, options.learningRate);
+  const optQ = new Adam(d, options.learningRate);
+  const gW = new Float32Array(weights.w.length);
+  const gQ = new Float32Array(d);
+  const gx = new Float32Array(d);
+  const validCurve: number[] = [];
+  const lossCurve: number[] = [];
+  const secondsPerEpoch: number[] = [];
+  let best = { score: -Infinity, epoch: 0, weights: cloneWeights(weights) };
+  let epochsRun = 0;
+
+  const itemImage = (i: number) => (features.hasImage[i] ? features.image.subarray(i * features.imageDim, (i + 1) * features.imageDim) : null);
+  const itemText = (i: number) => (features.hasText[i] ? features.text.subarray(i * features.textDim, (i + 1) * features.textDim) : null);
+  /** Accumulate φ(x) ⊗ dg into gW. */
+  const accumulate = (item: number, dg: Float32Array) => {
+    const im = itemImage(item);
+    if (im) {
+      for (let i = 0; i < features.imageDim; i++) {
+        const x = im[i];
+        if (x === 0) continue;
+        const r = i * d;
+        for (let j = 0; j < d; j++) gW[r + j] += x * dg[j];
+      }
+    }
+    const tx = itemText(item);
+    if (tx) {
+      for (let i = 0; i < features.textDim; i++) {
+        const x = tx[i];
+        if (x === 0) continue;
+        const r = (features.imageDim + i) * d;
+        for (let j = 0; j < d; j++) gW[r + j] += x * dg[j];
+      }
+    }
+  };
+
+  progress.start('ranker training', options.epochs);
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    const epochStart = Date.now();
+    let lossSum = 0;
+    const order = rng.shuffle(candidates.slice()).slice(0, perEpoch);
+    for (let start = 0; start < order.length; start += options.batchSize) {
+      const batch = order.slice(start, start + options.batchSize);
+      gW.fill(0);
+      gQ.fill(0);
+      const gCache = new Map<number, Float32Array>();
+      const gOf = (i: number) => {
+        let g = gCache.get(i);
+        if (!g) gCache.set(i, (g = ranker.project(itemImage(i), itemText(i))));
+        return g;
+      };
+      for (const [ui, t] of batch) {
+        const user = data.users[ui];
+        const hist = user.history.slice(Math.max(0, t - options.maxHistory), t);
+        const pos = user.history[t];
+        let neg = rng.int(numItems);
+        const sib = hooks.siblings?.[pos];
+        if (sib && sib.length > 1 && rng.next() < options.siblingNegatives) {
+          neg = sib[rng.int(sib.length)];
+          for (let tries = 0; tries < 5 && neg === pos; tries++) neg = sib[rng.int(sib.length)];
+          if (neg === pos) neg = rng.int(numItems);
+        }
+        for (let tries = 0; tries < 20 && (seen[ui].has(neg) || neg === pos); tries++) neg = rng.int(numItems);
+        const parts = [pos, neg].map((x) => {
+          const att = ranker.attention({ image: itemImage(x), text: itemText(x) }, hist);
+          const v = Float32Array.from(weights.q);
+          att.idx.forEach((j, k) => {
+            const gh = gOf(hist[j]);
+            for (let c = 0; c < d; c++) v[c] += att.a[k] * gh[c];
+          });
+          const g = gOf(x);
+          let s = 0;
+          for (let c = 0; c < d; c++) s += g[c] * v[c];
+          if (options.useIds) {
+            for (let c = 0; c < d; c++) s += weights.userEmb[ui * d + c] * weights.itemEmb[x * d + c];
+            s += weights.itemBias[x];
+          }
+          return { x, att, v, g, s };
+        });
+        const diff = parts[0].s - parts[1].s;
+        const sig = 1 / (1 + Math.exp(-diff));
+        lossSum += -Math.log(Math.max(sig, 1e-12));
+        const delta = sig - 1; // dL/ds+ ; dL/ds- = -delta
+        for (const [p, coef] of [
+          [parts[0], delta],
+          [parts[1], -delta],
+        ] as const) {
+          // dg(x) = coef·v ; dg(h) = coef·a_h·g(x) ; dq = coef·g(x)
+          for (let c = 0; c < d; c++) gx[c] = coef * p.v[c];
+          accumulate(p.x, gx);
+          p.att.idx.forEach((j, k) => {
+            const dh = new Float32Array(d);
+            for (let c = 0; c < d; c++) dh[c] = coef * p.att.a[k] * p.g[c];
+            accumulate(hist[j], dh);
+          });
+          for (let c = 0; c < d; c++) gQ[c] += coef * p.g[c];
+          if (options.useIds) {
+            const lr = options.idLearningRate;
+            const reg = options.regularization;
+            for (let c = 0; c < d; c++) {
+              const pu = weights.userEmb[ui * d + c];
+              const ex = weights.itemEmb[p.x * d + c];
+              weights.userEmb[ui * d + c] -= lr * (coef * ex + reg * pu);
+              weights.itemEmb[p.x * d + c] -= lr * (coef * pu + reg * ex);
+            }
+            weights.itemBias[p.x] -= lr * (coef + reg * weights.itemBias[p.x]);
+          }
+        }
+      }
+      const scale = 1 / batch.length;
+      for (let i = 0; i < gW.length; i++) gW[i] = gW[i] * scale + options.regularization * weights.w[i];
+      for (let i = 0; i < d; i++) gQ[i] *= scale;
+      optW.step(weights.w, gW);
+      optQ.step(weights.q, gQ);
+    }
+    ranker.invalidate();
+    epochsRun = epoch + 1;
+    lossCurve.push(lossSum / Math.max(1, order.length));
+    secondsPerEpoch.push((Date.now() - epochStart) / 1000);
+    if (hooks.validate) {
+      const score = hooks.validate(ranker);
+      validCurve.push(score);
+      if (score > best.score) best = { score, epoch: epochsRun, weights: cloneWeights(weights) };
+      else if (epochsRun - best.epoch >= options.patience) {
+        progress.update(epochsRun);
+        break;
+      }
+    } else {
+      best = { score: NaN, epoch: epochsRun, weights: cloneWeights(weights) };
+    }
+    progress.update(epochsRun);
+  }
+  progress.stop();
+  const final = new ContentRanker(features, numUsers, options, best.weights);
+  return {
+    ranker: final,
+    epochsRun,
+    bestEpoch: best.epoch,
+    validCurve,
+    lossCurve,
+    secondsPerEpoch,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+function cloneWeights(w: RankerWeights): RankerWeights {
+  return { w: w.w.slice(), q: w.q.slice(), userEmb: w.userEmb.slice(), itemEmb: w.itemEmb.slice(), itemBias: w.itemBias.slice() };
+}
+
+/** What is saved beside the ranker's weights. */
+export interface RankerMeta {
+  format: 'ragar-ranker-v1';
+  dataset: string;
+  /** SHA-256 of the dataset's item and user id lists: a model from another dataset is refused. */
+  datasetFingerprint: string;
+  imageModel: string | null;
+  textModel: string | null;
+  imageDim: number;
+  textDim: number;
+  numUsers: number;
+  numItems: number;
+  options: Omit<RankerOptions, 'attentionTau'> & { attentionTau: number | 'inf' };
+  protocol: string;
+  epochsRun: number;
+  bestEpoch: number;
+  validCurve: number[];
+  lossCurve: number[];
+  secondsPerEpoch: number[];
+  trainSeconds: number;
+  createdAt: string;
+}
+
+/** Save weights (`weights.bin`: w, q, userEmb, itemEmb, itemBias as float32) and `meta.json`. */
+export function saveRanker(dir: string, ranker: ContentRanker, meta: RankerMeta): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const parts = [ranker.weights.w, ranker.weights.q, ranker.weights.userEmb, ranker.weights.itemEmb, ranker.weights.itemBias];
+  const buf = Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  const tmp = path.join(dir, `.weights.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, buf);
+  fs.renameSync(tmp, path.join(dir, 'weights.bin'));
+  fs.writeFileSync(path.join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** Load a saved ranker for `features`; refuses files of another format, dataset or shape. */
+export function loadRanker(dir: string, features: ContentFeatures, expect: { dataset: string; fingerprint: string }): { ranker: ContentRanker; meta: RankerMeta } {
+  const metaFile = path.join(dir, 'meta.json');
+  if (!fs.existsSync(metaFile)) throw new RagarError(`no ranker at ${dir}; run \`ragar rank train --dataset ${expect.dataset}\` first`, 'NOT_FOUND');
+  let meta: RankerMeta;
+  try {
+    meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as RankerMeta;
+  } catch (err) {
+    throw new RagarError(`${metaFile} is not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
+  }
+  if (meta.format !== 'ragar-ranker-v1') throw new RagarError(`${metaFile}: unsupported ranker format ${String(meta.format)} (this ragar reads ragar-ranker-v1)`, 'VERSION');
+  if (meta.dataset !== expect.dataset || meta.datasetFingerprint !== expect.fingerprint) {
+    throw new RagarError(`${dir} holds a ranker trained on dataset ${meta.dataset} (fingerprint ${meta.datasetFingerprint.slice(0, 12)}), not on ${expect.dataset} as it is now (${expect.fingerprint.slice(0, 12)}); retrain with \`ragar rank train\``, 'BAD_INPUT');
+  }
+  if (meta.imageDim !== features.imageDim || meta.textDim !== features.textDim) {
+    throw new RagarError(`${dir}: ranker expects ${meta.imageDim}+${meta.textDim}-d features, the cache gives ${features.imageDim}+${features.textDim}`, 'BAD_INPUT');
+  }
+  const options: RankerOptions = { ...meta.options, attentionTau: meta.options.attentionTau === 'inf' ? Infinity : meta.options.attentionTau };
+  const d = options.dimension;
+  const sizes = [(meta.imageDim + meta.textDim) * d, d, options.useIds ? meta.numUsers * d : 0, options.useIds ? meta.numItems * d : 0, options.useIds ? meta.numItems : 0];
+  const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
+  const total = sizes.reduce((s, x) => s + x, 0);
+  if (buf.byteLength !== total * 4) throw new RagarError(`${dir}/weights.bin has ${buf.byteLength} bytes, expected ${total * 4}`, 'BAD_INPUT');
+  const all = new Float32Array(total);
+  new Uint8Array(all.buffer).set(buf);
+  const parts: Float32Array[] = [];
+  let o = 0;
+  for (const s of sizes) {
+    parts.push(all.slice(o, o + s));
+    o += s;
+  }
+  const weights: RankerWeights = { w: parts[0], q: parts[1], userEmb: parts[2], itemEmb: parts[3], itemBias: parts[4] };
+  return { ranker: new ContentRanker(features, meta.numUsers, options, weights), meta };
+}
