@@ -61,6 +61,21 @@ describe('embedDataset', () => {
     expect(rebuilt.text).toMatchObject({ computed: 60, dimension: 8 });
   });
 
+  it('names the item whose image cannot be encoded', async () => {
+    const picky = new FakeEncoder<ImageInput>('image', { modelId: 'fake-picky' });
+    const ds = store.getDataset('emoji-styles');
+    const victim = store.db.prepare('SELECT external_id, image_hash FROM items WHERE dataset_id = ? ORDER BY id LIMIT 1 OFFSET 3').get(ds.id) as { external_id: string; image_hash: string };
+    const original = picky.encode.bind(picky);
+    picky.encode = async (inputs, options) => {
+      const bad = store.images.read(victim.image_hash);
+      if (inputs.some((x) => Buffer.compare(Buffer.from(x), bad) === 0)) throw new Error('image 0 could not be decoded');
+      return original(inputs, options);
+    };
+    await expect(embedDataset(store, 'emoji-styles', { image: picky, batchSize: 8 })).rejects.toThrow(
+      new RegExp(`cannot embed the image of item [^:]*${victim.external_id.replace('/', '\\/')}.*image file .*${victim.image_hash}`),
+    );
+  });
+
   it('names an unknown dataset and stops on abort', async () => {
     await expect(embedDataset(store, 'nope', { text: new FakeEncoder<string>('text') })).rejects.toThrow(/no dataset named "nope"/);
     const controller = new AbortController();

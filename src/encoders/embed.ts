@@ -53,13 +53,15 @@ export async function embedDataset(store: Store, datasetName: string, options: E
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RagarError(`batch size must be a positive integer, got ${batchSize}`, 'BAD_INPUT');
   const summary: EmbedSummary = { dataset: ds.name };
   const items = new Map(
-    (store.db.prepare('SELECT id, title, text, image_hash FROM items WHERE dataset_id = ?').all(ds.id) as {
+    (store.db.prepare('SELECT id, external_id, title, text, image_hash FROM items WHERE dataset_id = ?').all(ds.id) as {
       id: number;
+      external_id: string;
       title: string;
       text: string;
       image_hash: string | null;
     }[]).map((r) => [r.id, r]),
   );
+  const externalIds = new Map([...items.values()].map((r) => [r.id, r.external_id]));
 
   const run = async <I>(field: EmbeddingField, encoder: Encoder<I>, keyOf: (id: number) => string, inputOf: (key: string) => I) => {
     const started = Date.now();
@@ -84,7 +86,23 @@ export async function embedDataset(store: Store, datasetName: string, options: E
     for (let start = 0; start < keys.length; start += batchSize) {
       if (options.signal?.aborted) throw new RagarError(`embedding aborted after ${done} of ${keys.length} inputs (finished batches are saved)`, 'ABORTED');
       const batch = keys.slice(start, start + batchSize);
-      const vectors = await encoder.encode(batch.map(inputOf), { signal: options.signal });
+      let vectors: Float32Array[];
+      try {
+        vectors = await encoder.encode(batch.map(inputOf), { signal: options.signal });
+      } catch (err) {
+        if (options.signal?.aborted || err instanceof RagarError) throw err;
+        // Find and name the input that fails, so a corrupt image file can be fixed or rebuilt.
+        for (const key of batch) {
+          try {
+            await encoder.encode([inputOf(key)], { signal: options.signal });
+          } catch (inner) {
+            const names = groups.get(key)!.map((id) => externalIds.get(id)).join(', ');
+            const where = field === 'image' ? ` (image file ${store.images.pathOf(key)})` : '';
+            throw new RagarError(`cannot embed the ${field} of item ${names}${where}: ${(inner as Error).message}`, 'BAD_INPUT', { cause: inner });
+          }
+        }
+        throw err;
+      }
       if (vectors.length !== batch.length) throw new RagarError(`${encoder.modelId} returned ${vectors.length} vectors for ${batch.length} inputs`, 'ENCODER');
       const rows: [number, Float32Array][] = [];
       batch.forEach((key, i) => {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { silentProgress, type Progress } from '../util/progress.js';
@@ -150,27 +151,6 @@ function normalizeBackward(z: Float32Array, dz: Float32Array, norms: Float32Arra
   return du;
 }
 
-class Adam {
-  private m: Float32Array;
-  private v: Float32Array;
-  private t = 0;
-  constructor(size: number, private readonly lr: number) {
-    this.m = new Float32Array(size);
-    this.v = new Float32Array(size);
-  }
-  step(w: Float32Array, g: Float32Array): void {
-    this.t++;
-    const b1 = 0.9;
-    const b2 = 0.999;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    for (let i = 0; i < w.length; i++) {
-      this.m[i] = b1 * this.m[i] + (1 - b1) * g[i];
-      this.v[i] = b2 * this.v[i] + (1 - b2) * g[i] * g[i];
-      w[i] -= (this.lr * (this.m[i] / c1)) / (Math.sqrt(this.v[i] / c2) + 1e-8);
-    }
-  }
-}
 
 /**
  * One contrastive step's loss and gradients (exported for the gradient test).

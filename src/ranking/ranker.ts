@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
@@ -228,27 +229,6 @@ export class ContentRanker implements Ranker {
   }
 }
 
-class Adam {
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
-  private t = 0;
-  constructor(size: number, private readonly lr: number) {
-    this.m = new Float32Array(size);
-    this.v = new Float32Array(size);
-  }
-  step(w: Float32Array, g: Float32Array): void {
-    this.t++;
-    const c1 = 1 - 0.9 ** this.t;
-    const c2 = 1 - 0.999 ** this.t;
-    for (let i = 0; i < w.length; i++) {
-      const gi = g[i];
-      if (gi === 0 && this.m[i] === 0) continue;
-      this.m[i] = 0.9 * this.m[i] + 0.1 * gi;
-      this.v[i] = 0.999 * this.v[i] + 0.001 * gi * gi;
-      w[i] -= (this.lr * this.m[i]) / c1 / (Math.sqrt(this.v[i] / c2) + 1e-8);
-    }
-  }
-}
 
 /** Result of {@link trainRanker}. */
 export interface RankerTraining {

@@ -44,3 +44,28 @@ export function defaultRetrievalFor(home: string, dataset: string): { params: Re
     throw new RagarError(`${file} is not valid tuned-retrieval JSON (${(err as Error).message}); delete it or rerun \`ragar retrieve evaluate\``, 'BAD_INPUT');
   }
 }
+
+/**
+ * Save the validation-tuned setting of a retrieval evaluation as the dataset's defaults.
+ *
+ * @example
+ * saveTunedFromEvaluation(home, 'emoji-styles', result.retrieval.params, 'styleMatch', result.retrieval.validStyleMatch, vectors);
+ */
+export function saveTunedFromEvaluation(
+  home: string,
+  dataset: string,
+  params: TunedRetrieval['params'],
+  metric: string,
+  value: number,
+  models: { imageModel: string | null; textModel: string | null },
+): string {
+  return saveTunedRetrieval(home, dataset, {
+    params,
+    tunedOn: 'valid',
+    metric,
+    value,
+    imageModel: models.imageModel,
+    textModel: models.textModel,
+    createdAt: new Date().toISOString(),
+  });
+}

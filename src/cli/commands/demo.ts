@@ -5,7 +5,7 @@ import { datasetStats, formatStats } from '../../data/stats.js';
 import { embedDataset } from '../../encoders/embed.js';
 import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
 import { evaluateEmojiRetrieval } from '../../evaluation/retrieval.js';
-import { saveTunedRetrieval } from '../../retrieval/tuned.js';
+import { saveTunedFromEvaluation } from '../../retrieval/tuned.js';
 import { loadDatasetVectors } from '../../retrieval/vectors.js';
 import { withStore } from '../context.js';
 
@@ -50,15 +50,7 @@ export function demoCommand(): Command {
         const view = DatasetView.open(ctx.store, name);
         const vectors = loadDatasetVectors(view, { image: 'mobilenet', text: 'use' });
         const retrieval = evaluateEmojiRetrieval(view, vectors, 'test');
-        saveTunedRetrieval(ctx.store.home, name, {
-          params: retrieval.retrieval.params,
-          tunedOn: 'valid',
-          metric: 'styleMatch',
-          value: retrieval.retrieval.validStyleMatch,
-          imageModel: vectors.imageModel,
-          textModel: vectors.textModel,
-          createdAt: new Date().toISOString(),
-        });
+        saveTunedFromEvaluation(ctx.store.home, name, retrieval.retrieval.params, 'styleMatch', retrieval.retrieval.validStyleMatch, vectors);
         const p = (x: number) => `${(100 * x).toFixed(1)}%`;
         ctx.emit({ built, stats, embedded, retrieval }, () =>
           [

@@ -3,7 +3,7 @@ import { DatasetView } from '../../data/access.js';
 import { evaluateEmojiRetrieval, evaluateRatingRetrieval } from '../../evaluation/retrieval.js';
 import { buildPreference } from '../../preference/build.js';
 import { summarizePreference } from '../../preference/summarizer.js';
-import { defaultRetrievalFor, saveTunedRetrieval } from '../../retrieval/tuned.js';
+import { defaultRetrievalFor, saveTunedFromEvaluation } from '../../retrieval/tuned.js';
 import { loadDatasetVectors } from '../../retrieval/vectors.js';
 import { parseK, parseTau, type RetrievalParams } from '../../retrieval/weights.js';
 import { RagarError } from '../../util/errors.js';
@@ -115,15 +115,7 @@ export function retrieveCommand(): Command {
           const vectors = loadDatasetVectors(view, models);
           const result = { ...evaluateEmojiRetrieval(view, vectors, opts.split), models: { image: vectors.imageModel, text: vectors.textModel } };
           if (opts.save) {
-            saveTunedRetrieval(ctx.store.home, view.dataset.name, {
-              params: result.retrieval.params,
-              tunedOn: 'valid',
-              metric: 'styleMatch',
-              value: result.retrieval.validStyleMatch,
-              imageModel: vectors.imageModel,
-              textModel: vectors.textModel,
-              createdAt: new Date().toISOString(),
-            });
+            saveTunedFromEvaluation(ctx.store.home, view.dataset.name, result.retrieval.params, 'styleMatch', result.retrieval.validStyleMatch, vectors);
           }
           const p = (x: number) => `${(100 * x).toFixed(1)}%`;
           ctx.emit(result, () =>
@@ -140,15 +132,7 @@ export function retrieveCommand(): Command {
           const vectors = loadDatasetVectors(view, { ...models, optionalImage: true });
           const result = { ...evaluateRatingRetrieval(view, vectors, opts.split, opts.holdout), models: { image: vectors.imageModel, text: vectors.textModel } };
           if (opts.save) {
-            saveTunedRetrieval(ctx.store.home, view.dataset.name, {
-              params: result.retrieval.params,
-              tunedOn: 'valid',
-              metric: 'rmse',
-              value: result.retrieval.validRmse,
-              imageModel: vectors.imageModel,
-              textModel: vectors.textModel,
-              createdAt: new Date().toISOString(),
-            });
+            saveTunedFromEvaluation(ctx.store.home, view.dataset.name, result.retrieval.params, 'rmse', result.retrieval.validRmse, vectors);
           }
           ctx.emit(result, () =>
             [

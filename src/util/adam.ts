@@ -1,0 +1,38 @@
+/**
+ * The Adam optimiser (Kingma & Ba) over one flat parameter array, for the project's
+ * plain-TypeScript models. Entries whose gradient and first moment are both zero are skipped
+ * (cheap for sparse updates).
+ *
+ * @example
+ * const opt = new Adam(w.length, 1e-3);
+ * opt.step(w, grad);
+ */
+export class Adam {
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+  private t = 0;
+  constructor(
+    size: number,
+    private readonly lr: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly eps = 1e-8,
+  ) {
+    this.m = new Float32Array(size);
+    this.v = new Float32Array(size);
+  }
+
+  /** One update of `w` in place from gradient `g`. */
+  step(w: Float32Array, g: Float32Array): void {
+    this.t++;
+    const c1 = 1 - this.beta1 ** this.t;
+    const c2 = 1 - this.beta2 ** this.t;
+    for (let i = 0; i < w.length; i++) {
+      const gi = g[i];
+      if (gi === 0 && this.m[i] === 0) continue;
+      this.m[i] = this.beta1 * this.m[i] + (1 - this.beta1) * gi;
+      this.v[i] = this.beta2 * this.v[i] + (1 - this.beta2) * gi * gi;
+      w[i] -= (this.lr * (this.m[i] / c1)) / (Math.sqrt(this.v[i] / c2) + this.eps);
+    }
+  }
+}
