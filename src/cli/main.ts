@@ -3,6 +3,7 @@ import { RagarError } from '../util/errors.js';
 import { datasetCommand } from './commands/dataset.js';
 import { demoCommand } from './commands/demo.js';
 import { embedCommand } from './commands/embed.js';
+import { rankCommand } from './commands/rank.js';
 import { retrieveCommand } from './commands/retrieve.js';
 import { trainCommand } from './commands/train.js';
 
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   program.addCommand(embedCommand());
   program.addCommand(trainCommand());
   program.addCommand(retrieveCommand());
+  program.addCommand(rankCommand());
   return program;
 }
 

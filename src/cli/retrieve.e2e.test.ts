@@ -63,5 +63,30 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const unknown = ragar('retrieve', '--user', 'nobody', '--reference', task.ref);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no user "nobody"/);
-  }, 300_000);
+
+    // Ranking: train (briefly), evaluate against the baselines, score an image no one has seen.
+    const train = ragar('rank', 'train', '--epochs', '1', '--samples', '300', '--bprmf-epochs', '2', '--json');
+    expect(train.code, train.stderr).toBe(0);
+    expect(train.json()).toHaveProperty('ranker.epochsRun', 1);
+    expect(fs.existsSync(path.join(home, 'models/emoji-styles/rank/ranker/meta.json'))).toBe(true);
+    const rankEval = ragar('rank', 'eval', '--dataset', 'emoji-styles', '--split', 'test', '--json');
+    expect(rankEval.code, rankEval.stderr).toBe(0);
+    const m = rankEval.json();
+    for (const name of ['ranker', 'popularity', 'bprmf', 'content']) {
+      expect(m.models[name]['ndcg@10']).toBeGreaterThanOrEqual(0);
+      expect(m.models[name]['recall@20']).toBeGreaterThanOrEqual(0);
+    }
+    expect(m.coldPairwiseAccuracy).toBeGreaterThanOrEqual(0);
+    expect(m.coldPairwiseAccuracy).toBeLessThanOrEqual(1);
+    const png = path.join(home, 'probe.png');
+    fs.copyFileSync(fs.readdirSync(path.join(home, 'images'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name))[0], png);
+    const score = ragar('rank', 'score', '--user', task.user, '--image', png, '--json');
+    expect(score.code, score.stderr).toBe(0);
+    expect(Number.isFinite(score.json().score)).toBe(true);
+    const corrupt = path.join(home, 'corrupt.png');
+    fs.writeFileSync(corrupt, 'not an image');
+    const bad = ragar('rank', 'score', '--user', task.user, '--image', corrupt);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/corrupt\.png/);
+  }, 600_000);
 });

@@ -16,7 +16,7 @@ import type { Ranker, RankingData, RankingUser } from './types.js';
  * candidate x, the `attentionK` history items whose text (else image) embedding is most similar
  * to x get weights `softmax(sim / attentionTau)` and `v_u(x) = Σ_h a_h(x)·g(h) + q`, where q is a
  * learned global content preference. Where the item and the user are known, id embeddings add
- * `p_u·e_x + b_x` (BPR-MF style). Score: `R(u, x) = g(x)·v_u(x) + [ids] (p_u·e_x + b_x)`.
+ * `p_u·e_x + b_x` (BPR-MF style). Score: `R(u, x) = g(x)·v_u(x) + β·m_u(x) + [ids] (p_u·e_x + b_x)`.
  * Trained with BPR on (history prefix → next item, sampled negative) triples, Adam on W and q,
  * SGD on the id embeddings; early stopping on validation NDCG@10.
  */
@@ -76,6 +76,8 @@ export interface RankerWeights {
   /** numItems × dimension. */
   itemEmb: Float32Array;
   itemBias: Float32Array;
+  /** [β]: weight of the mean attended similarity (how much of the history resembles the candidate). */
+  beta: Float32Array;
 }
 
 /** A candidate outside the dataset (e.g. a generated image): its content features only. */
@@ -160,7 +162,7 @@ export class ContentRanker implements Ranker {
   }
 
   /** Attention of a candidate over history items: indices into `hist` and weights. */
-  attention(candidate: ColdItem, hist: readonly number[]): { idx: number[]; a: number[] } {
+  attention(candidate: ColdItem, hist: readonly number[]): { idx: number[]; a: number[]; m: number } {
     const { textDim, imageDim } = this.features;
     const sims: number[] = new Array(hist.length);
     for (let j = 0; j < hist.length; j++) {
@@ -180,6 +182,7 @@ export class ContentRanker implements Ranker {
     const order = sims.map((_, j) => j).sort((x, y) => sims[y] - sims[x] || y - x);
     const k = Math.min(this.options.attentionK, order.length);
     const idx = order.slice(0, k);
+    const m = k ? idx.reduce((acc, j) => acc + sims[j], 0) / k : 0;
     let a: number[];
     if (!Number.isFinite(this.options.attentionTau)) a = idx.map(() => 1 / k);
     else {
@@ -188,7 +191,7 @@ export class ContentRanker implements Ranker {
       const sum = e.reduce((s, x) => s + x, 0);
       a = e.map((x) => x / sum);
     }
-    return { idx, a };
+    return { idx, a, m };
   }
 
   /** The history the model reads for a user: the tail of `user.history`. */
@@ -204,14 +207,16 @@ export class ContentRanker implements Ranker {
     const cold: ColdItem = typeof candidate === 'number' ? { image: this.itemImage(candidate), text: this.itemText(candidate) } : candidate;
     const gx = typeof candidate === 'number' ? g.subarray(candidate * d, (candidate + 1) * d) : this.project(cold.image, cold.text);
     const v = Float32Array.from(this.weights.q);
+    let m = 0;
     if (hist.length) {
-      const { idx, a } = this.attention(cold, hist);
-      idx.forEach((j, t) => {
+      const att = this.attention(cold, hist);
+      m = att.m;
+      att.idx.forEach((j, t) => {
         const h = hist[j];
-        for (let k = 0; k < d; k++) v[k] += a[t] * g[h * d + k];
+        for (let k = 0; k < d; k++) v[k] += att.a[t] * g[h * d + k];
       });
     }
-    let s = 0;
+    let s = this.weights.beta[0] * m;
     for (let k = 0; k < d; k++) s += gx[k] * v[k];
     if (this.options.useIds && typeof candidate === 'number' && userIndex >= 0 && userIndex < this.numUsers) {
       const { userEmb, itemEmb, itemBias } = this.weights;
@@ -221,11 +226,67 @@ export class ContentRanker implements Ranker {
     return s;
   }
 
-  /** Scores of every dataset item for a user (full ranking). */
+  /** Scores of every dataset item for a user (full ranking). Items with identical text share one attention pass. */
   scoreItems(user: RankingUser, userIndex: number): Float32Array {
+    const d = this.options.dimension;
+    const hist = this.historyOf(user);
+    const g = this.projectAll();
+    const groups = this.textGroups();
+    const vByGroup = new Map<number, Float32Array>();
+    const mByGroup = new Map<number, number>();
     const out = new Float32Array(this.numItems);
-    for (let i = 0; i < this.numItems; i++) out[i] = this.scoreOne(user, userIndex, i);
+    const ids = this.options.useIds && userIndex >= 0 && userIndex < this.numUsers;
+    const { userEmb, itemEmb, itemBias } = this.weights;
+    for (let i = 0; i < this.numItems; i++) {
+      const key = this.features.hasText[i] ? groups[i] : -1 - i;
+      let v = vByGroup.get(key);
+      let m = mByGroup.get(key) ?? 0;
+      if (!v) {
+        v = Float32Array.from(this.weights.q);
+        m = 0;
+        if (hist.length) {
+          const { idx, a, m: mean } = this.attention({ image: this.itemImage(i), text: this.itemText(i) }, hist);
+          m = mean;
+          for (let t = 0; t < idx.length; t++) {
+            const h = hist[idx[t]];
+            for (let k = 0; k < d; k++) v[k] += a[t] * g[h * d + k];
+          }
+        }
+        if (this.features.hasText[i]) {
+          vByGroup.set(key, v);
+          mByGroup.set(key, m);
+        }
+      }
+      let s = this.weights.beta[0] * m;
+      for (let k = 0; k < d; k++) s += g[i * d + k] * v[k];
+      if (ids) {
+        for (let k = 0; k < d; k++) s += userEmb[userIndex * d + k] * itemEmb[i * d + k];
+        s += itemBias[i];
+      }
+      out[i] = s;
+    }
     return out;
+  }
+
+  private groupsCache: Int32Array | null = null;
+
+  /** For each item, the index of the first item with the same text embedding (attention is then shared). */
+  private textGroups(): Int32Array {
+    if (!this.groupsCache) {
+      const { textDim } = this.features;
+      const seen = new Map<string, number>();
+      const groups = new Int32Array(this.numItems);
+      for (let i = 0; i < this.numItems; i++) {
+        const bytes = Buffer.from(this.features.text.buffer, this.features.text.byteOffset + i * textDim * 4, textDim * 4).toString('base64');
+        const first = seen.get(bytes);
+        if (first === undefined) {
+          seen.set(bytes, i);
+          groups[i] = i;
+        } else groups[i] = first;
+      }
+      this.groupsCache = groups;
+    }
+    return this.groupsCache;
   }
 }
 
@@ -266,6 +327,7 @@ export function trainRanker(
     userEmb: options.useIds ? init(numUsers * d, 0.1) : new Float32Array(0),
     itemEmb: options.useIds ? init(numItems * d, 0.1) : new Float32Array(0),
     itemBias: new Float32Array(options.useIds ? numItems : 0),
+    beta: new Float32Array(1),
   };
   const ranker = new ContentRanker(features, numUsers, options, weights);
   const progress = hooks.progress ?? silentProgress;
@@ -280,6 +342,8 @@ export function trainRanker(
   const optQ = new Adam(d, options.learningRate);
   const gW = new Float32Array(weights.w.length);
   const gQ = new Float32Array(d);
+  const gBeta = new Float32Array(1);
+  const optBeta = new Adam(1, options.learningRate * 10);
   const gx = new Float32Array(d);
   const validCurve: number[] = [];
   const lossCurve: number[] = [];
@@ -320,6 +384,7 @@ export function trainRanker(
       const batch = order.slice(start, start + options.batchSize);
       gW.fill(0);
       gQ.fill(0);
+      gBeta.fill(0);
       const gCache = new Map<number, Float32Array>();
       const gOf = (i: number) => {
         let g = gCache.get(i);
@@ -346,7 +411,7 @@ export function trainRanker(
             for (let c = 0; c < d; c++) v[c] += att.a[k] * gh[c];
           });
           const g = gOf(x);
-          let s = 0;
+          let s = weights.beta[0] * att.m;
           for (let c = 0; c < d; c++) s += g[c] * v[c];
           if (options.useIds) {
             for (let c = 0; c < d; c++) s += weights.userEmb[ui * d + c] * weights.itemEmb[x * d + c];
@@ -371,6 +436,7 @@ export function trainRanker(
             accumulate(hist[j], dh);
           });
           for (let c = 0; c < d; c++) gQ[c] += coef * p.g[c];
+          gBeta[0] += coef * p.att.m;
           if (options.useIds) {
             const lr = options.idLearningRate;
             const reg = options.regularization;
@@ -389,6 +455,8 @@ export function trainRanker(
       for (let i = 0; i < d; i++) gQ[i] *= scale;
       optW.step(weights.w, gW);
       optQ.step(weights.q, gQ);
+      gBeta[0] *= scale;
+      optBeta.step(weights.beta, gBeta);
     }
     ranker.invalidate();
     epochsRun = epoch + 1;
@@ -421,7 +489,7 @@ export function trainRanker(
 }
 
 function cloneWeights(w: RankerWeights): RankerWeights {
-  return { w: w.w.slice(), q: w.q.slice(), userEmb: w.userEmb.slice(), itemEmb: w.itemEmb.slice(), itemBias: w.itemBias.slice() };
+  return { w: w.w.slice(), q: w.q.slice(), userEmb: w.userEmb.slice(), itemEmb: w.itemEmb.slice(), itemBias: w.itemBias.slice(), beta: w.beta.slice() };
 }
 
 /** What is saved beside the ranker's weights. */
@@ -450,7 +518,7 @@ export interface RankerMeta {
 /** Save weights (`weights.bin`: w, q, userEmb, itemEmb, itemBias as float32) and `meta.json`. */
 export function saveRanker(dir: string, ranker: ContentRanker, meta: RankerMeta): void {
   fs.mkdirSync(dir, { recursive: true });
-  const parts = [ranker.weights.w, ranker.weights.q, ranker.weights.userEmb, ranker.weights.itemEmb, ranker.weights.itemBias];
+  const parts = [ranker.weights.w, ranker.weights.q, ranker.weights.userEmb, ranker.weights.itemEmb, ranker.weights.itemBias, ranker.weights.beta];
   const buf = Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
   const tmp = path.join(dir, `.weights.${process.pid}.tmp`);
   fs.writeFileSync(tmp, buf);
@@ -477,7 +545,7 @@ export function loadRanker(dir: string, features: ContentFeatures, expect: { dat
   }
   const options: RankerOptions = { ...meta.options, attentionTau: meta.options.attentionTau === 'inf' ? Infinity : meta.options.attentionTau };
   const d = options.dimension;
-  const sizes = [(meta.imageDim + meta.textDim) * d, d, options.useIds ? meta.numUsers * d : 0, options.useIds ? meta.numItems * d : 0, options.useIds ? meta.numItems : 0];
+  const sizes = [(meta.imageDim + meta.textDim) * d, d, options.useIds ? meta.numUsers * d : 0, options.useIds ? meta.numItems * d : 0, options.useIds ? meta.numItems : 0, 1];
   const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
   const total = sizes.reduce((s, x) => s + x, 0);
   if (buf.byteLength !== total * 4) throw new RagarError(`${dir}/weights.bin has ${buf.byteLength} bytes, expected ${total * 4}`, 'BAD_INPUT');
@@ -489,6 +557,6 @@ export function loadRanker(dir: string, features: ContentFeatures, expect: { dat
     parts.push(all.slice(o, o + s));
     o += s;
   }
-  const weights: RankerWeights = { w: parts[0], q: parts[1], userEmb: parts[2], itemEmb: parts[3], itemBias: parts[4] };
+  const weights: RankerWeights = { w: parts[0], q: parts[1], userEmb: parts[2], itemEmb: parts[3], itemBias: parts[4], beta: parts[5] };
   return { ranker: new ContentRanker(features, meta.numUsers, options, weights), meta };
 }
