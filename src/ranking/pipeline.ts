@@ -81,11 +81,15 @@ export function trainRankingModels(ctx: RankingContext, home: string, options: R
   fs.mkdirSync(dir, { recursive: true });
   const validate = makeAucValidator(ctx.data, 'valid');
   const summary: Record<string, unknown> = { dataset: ctx.view.dataset.name, dir, holdout: ctx.holdout };
+  // BPR-MF first: the ranker's id part is warm-started from it (same dimension).
+  const order = [...options.models].sort((a, b) => (a === 'bprmf' ? -1 : b === 'bprmf' ? 1 : 0));
+  let bprFactors: { userEmb: Float32Array; itemEmb: Float32Array; itemBias: Float32Array } | undefined;
   const protocol = `leave-last-out: latest ${ctx.holdout} interactions of valid and test users held out; trained on all other interactions; early stopping on valid AUC of the held-out items`;
-  for (const name of options.models) {
+  for (const name of order) {
     if (name === 'bprmf') {
       options.note?.('training bpr-mf …');
-      const r = trainBprMf(ctx.data, { ...options.bprmf, validate, progress: options.progress });
+      const r = trainBprMf(ctx.data, { ...options.bprmf, dimension: options.ranker.dimension, validate, progress: options.progress });
+      bprFactors = { userEmb: r.ranker.userFactors, itemEmb: r.ranker.itemFactors, itemBias: r.ranker.itemBias };
       saveBprMf(path.join(dir, 'bprmf.bin'), r.ranker, ctx.data);
       const meta = {
         format: 'ragar-bprmf-v1',
@@ -105,7 +109,12 @@ export function trainRankingModels(ctx: RankingContext, home: string, options: R
     }
     options.note?.(`training ${name} …`);
     const rankerOptions = { ...options.ranker, useIds: name === 'ranker' };
-    const r = trainRanker(ctx.data, ctx.features, rankerOptions, { validate, progress: options.progress, siblings: ctx.siblings });
+    const r = trainRanker(ctx.data, ctx.features, rankerOptions, {
+      validate,
+      progress: options.progress,
+      siblings: ctx.siblings,
+      initIds: name === 'ranker' ? bprFactors : undefined,
+    });
     const meta: RankerMeta = {
       format: 'ragar-ranker-v1',
       dataset: ctx.view.dataset.name,
@@ -127,7 +136,7 @@ export function trainRankingModels(ctx: RankingContext, home: string, options: R
       createdAt: new Date().toISOString(),
     };
     saveRanker(path.join(dir, name), r.ranker, meta);
-    summary[name] = { epochsRun: r.epochsRun, bestEpoch: r.bestEpoch, bestValidAuc: Math.max(...r.validCurve), secondsPerEpoch: median(r.secondsPerEpoch), trainSeconds: r.seconds };
+    summary[name] = { warmStartFromBprMf: name === 'ranker' && bprFactors !== undefined, epochsRun: r.epochsRun, bestEpoch: r.bestEpoch, bestValidAuc: Math.max(...r.validCurve), secondsPerEpoch: median(r.secondsPerEpoch), trainSeconds: r.seconds };
   }
   return summary;
 }

@@ -312,7 +312,13 @@ export function trainRanker(
   data: RankingData,
   features: ContentFeatures,
   options: RankerOptions,
-  hooks: { validate?: (r: ContentRanker) => number; progress?: Progress; siblings?: readonly (readonly number[])[] } = {},
+  hooks: {
+    validate?: (r: ContentRanker) => number;
+    progress?: Progress;
+    siblings?: readonly (readonly number[])[];
+    /** Warm start of the id part from a trained matrix factorisation (same dimension). */
+    initIds?: { userEmb: Float32Array; itemEmb: Float32Array; itemBias: Float32Array };
+  } = {},
 ): RankerTraining {
   const started = Date.now();
   const rng = new Rng(options.seed);
@@ -329,6 +335,14 @@ export function trainRanker(
     itemBias: new Float32Array(options.useIds ? numItems : 0),
     beta: new Float32Array(1),
   };
+  if (options.useIds && hooks.initIds) {
+    if (hooks.initIds.userEmb.length !== weights.userEmb.length || hooks.initIds.itemEmb.length !== weights.itemEmb.length) {
+      throw new RagarError('the warm-start factors do not match the ranker dimension', 'BAD_INPUT');
+    }
+    weights.userEmb.set(hooks.initIds.userEmb);
+    weights.itemEmb.set(hooks.initIds.itemEmb);
+    weights.itemBias.set(hooks.initIds.itemBias);
+  }
   const ranker = new ContentRanker(features, numUsers, options, weights);
   const progress = hooks.progress ?? silentProgress;
   const seen = data.users.map((u) => new Set([...u.history, ...u.heldOut]));
@@ -375,6 +389,10 @@ export function trainRanker(
     }
   };
 
+  if (hooks.validate) {
+    const score0 = hooks.validate(ranker);
+    best = { score: score0, epoch: 0, weights: cloneWeights(weights) };
+  }
   progress.start('ranker training', options.epochs);
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     const epochStart = Date.now();

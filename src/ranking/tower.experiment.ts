@@ -11,7 +11,7 @@
  *
  * Run: `npx tsx src/ranking/tower.experiment.ts [--concepts 80] [--dim 16] [--seed 1]
  *       [--test-concepts 16] [--epochs 60] [--cache scratch/tower-features.json] [--save DIR]
- *       [--configs mlp16,conv32,gap32-aug]`
+ *       [--projection random|style] [--configs mlp16,conv32,gap32]`
  */
 import fs from 'node:fs';
 import { loadEmojiCatalog } from '../data/emoji/catalog.js';
@@ -30,20 +30,25 @@ function arg(name: string, fallback: string): string {
 
 const CONFIGS: Record<string, Partial<TowerTrainOptions>> = {
   // Plain MLP on 16×16 average-pooled colours.
-  mlp16: { poolTo: 16, convChannels: [], hidden: 64 },
-  // Three 3×3 stride-2 convs on 32×32 (the default).
-  conv32: { poolTo: 32, convChannels: [16, 32, 32], hidden: 64 },
+  mlp16: { poolTo: 16, convChannels: [], head: 'flatten', hidden: 64 },
+  // Three 3×3 stride-2 convs on 32×32, flattened.
+  conv32: { poolTo: 32, convChannels: [16, 32, 32], head: 'flatten', hidden: 64 },
   // The same with flip/shift augmentation.
-  'conv32-aug': { poolTo: 32, convChannels: [16, 32, 32], hidden: 64, augment: true },
+  'conv32-aug': { poolTo: 32, convChannels: [16, 32, 32], head: 'flatten', hidden: 64, augment: true },
   // Full resolution, four convs.
-  conv64: { poolTo: 64, convChannels: [8, 16, 32, 32], hidden: 64 },
-  // Global-average-pooled multi-scale conv features (MobileNet-like pooling), 32×32 input.
+  conv64: { poolTo: 64, convChannels: [8, 16, 32, 32], head: 'flatten', hidden: 64 },
+  // Global-average-pooled multi-scale conv features (MobileNet-like pooling), 32×32 input: the
+  // default of trainImageTower.
   gap32: { poolTo: 32, convChannels: [16, 32, 64], head: 'gap', hidden: 64 },
   'gap32-aug': { poolTo: 32, convChannels: [16, 32, 64], head: 'gap', hidden: 64, augment: true },
+  // gap32 with 10× the weight decay.
+  'gap32-wd': { poolTo: 32, convChannels: [16, 32, 64], head: 'gap', hidden: 64, weightDecay: 1e-3 },
+  // Narrower hidden layer.
+  'gap32-h32': { poolTo: 32, convChannels: [16, 32, 64], head: 'gap', hidden: 32 },
   // The same at full resolution with one more conv.
   gap64: { poolTo: 64, convChannels: [8, 16, 32, 64], head: 'gap', hidden: 64 },
   // conv32 with an added centred-cosine loss term.
-  'conv32-cos': { poolTo: 32, convChannels: [16, 32, 32], hidden: 64, cosineWeight: 0.5 },
+  'conv32-cos': { poolTo: 32, convChannels: [16, 32, 32], head: 'flatten', hidden: 64, cosineWeight: 0.5 },
 };
 
 interface Item {
@@ -71,7 +76,7 @@ async function main(): Promise<void> {
   const cachePath = arg('cache', '');
   const saveDir = arg('save', '');
   const epochs = Number(arg('epochs', '60'));
-  const configNames = arg('configs', 'mlp16,conv32,gap32-aug').split(',').filter((c) => c && c !== 'none');
+  const configNames = arg('configs', 'mlp16,conv32,gap32').split(',').filter((c) => c && c !== 'none');
   const rng = new Rng(seed);
 
   // 1. Items: concepts drawn by all five styles, a seeded sample.
@@ -105,9 +110,43 @@ async function main(): Promise<void> {
     console.log(`MobileNetV2 features read from ${cachePath}`);
   }
 
-  // 3. Targets: a random 1280×d projection (entries N(0, 1/1280)).
+  // 3. Targets: a random 1280×d projection (entries N(0, 1/1280)); or, with `--projection style`,
+  // a projection onto the style subspace (the 5 style centroids' deviations from the mean,
+  // computed on non-test concepts, each mapped to a random direction of R^d): a stand-in for a
+  // ranker whose W_img learned style, which is what simulated users' tastes are about.
+  const projection = arg('projection', 'random');
   const prng = rng.fork('projection');
-  const W = Float32Array.from({ length: 1280 * dim }, () => prng.normal() / Math.sqrt(1280));
+  let W: Float32Array;
+  if (projection === 'style') {
+    const testKeys = new Set(concepts.slice(0, nTestConcepts).map((c) => c.key));
+    const fit = items.filter((it) => !testKeys.has(it.concept));
+    const all = new Float64Array(1280);
+    const cent = new Map(STYLES.map((st) => [st, new Float64Array(1280)]));
+    for (const it of fit) {
+      const f = cache[key(it)];
+      const c = cent.get(it.style)!;
+      for (let j = 0; j < 1280; j++) {
+        c[j] += f[j];
+        all[j] += f[j];
+      }
+    }
+    W = new Float32Array(1280 * dim);
+    for (const st of STYLES) {
+      const c = cent.get(st)!;
+      const n = fit.filter((it) => it.style === st).length;
+      let norm = 0;
+      for (let j = 0; j < 1280; j++) {
+        c[j] = c[j] / n - all[j] / fit.length;
+        norm += c[j] ** 2;
+      }
+      const r = Array.from({ length: dim }, () => prng.normal());
+      for (let j = 0; j < 1280; j++) for (let k = 0; k < dim; k++) W[j * dim + k] += (c[j] / Math.sqrt(norm)) * r[k];
+    }
+  } else if (projection === 'random') {
+    W = Float32Array.from({ length: 1280 * dim }, () => prng.normal() / Math.sqrt(1280));
+  } else {
+    throw new Error(`--projection must be random or style, got ${projection}`);
+  }
   const examples: (TowerExample & { concept: string; style: string })[] = items.map((it) => {
     const f = cache[key(it)];
     const target = new Float32Array(dim);
@@ -129,7 +168,7 @@ async function main(): Promise<void> {
   const test = examples.filter((e) => testC.has(e.concept));
   const stop = examples.filter((e) => stopC.has(e.concept));
   const train = examples.filter((e) => !testC.has(e.concept) && !stopC.has(e.concept));
-  console.log(`split by concept: train ${train.length}, early-stopping ${stop.length}, test ${test.length} items; d = ${dim}`);
+  console.log(`split by concept: train ${train.length}, early-stopping ${stop.length}, test ${test.length} items; d = ${dim}; ${projection} projection`);
 
   const urng = rng.fork('users');
   const users = Array.from({ length: 50 }, () => Float32Array.from({ length: dim }, () => urng.normal()));
