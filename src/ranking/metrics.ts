@@ -107,7 +107,8 @@ function checkPair(a: readonly number[], b: readonly number[], what: string): vo
   for (const v of [...a, ...b]) if (!Number.isFinite(v)) throw new RagarError(`${what} needs finite values, got ${v}`, 'BAD_INPUT');
 }
 
-function pearson(x: readonly number[], y: readonly number[]): number {
+/** Pearson correlation of two equal-length series (NaN when either side is constant). */
+export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
   const n = x.length;
   let mx = 0;
   let my = 0;

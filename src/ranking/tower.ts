@@ -32,7 +32,7 @@ import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
-import { spearman } from './metrics.js';
+import { pearson, spearman } from './metrics.js';
 
 /** Side of the tower's input images in pixels. */
 export const TOWER_INPUT_SIZE = 64;
@@ -1208,27 +1208,7 @@ export function trainImageTower(
 }
 
 function pearsonOf(x: Float64Array, y: Float64Array): number {
-  const n = x.length;
-  if (n < 2) return NaN;
-  let mx = 0;
-  let my = 0;
-  for (let i = 0; i < n; i++) {
-    mx += x[i];
-    my += y[i];
-  }
-  mx /= n;
-  my /= n;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < n; i++) {
-    const dx = x[i] - mx;
-    const dy = y[i] - my;
-    sxy += dx * dy;
-    sxx += dx * dx;
-    syy += dy * dy;
-  }
-  return sxx === 0 || syy === 0 ? NaN : sxy / Math.sqrt(sxx * syy);
+  return x.length < 2 ? NaN : pearson(x, y);
 }
 
 /**
