@@ -1,7 +1,7 @@
 import type { DatasetView } from '../data/access.js';
 import { RagarError } from '../util/errors.js';
 import { dot } from '../encoders/types.js';
-import type { RetrievalParams } from '../retrieval/weights.js';
+import { mixSimilarity, weightsFromSimilarities, type RetrievalParams } from '../retrieval/weights.js';
 
 /** Item vectors of a dataset by item id (either map may be empty). */
 export interface VectorLookup {
@@ -49,37 +49,20 @@ function similarities(ref: number, hist: readonly number[], vectors: VectorLooku
 }
 
 /** Weights of one case under `p` (same definition as `retrievalWeights`, on precomputed similarities), and the most similar item. */
-function caseWeights(c: Case, p: RetrievalParams): number[] & { best?: number } {
+function caseWeights(c: Case, p: RetrievalParams): { weights: number[]; best: number } {
   const n = c.labels.length;
-  const s = new Array<number>(n);
-  for (let j = 0; j < n; j++) {
-    const vi = c.imageSim[j];
-    const vt = c.textSim[j];
-    s[j] = vi !== null && vt !== null ? p.alpha * vi + (1 - p.alpha) * vt : vi ?? vt ?? 0;
-  }
-  const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => s[b] - s[a] || a - b);
-  const k = p.k === null ? n : Math.min(p.k, n);
-  const w: number[] & { best?: number } = new Array<number>(n).fill(0);
-  w.best = order[0];
-  if (!Number.isFinite(p.tau)) {
-    for (let i = 0; i < k; i++) w[order[i]] = 1 / k;
-  } else {
-    const max = s[order[0]];
-    let sum = 0;
-    for (let i = 0; i < k; i++) sum += w[order[i]] = Math.exp((s[order[i]] - max) / p.tau);
-    for (let i = 0; i < k; i++) w[order[i]] /= sum;
-  }
-  return w;
+  const s = Array.from({ length: n }, (_, j) => mixSimilarity(c.imageSim[j], c.textSim[j], p.alpha));
+  const { weights, kept } = weightsFromSimilarities(s, p);
+  return { weights, best: kept[0] };
 }
 
 /** The label with the largest total weight (ties: alphabetical), and the top-weighted (most similar) item's label. */
-function dominantLabel(labels: readonly (string | number)[], weights: readonly number[] & { best?: number }): { dominant: string; top1: string } {
+function dominantLabel(labels: readonly (string | number)[], { weights, best }: { weights: readonly number[]; best: number }): { dominant: string; top1: string } {
   const mass = new Map<string, number>();
   for (let j = 0; j < labels.length; j++) {
     const l = String(labels[j]);
     mass.set(l, (mass.get(l) ?? 0) + weights[j]);
   }
-  const best = weights.best ?? 0;
   const dominant = [...mass].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0][0];
   return { dominant, top1: String(labels[best]) };
 }
@@ -176,7 +159,7 @@ function ratingScore(cases: Case[], p: RetrievalParams): RatingScore {
   let se = 0;
   let ae = 0;
   for (const c of cases) {
-    const w = caseWeights(c, p);
+    const w = caseWeights(c, p).weights;
     let pred = 0;
     for (let j = 0; j < w.length; j++) pred += w[j] * (c.labels[j] as number);
     const err = pred - (c.truth as number);

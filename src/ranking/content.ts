@@ -1,5 +1,3 @@
-import { dot } from '../encoders/types.js';
-
 /**
  * Content features of items for the ranker: the image embedding and the text embedding of
  * every item, row-aligned with the ranking data's item indices. Missing modalities are zero
@@ -47,14 +45,4 @@ export function contentFeatures(
     }
   });
   return f;
-}
-
-/** Row `i` of a row-major matrix with `dim` columns (a view, no copy). */
-export function row(m: Float32Array, i: number, dim: number): Float32Array {
-  return m.subarray(i * dim, (i + 1) * dim);
-}
-
-/** Cosine of two unit vectors stored as rows. */
-export function rowDot(m: Float32Array, i: number, j: number, dim: number): number {
-  return dot(row(m, i, dim), row(m, j, dim));
 }

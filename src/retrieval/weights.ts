@@ -67,8 +67,26 @@ export function retrievalWeights(reference: ItemVectors, history: readonly ItemV
     const vt = reference.text && h.text ? dot(reference.text, h.text) : null;
     imageSimilarity[j] = vi;
     textSimilarity[j] = vt;
-    similarity[j] = vi !== null && vt !== null ? params.alpha * vi + (1 - params.alpha) * vt : vi ?? vt ?? 0;
+    similarity[j] = mixSimilarity(vi, vt, params.alpha);
   }
+  const { weights, kept } = weightsFromSimilarities(similarity, params);
+  return { weights, similarity, imageSimilarity, textSimilarity, kept };
+}
+
+/** `α·image + (1−α)·text`; with one modality missing, the other alone; with neither, 0. */
+export function mixSimilarity(image: number | null, text: number | null, alpha: number): number {
+  return image !== null && text !== null ? alpha * image + (1 - alpha) * text : image ?? text ?? 0;
+}
+
+/**
+ * Step 1's weighting on similarities already computed: keep the top-k (ties keep the earlier
+ * item), `softmax(s/τ)` over them (equal weights for τ = ∞), 0 elsewhere. `kept` is best first.
+ *
+ * @example
+ * weightsFromSimilarities([0.9, 0.1, 0.5], { alpha: 0, k: 2, tau: Infinity }) // weights [0.5, 0, 0.5]
+ */
+export function weightsFromSimilarities(similarity: readonly number[], params: RetrievalParams): { weights: number[]; kept: number[] } {
+  const n = similarity.length;
   const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => similarity[b] - similarity[a] || a - b);
   const k = params.k === null ? n : Math.min(params.k, n);
   const kept = order.slice(0, k);
@@ -81,7 +99,7 @@ export function retrievalWeights(reference: ItemVectors, history: readonly ItemV
     for (const j of kept) sum += weights[j] = Math.exp((similarity[j] - max) / params.tau);
     for (const j of kept) weights[j] /= sum;
   }
-  return { weights, similarity, imageSimilarity, textSimilarity, kept };
+  return { weights, kept };
 }
 
 /** Equal weights over the whole history (the PMG/Pigeon baseline). */

@@ -52,6 +52,7 @@ export function demoCommand(): Command {
         const retrieval = evaluateEmojiRetrieval(view, vectors, 'test');
         saveTunedFromEvaluation(ctx.store.home, name, retrieval.retrieval.params, 'styleMatch', retrieval.retrieval.validStyleMatch, vectors);
         const p = (x: number) => `${(100 * x).toFixed(1)}%`;
+        const example = view.tasks('test')[0];
         ctx.emit({ built, stats, embedded, retrieval }, () =>
           [
             formatStats(stats),
@@ -61,7 +62,7 @@ export function demoCommand(): Command {
             `is the user's true taste for the reference's group in ${p(retrieval.retrieval.styleMatch)} of tasks with retrieval weights ` +
               `(alpha ${retrieval.retrieval.params.alpha}, k ${retrieval.retrieval.params.k}, tau ${retrieval.retrieval.params.tau}) ` +
               `vs ${p(retrieval.uniform.styleMatch)} with equal pooling.`,
-            `next: ragar retrieve --user ${view.tasks('test')[0]?.userExternalId ?? 'U'} --reference ${view.tasks('test')[0] ? view.item(view.tasks('test')[0].referenceItemId).externalId : 'ITEM'}`,
+            `next: ragar retrieve --user ${example?.userExternalId ?? 'U'} --reference ${example ? view.item(example.referenceItemId).externalId : 'ITEM'}`,
           ].join('\n'),
         );
       }),

@@ -61,7 +61,7 @@ export function retrieveCommand(): Command {
         const json = {
           ...pref,
           params: { alpha: pref.params.alpha, k: pref.params.k ?? 'all', tau: Number.isFinite(pref.params.tau) ? pref.params.tau : 'inf' },
-          paramsSource: opts.alpha ?? opts.k ?? opts.tau ? 'command line' : defaults.source,
+          paramsSource: [opts.alpha, opts.k, opts.tau].some((v) => v !== undefined) ? 'command line' : defaults.source,
           visual: pref.visual && {
             dimension: pref.visual.vector.length,
             effectiveCount: pref.visual.effectiveCount,

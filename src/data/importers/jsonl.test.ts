@@ -2,7 +2,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../store/store.js';
 import { BadRowPolicy, InputError } from '../../util/errors.js';
-import { compareIds, defaultJsonlName, describeJsonError, importJsonl, parseJsonLines } from './jsonl.js';
+import { compareIds, describeJsonError, parseJsonLines } from './json.js';
+import { defaultJsonlName, importJsonl } from './jsonl.js';
 import { countOf, garbageBytes, historyOf, itemOf, pngBytes, snapshot, tempDir, writeFile } from './testing/fixtures-a.js';
 
 const LINES = [

@@ -50,7 +50,7 @@ import {
   type ImportOptions,
   type ImportSummary,
 } from './common.js';
-import { compareIds, importImagesInOrder, type ImageJob } from './jsonl.js';
+import { compareIds, importImagesInOrder, type ImageJob } from './json.js';
 
 /** Licence note stored with every MovieLens dataset. */
 export const MOVIELENS_LICENSE = 'MovieLens (GroupLens Research): research use, no redistribution; never commit';

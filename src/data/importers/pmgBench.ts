@@ -71,7 +71,7 @@ import {
   type ImportOptions,
   type ImportSummary,
 } from './common.js';
-import { describeJsonError, importImagesInOrder, jsonId, parseJsonLines, type ImageJob } from './jsonl.js';
+import { describeJsonError, importImagesInOrder, jsonId, parseJsonLines, type ImageJob } from './json.js';
 
 /** Licence note stored with PMG-Bench datasets. */
 export const PMG_BENCH_LICENSE =

@@ -4,15 +4,13 @@
  * failed import changed nothing.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { Store } from '../../../store/store.js';
+import { itemOf, listFiles, tempDir } from './fixtures-a.js';
 
-/** A fresh temp folder `ragar-*`. */
-export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-'));
-}
+export { itemOf as itemRow, listFiles, tempDir };
+
 
 /** An 8x8 solid-colour image as PNG, JPEG or WebP. */
 export async function tinyImage(colour: string, format: 'png' | 'jpeg' | 'webp' = 'png'): Promise<Buffer> {
@@ -37,19 +35,6 @@ export function tableCounts(store: Store): Record<string, number> {
   return out;
 }
 
-/** Relative paths of all files under `dir`, sorted. */
-export function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(dir, p));
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir);
-  return out.sort();
-}
 
 /** Row counts plus image files: compare before and after a failed import. */
 export function snapshot(store: Store): { counts: Record<string, number>; files: string[] } {
@@ -71,24 +56,6 @@ export function history(store: Store, dataset: string, user: string): { item: st
     .all(dataset, user) as { item: string; ts: number; position: number }[];
 }
 
-/** One item row of a dataset, with JSON columns parsed. */
-export function itemRow(
-  store: Store,
-  dataset: string,
-  externalId: string,
-): { title: string; text: string; tags: string[]; grp: string | null; attributes: Record<string, unknown>; image_hash: string | null } | undefined {
-  const row = store.db
-    .prepare(
-      `SELECT i.title, i.text, i.tags, i.grp, i.attributes, i.image_hash
-         FROM items i JOIN datasets d ON d.id = i.dataset_id
-        WHERE d.name = ? AND i.external_id = ?`,
-    )
-    .get(dataset, externalId) as
-    | { title: string; text: string; tags: string; grp: string | null; attributes: string; image_hash: string | null }
-    | undefined;
-  if (!row) return undefined;
-  return { ...row, tags: JSON.parse(row.tags) as string[], attributes: JSON.parse(row.attributes) as Record<string, unknown> };
-}
 
 /** Split rows of a dataset for one entity kind, as a map key -> split. */
 export function splits(store: Store, dataset: string, entity: 'user' | 'item' | 'concept'): Map<string, string> {
