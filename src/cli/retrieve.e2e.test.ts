@@ -19,7 +19,7 @@ function ragar(...args: string[]): { code: number; stdout: string; stderr: strin
 }
 
 describe('embed → train joint → retrieve → retrieve evaluate', () => {
-  it('runs on the embedded default encoders', () => {
+  it('runs on the embedded default encoders', async () => {
     const build = ragar('dataset', 'build', 'emoji-styles', '--users', '40', '--concepts', '60', '--valid-concepts', '0.25', '--test-concepts', '0.25', '--valid-users', '0.25', '--size', '32', '--history-min', '6', '--history-max', '10', '--quiet');
     expect(build.code, build.stderr).toBe(0);
 
@@ -28,9 +28,11 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const e = embed.json();
     expect(e.text).toMatchObject({ modelId: 'use-energetic-ai-0.2.0', dimension: 512, computed: 300, encoded: 60 });
     expect(e.image).toMatchObject({ dimension: 1280, computed: 300 });
+    expect(e.style).toMatchObject({ modelId: 'style-stats-v1@64', dimension: 48, computed: 300 });
     const again = ragar('embed', '--json').json();
     expect(again.text.computed).toBe(0);
     expect(again.image.computed).toBe(0);
+    expect(again.style.computed).toBe(0);
 
     const joint = ragar('train', 'joint', '--epochs', '5', '--json');
     expect(joint.code, joint.stderr).toBe(0);
@@ -88,5 +90,28 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const bad = ragar('rank', 'score', '--user', task.user, '--image', corrupt);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/corrupt\.png/);
+    expect(score.json().styleModel).toBe('style-stats-v1@64');
+
+    // The pixel-space tower distilled from the ranker: agreement measured on held-out concepts.
+    const distill = ragar('rank', 'distill', '--epochs', '2', '--json');
+    expect(distill.code, distill.stderr).toBe(0);
+    const dm = distill.json();
+    expect(dm.format).toBe('ragar-tower-distill-v1');
+    expect(dm.heldOutItems).toBeGreaterThan(0);
+    expect(dm.agreement.spearmanFull).toBeGreaterThanOrEqual(-1);
+    expect(dm.agreement.spearmanFull).toBeLessThanOrEqual(1);
+    expect(fs.existsSync(path.join(home, 'models/emoji-styles/rank/tower/distill.json'))).toBe(true);
+    // Retraining the ranker makes the tower stale: it is refused, not silently used.
+    expect(ragar('rank', 'train', '--models', 'ranker', '--epochs', '1', '--samples', '100', '--seed', '2', '--quiet').code).toBe(0);
+    const { loadDistilledTower } = await import('../ranking/distill.js');
+    const { prepareRanking } = await import('../ranking/pipeline.js');
+    const { DatasetView } = await import('../data/access.js');
+    const store2 = Store.open(home);
+    try {
+      const ctx = prepareRanking(DatasetView.open(store2, 'emoji-styles'));
+      await expect(loadDistilledTower(home, ctx)).rejects.toThrow(/another ranker/);
+    } finally {
+      store2.close();
+    }
   }, 600_000);
 });

@@ -34,6 +34,8 @@ export interface EmbedSummary {
   dataset: string;
   image?: EmbedFieldSummary;
   text?: EmbedFieldSummary;
+  /** The second image descriptor (`ragar embed --style-encoder`), when computed. */
+  style?: EmbedFieldSummary;
 }
 
 /**

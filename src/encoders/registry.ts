@@ -2,13 +2,13 @@ import { RagarError } from '../util/errors.js';
 import type { ImageEncoder, TextEncoder } from './types.js';
 
 /** Names of the image encoders `--image-encoder` accepts. */
-export const IMAGE_ENCODERS = ['mobilenet', 'clip'] as const;
+export const IMAGE_ENCODERS = ['mobilenet', 'clip', 'style-stats'] as const;
 /** Names of the text encoders `--text-encoder` accepts. */
 export const TEXT_ENCODERS = ['use', 'clip'] as const;
 
 /** Where encoders come from (CLI flags). */
 export interface EncoderChoice {
-  /** `mobilenet` (default, embedded) or `clip` (needs `clipPath`). */
+  /** `mobilenet` (default, embedded), `style-stats` or `clip` (needs `clipPath`). */
   image?: string;
   /** `use` (default, embedded) or `clip` (needs `clipPath`). */
   text?: string;
@@ -19,7 +19,7 @@ export interface EncoderChoice {
 }
 
 /** Defaults: the embedded offline encoders. */
-export const DEFAULT_ENCODERS = { image: 'mobilenet', text: 'use' } as const;
+export const DEFAULT_ENCODERS = { image: 'mobilenet', text: 'use', style: 'style-stats' } as const;
 
 function needClip(choice: EncoderChoice): string {
   const p = choice.clipPath ?? process.env.RAGAR_CLIP;
@@ -36,6 +36,10 @@ export async function createImageEncoder(choice: EncoderChoice = {}): Promise<Im
   if (name === 'mobilenet') {
     const { createMobileNetEncoder } = await import('./mobilenet.js');
     return createMobileNetEncoder({ workers: choice.workers });
+  }
+  if (name === 'style-stats') {
+    const { createStyleStatsEncoder } = await import('./styleStats.js');
+    return createStyleStatsEncoder();
   }
   if (name === 'clip') {
     const { createClipImageEncoder } = await import('./clip.js');

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DatasetView } from '../data/access.js';
-import { loadDatasetVectors, type DatasetVectors } from '../retrieval/vectors.js';
+import { EmbeddingCache } from '../encoders/cache.js';
+import { loadDatasetVectors, resolveCachedModel, type DatasetVectors } from '../retrieval/vectors.js';
 import { RagarError } from '../util/errors.js';
 import type { Progress } from '../util/progress.js';
 import { loadBprMf, saveBprMf, trainBprMf, type BprMfOptions } from './bprmf.js';
@@ -18,6 +19,8 @@ export interface RankingContext {
   view: DatasetView;
   data: RankingData;
   vectors: DatasetVectors;
+  /** Style descriptors appended to the image features (`ragar embed --style-encoder`), when cached. */
+  style: { model: string; vectors: Map<number, Float32Array> } | null;
   features: ContentFeatures;
   /** For each item index, the item indices of the same concept (emoji-styles), else []. */
   siblings: number[][];
@@ -35,12 +38,13 @@ export const RANKING_DEFAULTS = { holdout: 3 } as const;
  */
 export function prepareRanking(
   view: DatasetView,
-  options: { holdout?: number; imageEncoder?: string; textEncoder?: string } = {},
+  options: { holdout?: number; imageEncoder?: string; textEncoder?: string; styleEncoder?: string } = {},
 ): RankingContext {
   const holdout = options.holdout ?? RANKING_DEFAULTS.holdout;
   const data = buildRankingData(view, { holdout });
   const vectors = loadDatasetVectors(view, { image: options.imageEncoder ?? 'mobilenet', text: options.textEncoder ?? 'use', optionalImage: true });
-  const features = contentFeatures(data.itemIds, vectors.image, vectors.text);
+  const style = vectors.imageModel ? loadStyleVectors(view, options.styleEncoder ?? 'style-stats') : null;
+  const features = contentFeatures(data.itemIds, vectors.image, vectors.text, style?.vectors);
   const byConcept = new Map<string, number[]>();
   data.itemIds.forEach((id, i) => {
     const c = view.item(id).concept;
@@ -54,7 +58,25 @@ export function prepareRanking(
   hash.update(`${view.dataset.name}\n${holdout}\n`);
   for (const id of data.itemIds) hash.update(`${view.item(id).externalId}\n`);
   for (const u of data.users) hash.update(`${u.externalId}:${u.history.length}:${u.heldOut.length}\n`);
-  return { view, data, vectors, features, siblings, fingerprint: hash.digest('hex'), holdout };
+  return { view, data, vectors, style, features, siblings, fingerprint: hash.digest('hex'), holdout };
+}
+
+/**
+ * The cached style descriptors of a dataset, or null when `encoder` is `none` or none are
+ * cached for the default encoder (a dataset embedded with `--style-encoder none`). Naming
+ * another encoder that is not cached is an error.
+ */
+function loadStyleVectors(view: DatasetView, encoder: string): RankingContext['style'] {
+  if (encoder === 'none') return null;
+  let model: string;
+  try {
+    model = resolveCachedModel(view, 'image', encoder);
+  } catch (err) {
+    if (encoder === 'style-stats' && err instanceof RagarError && err.code === 'NOT_FOUND') return null;
+    throw err;
+  }
+  const table = new EmbeddingCache(view.store).load(view.dataset.id, 'image', model);
+  return { model, vectors: new Map(table.itemIds.map((id, i) => [id, table.vectors[i]])) };
 }
 
 /** `<home>/models/<dataset>/rank`. */
@@ -121,6 +143,7 @@ export function trainRankingModels(ctx: RankingContext, home: string, options: R
       datasetFingerprint: ctx.fingerprint,
       imageModel: ctx.vectors.imageModel,
       textModel: ctx.vectors.textModel,
+      styleModel: ctx.style?.model ?? null,
       imageDim: ctx.features.imageDim,
       textDim: ctx.features.textDim,
       numUsers: ctx.data.users.length,
@@ -183,8 +206,14 @@ export function loadSavedRanker(ctx: RankingContext, home: string, name: 'ranker
     dataset: ctx.view.dataset.name,
     fingerprint: ctx.fingerprint,
   });
-  if (loaded.meta.imageModel !== ctx.vectors.imageModel || loaded.meta.textModel !== ctx.vectors.textModel) {
-    throw new RagarError(`the saved ${name} was trained on ${loaded.meta.imageModel} + ${loaded.meta.textModel} embeddings, not ${ctx.vectors.imageModel} + ${ctx.vectors.textModel}`, 'BAD_INPUT');
+  const savedStyle = loaded.meta.styleModel ?? null;
+  const style = ctx.style?.model ?? null;
+  if (loaded.meta.imageModel !== ctx.vectors.imageModel || loaded.meta.textModel !== ctx.vectors.textModel || savedStyle !== style) {
+    const names = (i: string | null, t: string | null, s: string | null) => [i, s, t].filter(Boolean).join(' + ') || 'no';
+    throw new RagarError(
+      `the saved ${name} was trained on ${names(loaded.meta.imageModel, loaded.meta.textModel, savedStyle)} embeddings, not ${names(ctx.vectors.imageModel, ctx.vectors.textModel, style)}; retrain it with \`ragar rank train\``,
+      'BAD_INPUT',
+    );
   }
   return loaded;
 }

@@ -226,6 +226,41 @@ export class ContentRanker implements Ranker {
     return s;
   }
 
+  /**
+   * The parts of `R(u, x)` for a cold candidate that do not depend on its image, given its text:
+   * `R(u, x) = g_img(x)·v + c`, where `g_img(x) = W_imgᵀ·imageRow(x)`. With the text fixed (the
+   * attention reads the text), the score is linear in the image part, which is what a pixel-space
+   * tower distilled from `W_img` needs to give the generator a gradient.
+   *
+   * @example
+   * const { v, constant } = ranker.imageScoreParts(user, referenceText);
+   * const score = dot(tower.embed(pixels), v) + constant; // ≈ ranker.scoreOne(user, -1, { image, text })
+   */
+  imageScoreParts(user: RankingUser, text: Float32Array): { v: Float32Array; constant: number } {
+    const d = this.options.dimension;
+    const hist = this.historyOf(user);
+    const g = this.projectAll();
+    const v = Float32Array.from(this.weights.q);
+    let m = 0;
+    if (hist.length) {
+      const att = this.attention({ image: null, text }, hist);
+      m = att.m;
+      att.idx.forEach((j, t) => {
+        const h = hist[j];
+        for (let k = 0; k < d; k++) v[k] += att.a[t] * g[h * d + k];
+      });
+    }
+    const gt = this.project(null, text);
+    let constant = this.weights.beta[0] * m;
+    for (let k = 0; k < d; k++) constant += gt[k] * v[k];
+    return { v, constant };
+  }
+
+  /** The image part `g_img(x) = W_imgᵀ·row` of a full image row (see {@link imageRow}). */
+  projectImage(row: Float32Array): Float32Array {
+    return this.project(row, null);
+  }
+
   /** Scores of every dataset item for a user (full ranking). Items with identical text share one attention pass. */
   scoreItems(user: RankingUser, userIndex: number): Float32Array {
     const d = this.options.dimension;
@@ -518,6 +553,8 @@ export interface RankerMeta {
   datasetFingerprint: string;
   imageModel: string | null;
   textModel: string | null;
+  /** Style descriptor appended to the image features (absent in files written before it existed = none). */
+  styleModel?: string | null;
   imageDim: number;
   textDim: number;
   numUsers: number;

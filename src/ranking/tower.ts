@@ -27,17 +27,19 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
+import { PIXEL_LENGTH, PIXEL_SIZE } from '../encoders/pixels.js';
 import { pearson, spearman } from './metrics.js';
 
+export { decodePixels64 } from '../encoders/pixels.js';
+
 /** Side of the tower's input images in pixels. */
-export const TOWER_INPUT_SIZE = 64;
+export const TOWER_INPUT_SIZE = PIXEL_SIZE;
 /** Number of values in one input image: 64·64·3 (HWC). */
-export const TOWER_INPUT_LENGTH = TOWER_INPUT_SIZE * TOWER_INPUT_SIZE * 3;
+export const TOWER_INPUT_LENGTH = PIXEL_LENGTH;
 /** The on-disk format written by {@link ImageTower.save}. */
 export const TOWER_FORMAT = 'ragar-tower-v1';
 
@@ -868,40 +870,6 @@ export class ImageTower {
 
 function sha256(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
-}
-
-/**
- * Decode any image (PNG, JPEG, WebP, SVG… any size or colour mode) to the tower's input: fitted
- * into 64×64 (aspect kept, Lanczos), alpha flattened on white, padded with white, sRGB, values in
- * [0, 1], HWC. An unreadable input throws a {@link RagarError} (`BAD_IMAGE`).
- *
- * @example
- * const pixels = await decodePixels64(await rasterizeArtwork(file, 64)); // Float32Array(12288)
- */
-export async function decodePixels64(png: Buffer | Uint8Array): Promise<Float32Array> {
-  const white = { r: 255, g: 255, b: 255, alpha: 1 };
-  let data: Buffer;
-  try {
-    const out = await sharp(png, { failOn: 'error' })
-      .rotate()
-      .flatten({ background: white })
-      .resize(TOWER_INPUT_SIZE, TOWER_INPUT_SIZE, { fit: 'contain', background: white, kernel: 'lanczos3' })
-      .flatten({ background: white })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (out.info.channels !== 3 || out.data.length !== TOWER_INPUT_LENGTH) {
-      throw new Error(`unexpected decoded layout ${out.info.width}x${out.info.height}x${out.info.channels}`);
-    }
-    data = out.data;
-  } catch (err) {
-    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new RagarError(`not a readable image (${reason})`, 'BAD_IMAGE', { cause: err });
-  }
-  const pixels = new Float32Array(TOWER_INPUT_LENGTH);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = data[i] / 255;
-  return pixels;
 }
 
 /** One distillation example: an image and its teacher target `t(x) = W_imgᵀ·E_v(x)`. */

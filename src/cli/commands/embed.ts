@@ -14,6 +14,11 @@ export function embedCommand(): Command {
     )
     .option('--dataset <name>', 'dataset', 'emoji-styles')
     .option('--image-encoder <name>', `image encoder: ${IMAGE_ENCODERS.join(' | ')} | none`, DEFAULT_ENCODERS.image)
+    .option(
+      '--style-encoder <name>',
+      'second image descriptor for the ranker: style-stats (colour, shading and outline statistics, ~3 ms/image) | none',
+      DEFAULT_ENCODERS.style,
+    )
     .option('--text-encoder <name>', `text encoder: ${TEXT_ENCODERS.join(' | ')} | none`, DEFAULT_ENCODERS.text)
     .option('--clip <dir>', 'local CLIP folder (Hugging Face layout) for the clip encoders (or $RAGAR_CLIP)')
     .option('--batch-size <n>', 'inputs per encoder call (and per saved batch)', intOption(1), 32)
@@ -30,6 +35,7 @@ export function embedCommand(): Command {
         process.once('SIGINT', onSigint);
         let image: ImageEncoder | undefined;
         let text: TextEncoder | undefined;
+        let style: ImageEncoder | undefined;
         try {
           const choice = { image: opts.imageEncoder, text: opts.textEncoder, clipPath: opts.clip, workers: opts.workers };
           if (opts.textEncoder !== 'none') text = await createTextEncoder(choice);
@@ -42,8 +48,20 @@ export function embedCommand(): Command {
             progress: ctx.progress,
             signal: controller.signal,
           });
+          if (image && opts.styleEncoder !== 'none') {
+            style = await createImageEncoder({ image: opts.styleEncoder });
+            summary.style = (
+              await embedDataset(ctx.store, opts.dataset, {
+                image: style,
+                batchSize: opts.batchSize,
+                rebuild: Boolean(opts.rebuild),
+                progress: ctx.progress,
+                signal: controller.signal,
+              })
+            ).image;
+          }
           ctx.emit(summary, () =>
-            (['text', 'image'] as const)
+            (['text', 'image', 'style'] as const)
               .filter((f) => summary[f])
               .map((f) => {
                 const s = summary[f]!;
@@ -56,6 +74,7 @@ export function embedCommand(): Command {
           process.off('SIGINT', onSigint);
           await image?.dispose();
           await text?.dispose();
+          await style?.dispose();
         }
       }),
     );

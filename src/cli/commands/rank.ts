@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { DatasetView } from '../../data/access.js';
 import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
+import { imageRow } from '../../ranking/content.js';
+import { DEFAULT_DISTILL_TOWER, distillRankerTower } from '../../ranking/distill.js';
 import { DEFAULT_RANKER, evaluateRankingModels, loadSavedRanker, prepareRanking, RANKING_DEFAULTS, trainRankingModels } from '../../ranking/pipeline.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
@@ -30,12 +32,13 @@ export function rankCommand(): Command {
     .option('--seed <n>', 'seed', intOption(0), DEFAULT_RANKER.seed)
     .option('--image-encoder <name>', 'image embeddings to use', 'mobilenet')
     .option('--text-encoder <name>', 'text embeddings to use', 'use')
+    .option('--style-encoder <name>', 'style descriptors appended to the image embeddings (used when cached) | none', 'style-stats')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, (ctx) => {
         const unknown = (opts.models as string[]).filter((m) => !['ranker', 'content', 'bprmf'].includes(m));
         if (unknown.length) throw new RagarError(`unknown model(s) ${unknown.join(', ')} (known: ranker, content, bprmf)`, 'BAD_INPUT');
         const view = DatasetView.open(ctx.store, opts.dataset);
-        const rc = prepareRanking(view, { holdout: opts.holdout, imageEncoder: opts.imageEncoder, textEncoder: opts.textEncoder });
+        const rc = prepareRanking(view, { holdout: opts.holdout, imageEncoder: opts.imageEncoder, textEncoder: opts.textEncoder, styleEncoder: opts.styleEncoder });
         const summary = trainRankingModels(rc, ctx.store.home, {
           models: opts.models,
           ranker: {
@@ -67,10 +70,11 @@ export function rankCommand(): Command {
     .option('--holdout <n>', 'must match training', intOption(1), RANKING_DEFAULTS.holdout)
     .option('--image-encoder <name>', 'image embeddings to use', 'mobilenet')
     .option('--text-encoder <name>', 'text embeddings to use', 'use')
+    .option('--style-encoder <name>', 'style descriptors (must match training) | none', 'style-stats')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, (ctx) => {
         const view = DatasetView.open(ctx.store, opts.dataset);
-        const rc = prepareRanking(view, { holdout: opts.holdout, imageEncoder: opts.imageEncoder, textEncoder: opts.textEncoder });
+        const rc = prepareRanking(view, { holdout: opts.holdout, imageEncoder: opts.imageEncoder, textEncoder: opts.textEncoder, styleEncoder: opts.styleEncoder });
         const result = evaluateRankingModels(rc, ctx.store.home, opts.split);
         ctx.emit(result, () => {
           const models = result.models as Record<string, Record<string, number>>;
@@ -117,6 +121,13 @@ export function rankCommand(): Command {
           await image.dispose();
         }
         if (image.modelId !== meta.imageModel) throw new RagarError(`the ranker was trained on ${meta.imageModel} image embeddings, not ${image.modelId}`, 'BAD_INPUT');
+        let styleVec: Float32Array | null = null;
+        if (meta.styleModel) {
+          const style = await createImageEncoder({ image: 'style-stats' });
+          if (style.modelId !== meta.styleModel) throw new RagarError(`the ranker was trained on ${meta.styleModel} style descriptors, not ${style.modelId}`, 'BAD_INPUT');
+          [styleVec] = await style.encode([bytes]);
+        }
+        const imageFeatures = imageRow(rc.features, imageVec, styleVec);
         let textVec: Float32Array | null = null;
         if (opts.text) {
           const text = await createTextEncoder();
@@ -128,13 +139,49 @@ export function rankCommand(): Command {
         }
         const ui = rc.data.users.findIndex((u) => u.userId === user.id);
         const rankingUser = rc.data.users[ui];
-        const score = ranker.scoreOne(rankingUser, -1, { image: imageVec, text: textVec });
+        const score = ranker.scoreOne(rankingUser, -1, { image: imageFeatures, text: textVec });
         const all = ranker.scoreItems(rankingUser, ui);
         let above = 0;
         for (const s of all) if (s > score) above++;
-        const result = { user: user.externalId, image: opts.image, score, rankAmongItems: above + 1, items: all.length, percentile: 1 - above / all.length, model: meta.format, imageModel: meta.imageModel };
+        const result = { user: user.externalId, image: opts.image, score, rankAmongItems: above + 1, items: all.length, percentile: 1 - above / all.length, model: meta.format, imageModel: meta.imageModel, styleModel: meta.styleModel ?? null };
         ctx.emit(result, `user ${user.externalId}: score ${score.toFixed(4)}; would rank ${above + 1} of ${all.length} dataset items (top ${(100 * (above + 1) / all.length).toFixed(1)}%)`);
       }),
     );
+  rank
+    .command('distill')
+    .description(
+      "distil the pixel-space image tower from the trained ranker's image part (the generator's differentiable scoring path); " +
+        'trained on train-concept images, early-stopped on valid concepts, agreement with the full ranker measured on held-out test-concept images; ' +
+        'saved with its seed, split and training time in <home>/models/<dataset>/rank/tower',
+    )
+    .option('--dataset <name>', 'dataset', 'emoji-styles')
+    .option('--holdout <n>', 'the ranking protocol the ranker was trained with', intOption(1), RANKING_DEFAULTS.holdout)
+    .option('--epochs <n>', 'maximum tower epochs', intOption(1), DEFAULT_DISTILL_TOWER.epochs)
+    .option('--patience <n>', 'epochs without a better validation MSE before stopping', intOption(1), DEFAULT_DISTILL_TOWER.patience)
+    .option('--lr <x>', 'Adam learning rate', numberOption(1e-8, 10), DEFAULT_DISTILL_TOWER.learningRate)
+    .option('--seed <n>', 'seed', intOption(0), DEFAULT_DISTILL_TOWER.seed)
+    .action(async (opts, cmd: Command) =>
+      withStore(cmd, async (ctx) => {
+        const view = DatasetView.open(ctx.store, opts.dataset);
+        const rc = prepareRanking(view, { holdout: opts.holdout });
+        const meta = await distillRankerTower(rc, ctx.store.home, {
+          tower: { epochs: opts.epochs, patience: opts.patience, learningRate: opts.lr, seed: opts.seed },
+          progress: ctx.progress,
+          note: ctx.note,
+        });
+        const a = meta.agreement;
+        const pct = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+        ctx.emit(
+          meta,
+          [
+            `image tower distilled in ${meta.trainSeconds.toFixed(1)} s (${meta.msPerSample.toFixed(2)} ms/sample, best epoch ${meta.bestEpoch}); ` +
+              `${meta.trainItems} train, ${meta.validItems} early-stopping, ${meta.heldOutItems} held-out images`,
+            `agreement on held-out images, ${a.users} test users: Spearman full score ${a.spearmanFull.toFixed(3)}, image part ${a.spearmanImagePart.toFixed(3)}`,
+            `cold pairwise accuracy: full ranker ${pct(a.coldPairwiseFull)}, tower path ${pct(a.coldPairwiseTower)}, same order ${pct(a.coldPairwiseConsistency)}`,
+          ].join('\n'),
+        );
+      }),
+    );
+
   return rank;
 }
