@@ -4,6 +4,7 @@ import { datasetCommand } from './commands/dataset.js';
 import { demoCommand } from './commands/demo.js';
 import { embedCommand } from './commands/embed.js';
 import { rankCommand } from './commands/rank.js';
+import { generateCommand } from './commands/generate.js';
 import { retrieveCommand } from './commands/retrieve.js';
 import { trainCommand } from './commands/train.js';
 
@@ -25,6 +26,7 @@ export function createProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(retrieveCommand());
   program.addCommand(rankCommand());
+  program.addCommand(generateCommand());
   return program;
 }
 

@@ -101,6 +101,48 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(dm.agreement.spearmanFull).toBeGreaterThanOrEqual(-1);
     expect(dm.agreement.spearmanFull).toBeLessThanOrEqual(1);
     expect(fs.existsSync(path.join(home, 'models/emoji-styles/rank/tower/distill.json'))).toBe(true);
+    // The built-in generator: train tiny variants for a few steps, generate, evaluate.
+    for (const variant of ['ragar', 'ragar-norank', 'l1']) {
+      const tg = ragar('train', 'generator', '--variant', variant, '--steps', '3', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', '--json');
+      expect(tg.code, tg.stderr).toBe(0);
+      const rec = tg.json();
+      expect(rec.steps).toBe(3);
+      expect(rec.options.lambda > 0).toBe(variant === 'ragar');
+      expect(rec.seconds).toBeGreaterThan(0);
+      expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/generator.json`))).toBe(true);
+    }
+    // resuming: a second run with a larger step budget continues from the checkpoint
+    const resumed = ragar('train', 'generator', '--variant', 'l1', '--steps', '4', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', '--json');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.json()).toMatchObject({ steps: 4, resumedFrom: 3 });
+    const out = path.join(home, 'gen-out');
+    const gen = ragar('generate', '--user', task.user, '--reference', task.ref, '--candidates', '2', '--out', out, '--json');
+    expect(gen.code, gen.stderr).toBe(0);
+    const record = gen.json();
+    expect(record.candidates).toHaveLength(2);
+    expect(record.candidates.filter((c: { chosen: boolean }) => c.chosen)).toHaveLength(1);
+    expect(record.retrievalWeights.reduce((s: number, h: { weight: number }) => s + h.weight, 0)).toBeCloseTo(1, 5);
+    expect(fs.existsSync(path.join(out, 'chosen.png'))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')).engine).toBe('builtin');
+    const fromFile = ragar('generate', '--user', task.user, '--reference-image', png, '--reference-text', 'a smiling face', '--lambda', '0', '--weights', 'uniform', '--candidates', '1', '--out', path.join(home, 'gen-file'), '--json');
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.json().generator.variant).toBe('ragar-norank');
+    const badRef = ragar('generate', '--user', task.user, '--reference-image', corrupt, '--reference-text', 'x', '--out', path.join(home, 'gen-bad'));
+    expect(badRef.code).toBe(1);
+    expect(badRef.stderr).toMatch(/corrupt\.png/);
+    const badUser = ragar('generate', '--user', 'nobody', '--reference', task.ref, '--out', path.join(home, 'gen-bad'));
+    expect(badUser.code).toBe(1);
+    expect(badUser.stderr).toMatch(/nobody/);
+    const gev = ragar('generate', 'evaluate', '--tasks', '3', '--candidates', '2', '--speed-runs', '2', '--json');
+    expect(gev.code, gev.stderr).toBe(0);
+    const ge = gev.json();
+    for (const run of ['retrieval+rank', 'retrieval', 'uniform+rank', 'uniform']) {
+      for (const metric of ['styleAccuracy', 'conceptTop1', 'ssim', 'frechet', 'userRankerScore']) expect(typeof ge.runs[run][metric]).toBe('number');
+    }
+    expect(typeof ge.baselines.l1Regressor.ssim).toBe('number');
+    expect(ge.ceilings.styleRealAccuracy).toBeGreaterThan(0);
+    expect(ge.secondsPerImage).toBeGreaterThan(0);
+
     // Retraining the ranker makes the tower stale: it is refused, not silently used.
     expect(ragar('rank', 'train', '--models', 'ranker', '--epochs', '1', '--samples', '100', '--seed', '2', '--quiet').code).toBe(0);
     const { loadDistilledTower } = await import('../ranking/distill.js');

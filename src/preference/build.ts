@@ -1,6 +1,6 @@
 import type { DatasetView, ItemRecord } from '../data/access.js';
 import { itemVectors, type DatasetVectors } from '../retrieval/vectors.js';
-import { retrievalWeights, uniformWeights, type RetrievalParams } from '../retrieval/weights.js';
+import { retrievalWeights, uniformWeights, type ItemVectors, type RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
 import { inverseDocumentFrequency, itemKeywords, keywordPreference, type ScoredKeyword } from './keywords.js';
 import { visualPreference, type VisualPreference } from './visual.js';
@@ -58,14 +58,14 @@ export function buildPreference(
   userRef: string | number,
   reference: string | number | ItemRecord,
   params: RetrievalParams,
-  options: { weighting?: 'retrieval' | 'uniform'; keywords?: number } = {},
+  options: { weighting?: 'retrieval' | 'uniform'; keywords?: number; referenceVectors?: ItemVectors } = {},
 ): UserPreference {
   const user = view.user(userRef);
   const ref = typeof reference === 'object' ? reference : view.item(reference);
   const history = view.history(user.id);
   if (history.length === 0) throw new RagarError(`user ${user.externalId} has an empty history: there is nothing to personalise from`, 'BAD_INPUT');
   const histVectors = history.map((h) => itemVectors(vectors, h.itemId));
-  const refVectors = itemVectors(vectors, ref.id);
+  const refVectors = options.referenceVectors ?? itemVectors(vectors, ref.id);
   if (!refVectors.image && !refVectors.text) {
     throw new RagarError(`reference ${ref.externalId} has no cached embedding; run \`ragar embed --dataset ${view.dataset.name}\``, 'NOT_FOUND');
   }

@@ -22,6 +22,21 @@ export class Adam {
     this.v = new Float32Array(size);
   }
 
+  /** The optimiser's state, for checkpoints (copies). */
+  state(): { t: number; m: Float32Array; v: Float32Array } {
+    return { t: this.t, m: this.m.slice(), v: this.v.slice() };
+  }
+
+  /** Restore a state taken by {@link Adam.state} (same size). */
+  restore(state: { t: number; m: ArrayLike<number>; v: ArrayLike<number> }): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
+      throw new RangeError(`optimiser state has ${state.m.length} entries, expected ${this.m.length}`);
+    }
+    this.t = state.t;
+    this.m.set(state.m);
+    this.v.set(state.v);
+  }
+
   /** One update of `w` in place from gradient `g`. */
   step(w: Float32Array, g: Float32Array): void {
     this.t++;

@@ -7,7 +7,66 @@ import { createImageEncoder, createTextEncoder } from '../../encoders/registry.j
 import { evaluateEmojiRetrieval } from '../../evaluation/retrieval.js';
 import { saveTunedFromEvaluation } from '../../retrieval/tuned.js';
 import { loadDatasetVectors } from '../../retrieval/vectors.js';
-import { withStore } from '../context.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createBuiltinEngine } from '../../generation/builtin/engine.js';
+import { BuiltinGenerator } from '../../generation/builtin/model.js';
+import { demoRows } from '../../generation/demo.js';
+import { renderDemoPage } from '../../generation/demoPage.js';
+import { openGenerationSetup, resolveGeneratorDir } from '../../generation/setup.js';
+import { loadSavedRanker, prepareRanking, trainRankingModels } from '../../ranking/pipeline.js';
+import { DEFAULT_RANKER } from '../../ranking/ranker.js';
+import { withStore, type CommandContext } from '../context.js';
+import { intOption } from '../options.js';
+
+/**
+ * The generation half of the demo: train the ranker if there is none (or it is stale), load the
+ * shipped generator, run full RAGAR on `tasks` test tasks and write the HTML page.
+ */
+async function demoGeneration(ctx: CommandContext, dataset: string, options: { tasks: number; candidates: number; out?: string }) {
+  const view = DatasetView.open(ctx.store, dataset);
+  const rc = prepareRanking(view);
+  let haveRanker = true;
+  try {
+    loadSavedRanker(rc, ctx.store.home, 'ranker');
+  } catch {
+    haveRanker = false;
+  }
+  if (!haveRanker) {
+    ctx.note('training the ranker (BPR-MF warm start, then the multimodal ranker; early stopping on valid) …');
+    trainRankingModels(rc, ctx.store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress: ctx.progress, note: ctx.note });
+  }
+  const setup = openGenerationSetup(ctx.store, dataset);
+  const dir = resolveGeneratorDir(ctx.store.home, dataset, 'ragar');
+  const { generator } = await BuiltinGenerator.load(dir);
+  const engine = createBuiltinEngine({ generator });
+  const image = await createImageEncoder({ workers: 0 });
+  const style = await createImageEncoder({ image: 'style-stats' });
+  try {
+    ctx.note(`generating ${options.tasks} test tasks with ${dir} …`);
+    ctx.progress.start('demo tasks', options.tasks);
+    const started = performance.now();
+    const rows = await demoRows(setup, engine, { image, style }, { split: 'test', count: options.tasks, candidates: options.candidates, onRow: (n) => ctx.progress.update(n) });
+    ctx.progress.stop();
+    const msPerCandidate = (performance.now() - started) / Math.max(1, rows.length * options.candidates);
+    const out = options.out ?? path.join(ctx.store.home, 'demo');
+    fs.mkdirSync(out, { recursive: true });
+    const page = path.join(out, 'index.html');
+    fs.writeFileSync(
+      page,
+      renderDemoPage(`RAGAR on ${dataset}: ${rows.length} test tasks`, rows, [
+        'Each row: the reference (a concept never seen in training, drawn in a style the user does not prefer), the history items with the highest retrieval weights, ' +
+          `the generated output (best of ${options.candidates} candidates by ranker + semantic score) and the ground-truth rendition in the user's style.`,
+        `Generator: ${dir}.`,
+      ]),
+    );
+    return { page, rows: rows.length, variant: 'ragar', generator: dir, msPerCandidate };
+  } finally {
+    await engine.dispose();
+    await image.dispose();
+    await style.dispose();
+  }
+}
 
 /**
  * `ragar demo`: the README's main job on the embedded default data and models. Builds the
@@ -21,6 +80,10 @@ export function demoCommand(): Command {
         '(cached), and report retrieval weighting vs equal pooling on the test split',
     )
     .option('--skip-embed', 'only build and print the dataset statistics')
+    .option('--skip-generate', 'stop after the retrieval comparison (no ranker training, no generation)')
+    .option('--tasks <n>', 'test tasks on the demo page', intOption(1), 12)
+    .option('--candidates <m>', 'candidates per output (chosen by ranker + semantic score)', intOption(1), 4)
+    .option('--out <dir>', 'folder of the demo page (default: <home>/demo)')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
         const name = DEFAULT_EMOJI_BUILD.name;
@@ -40,12 +103,15 @@ export function demoCommand(): Command {
         ctx.note('embedding items (MobileNetV2 images, USE texts; cached vectors are reused) …');
         const text = await createTextEncoder();
         const image = await createImageEncoder();
+        const styleEncoder = await createImageEncoder({ image: 'style-stats' });
         let embedded;
         try {
           embedded = await embedDataset(ctx.store, name, { text, image, progress: ctx.progress });
+          embedded.style = (await embedDataset(ctx.store, name, { image: styleEncoder, progress: ctx.progress })).image;
         } finally {
           await image.dispose();
           await text.dispose();
+          await styleEncoder.dispose();
         }
         const view = DatasetView.open(ctx.store, name);
         const vectors = loadDatasetVectors(view, { image: 'mobilenet', text: 'use' });
@@ -53,7 +119,8 @@ export function demoCommand(): Command {
         saveTunedFromEvaluation(ctx.store.home, name, retrieval.retrieval.params, 'styleMatch', retrieval.retrieval.validStyleMatch, vectors);
         const p = (x: number) => `${(100 * x).toFixed(1)}%`;
         const example = view.tasks('test')[0];
-        ctx.emit({ built, stats, embedded, retrieval }, () =>
+        const generation = opts.skipGenerate ? null : await demoGeneration(ctx, name, { tasks: opts.tasks, candidates: opts.candidates, out: opts.out });
+        ctx.emit({ built, stats, embedded, retrieval, generation }, () =>
           [
             formatStats(stats),
             '',
@@ -62,7 +129,13 @@ export function demoCommand(): Command {
             `is the user's true taste for the reference's group in ${p(retrieval.retrieval.styleMatch)} of tasks with retrieval weights ` +
               `(alpha ${retrieval.retrieval.params.alpha}, k ${retrieval.retrieval.params.k}, tau ${retrieval.retrieval.params.tau}) ` +
               `vs ${p(retrieval.uniform.styleMatch)} with equal pooling.`,
-            `next: ragar retrieve --user ${example?.userExternalId ?? 'U'} --reference ${example ? view.item(example.referenceItemId).externalId : 'ITEM'}`,
+            ...(generation
+              ? [
+                  `personalised generation (shipped ${generation.variant} generator, ranker trained here): ${generation.rows} test tasks on ${generation.page}`,
+                  `  median ${generation.msPerCandidate.toFixed(0)} ms per candidate`,
+                ]
+              : []),
+            `next: ragar generate --user ${example?.userExternalId ?? 'U'} --reference ${example ? view.item(example.referenceItemId).externalId : 'ITEM'} --out out/`,
           ].join('\n'),
         );
       }),

@@ -1,6 +1,12 @@
 import { Command } from 'commander';
 import { DEFAULT_JOINT } from '../../encoders/joint.js';
 import { trainJointForDataset } from '../../encoders/trainJoint.js';
+import { datasetDigest } from '../../data/digest.js';
+import { loadGeneratorData } from '../../generation/builtin/data.js';
+import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
+import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, type GeneratorVariant } from '../../generation/setup.js';
+import { loadDistilledTower } from '../../ranking/distill.js';
+import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
 import { intOption, numberOption } from '../options.js';
 
@@ -45,6 +51,73 @@ export function trainCommand(): Command {
             `held-out image→text over ${h.candidates} texts (${h.images} images): Recall@1 ${(100 * h.recallAt1).toFixed(1)}% (chance ${(100 * h.chanceAt1).toFixed(2)}%), Recall@10 ${(100 * h.recallAt10).toFixed(1)}% (chance ${(100 * h.chanceAt10).toFixed(2)}%)`,
           ].join('\n'),
         );
+      }),
+    );
+  train
+    .command('generator')
+    .description(
+      'train the built-in conditional generator on the train concepts of emoji-styles with L = L_gen + λ·L_rank ' +
+        '(the rank loss goes through the distilled image tower: run `ragar rank distill` first for λ > 0); ' +
+        'checkpoints every --checkpoint-every steps and resumes from them; seed, data, steps and wall time are saved in generator.json',
+    )
+    .option('--dataset <name>', 'dataset', 'emoji-styles')
+    .option('--variant <name>', `what to train: ${Object.keys(GENERATOR_VARIANTS).join(' | ')} (ragar: diffusion with λ > 0; ragar-norank: λ = 0; l1: the plain L1 translator baseline)`, 'ragar')
+    .option('--lambda <x>', 'weight of the rank loss (variant ragar; the others use 0)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.lambda)
+    .option('--minutes <x>', 'wall-clock budget in minutes (0 = no limit: use --steps)', numberOption(0, 10_000), DEFAULT_GENERATOR_TRAIN.minutes)
+    .option('--steps <n>', 'most optimiser steps (0 = no limit: use --minutes)', intOption(0), DEFAULT_GENERATOR_TRAIN.steps)
+    .option('--batch-size <n>', 'examples per step', intOption(1), DEFAULT_GENERATOR_TRAIN.batchSize)
+    .option('--lr <x>', 'Adam learning rate', numberOption(1e-8, 10), DEFAULT_GENERATOR_TRAIN.learningRate)
+    .option('--base <n>', 'U-Net width of the first level', intOption(2), DEFAULT_GENERATOR_TRAIN.base)
+    .option('--levels <n>', 'U-Net resolutions', intOption(1), DEFAULT_GENERATOR_TRAIN.levels)
+    .option('--seed <n>', 'seed', intOption(0), DEFAULT_GENERATOR_TRAIN.seed)
+    .option('--checkpoint-every <n>', 'steps between checkpoints', intOption(1), DEFAULT_GENERATOR_TRAIN.checkpointEvery)
+    .option('--out <dir>', 'where to write (default: <home>/models/<dataset>/generator/<variant>)')
+    .action(async (opts, cmd: Command) =>
+      withStore(cmd, async (ctx) => {
+        const variant = opts.variant as GeneratorVariant;
+        if (!(variant in GENERATOR_VARIANTS)) throw new RagarError(`unknown variant ${JSON.stringify(variant)} (known: ${Object.keys(GENERATOR_VARIANTS).join(', ')})`, 'BAD_INPUT');
+        const spec = GENERATOR_VARIANTS[variant];
+        const lambda = spec.rank ? opts.lambda : 0;
+        if (spec.rank && !(lambda > 0)) throw new RagarError('variant ragar trains with λ > 0; use --variant ragar-norank for λ = 0', 'BAD_INPUT');
+        const setup = openGenerationSetup(ctx.store, opts.dataset);
+        const tower = lambda > 0 ? await loadDistilledTower(ctx.store.home, setup.rc) : null;
+        ctx.note('loading training images …');
+        const data = await loadGeneratorData(setup.rc, setup.ranker, { progress: ctx.progress, splits: ['train'] });
+        const dir = opts.out ?? homeGeneratorDir(ctx.store.home, opts.dataset, variant);
+        const controller = new AbortController();
+        const onSigint = () => {
+          ctx.note('\ninterrupted: finishing this step and saving a checkpoint …');
+          controller.abort();
+        };
+        process.once('SIGINT', onSigint);
+        try {
+          const record = await trainGenerator(
+            data,
+            tower?.tower ?? null,
+            dir,
+            {
+              ...DEFAULT_GENERATOR_TRAIN,
+              objective: spec.objective,
+              lambda,
+              minutes: opts.minutes,
+              steps: opts.steps,
+              batchSize: opts.batchSize,
+              learningRate: opts.lr,
+              base: opts.base,
+              levels: opts.levels,
+              seed: opts.seed,
+              checkpointEvery: opts.checkpointEvery,
+            },
+            { progress: ctx.progress, note: ctx.note, signal: controller.signal, towerSha256: tower ? tower.meta.rankerSha256 : null, datasetDigest: datasetDigest(ctx.store, opts.dataset) },
+          );
+          const last = record.lossCurve[record.lossCurve.length - 1];
+          ctx.emit({ variant, dir, ...record }, () =>
+            `${variant}: ${record.steps} steps (${record.samples} samples) in ${record.seconds.toFixed(0)} s, ${record.msPerSample.toFixed(1)} ms/sample; ` +
+            `${record.parameters} parameters, ${(record.macsPerSample / 1e6).toFixed(0)} M multiply-adds per image; last L1 ${last ? last.l1.toFixed(4) : 'n/a'}; saved to ${dir}`,
+          );
+        } finally {
+          process.off('SIGINT', onSigint);
+        }
       }),
     );
   return train;

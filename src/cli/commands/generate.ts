@@ -1,0 +1,235 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
+import { createBuiltinEngine } from '../../generation/builtin/engine.js';
+import { BuiltinGenerator } from '../../generation/builtin/model.js';
+import { evaluateGeneration, type RunSpec } from '../../generation/evaluate.js';
+import { generationPreference, selectCandidate, type GenerationReference } from '../../generation/personalize.js';
+import { openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../generation/setup.js';
+import type { GeneratorEngine } from '../../generation/types.js';
+import { loadDistilledTower } from '../../ranking/distill.js';
+import type { ImageTower } from '../../ranking/tower.js';
+import { RagarError } from '../../util/errors.js';
+import { withStore, type CommandContext } from '../context.js';
+import { intOption, numberOption } from '../options.js';
+
+/** Load a variant's built-in engine (and the tower when guidance asks for it). */
+async function openEngine(ctx: CommandContext, dataset: string, variant: GeneratorVariant, tower: ImageTower | null, explicit?: string): Promise<{ engine: GeneratorEngine; dir: string; meta: Record<string, unknown> }> {
+  const dir = resolveGeneratorDir(ctx.store.home, dataset, variant, explicit);
+  const { generator, meta } = await BuiltinGenerator.load(dir);
+  return { engine: createBuiltinEngine({ generator, tower, name: 'builtin' }), dir, meta };
+}
+
+async function readImageFile(file: string): Promise<Buffer> {
+  try {
+    return await fs.promises.readFile(file);
+  } catch (err) {
+    throw new RagarError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'BAD_INPUT');
+  }
+}
+
+/** `ragar generate`: one personalised image, and `ragar generate evaluate`. */
+export function generateCommand(): Command {
+  const generate = new Command('generate')
+    .description(
+      "re-render a reference into the version a user would prefer (RAGAR): weight the user's history against the reference, " +
+        'build the preference, generate candidates with the built-in generator, choose by ranker + semantic score; ' +
+        'writes the chosen image, the candidates and record.json to --out',
+    )
+    .option('--dataset <name>', 'dataset', 'emoji-styles')
+    .option('--user <id>', 'user id')
+    .option('--reference <item>', 'reference item id')
+    .option('--reference-image <file>', 'or: a reference image file (any size, format or colour mode) …')
+    .option('--reference-text <text>', '… with its text')
+    .option('--engine <name>', 'generator engine: builtin', 'builtin')
+    .option('--candidates <m>', 'candidates to generate and choose from', intOption(1), 4)
+    .option('--lambda <x>', 'rank-loss weight of the generator: > 0 uses the ragar model (and ranker selection), 0 the ragar-norank model', numberOption(0, 100), 0.01)
+    .option('--weights <kind>', 'history weighting: retrieval | uniform', 'retrieval')
+    .option('--steps <n>', 'DDIM sampling steps (default: the model\'s)', intOption(1))
+    .option('--guidance <x>', 'ranker guidance strength while sampling (0 = off; needs `ragar rank distill`)', numberOption(0, 1000), 0)
+    .option('--seed <n>', 'seed of the first candidate', intOption(0), 1)
+    .option('--generator <dir>', 'generator weights folder (default: trained in the data home, else shipped)')
+    .option('--out <dir>', 'output folder')
+    .action(async (opts, cmd: Command) =>
+      withStore(cmd, async (ctx) => {
+        if (opts.engine !== 'builtin') throw new RagarError(`unknown engine ${JSON.stringify(opts.engine)} (known: builtin)`, 'BAD_INPUT');
+        if (!opts.user) throw new RagarError('--user is required', 'USAGE');
+        if (!opts.out) throw new RagarError('--out DIR is required', 'USAGE');
+        if (!['retrieval', 'uniform'].includes(opts.weights)) throw new RagarError(`--weights must be retrieval or uniform, got ${JSON.stringify(opts.weights)}`, 'BAD_INPUT');
+        if (Boolean(opts.reference) === Boolean(opts.referenceImage)) throw new RagarError('give either --reference ITEM or --reference-image FILE --reference-text TEXT', 'USAGE');
+        if (opts.referenceImage && !opts.referenceText) throw new RagarError('--reference-image needs --reference-text (what the item is)', 'USAGE');
+        const started = performance.now();
+        const setup = openGenerationSetup(ctx.store, opts.dataset);
+        const view = setup.rc.view;
+        view.user(opts.user); // unknown user → clear error before any model loads
+        const useRank = opts.lambda > 0;
+        const variant: GeneratorVariant = useRank ? 'ragar' : 'ragar-norank';
+        const tower = opts.guidance > 0 ? (await loadDistilledTower(ctx.store.home, setup.rc)).tower : null;
+        const image = await createImageEncoder({ workers: 0 });
+        const style = await createImageEncoder({ image: 'style-stats' });
+        let engine: GeneratorEngine | undefined;
+        try {
+          let refPng: Buffer;
+          let reference: GenerationReference;
+          let refImageVec: Float32Array;
+          let refTextVec: Float32Array | null;
+          if (opts.reference) {
+            const item = view.item(opts.reference);
+            if (!item.imageHash) throw new RagarError(`reference ${item.externalId} has no image`, 'BAD_INPUT');
+            refPng = view.store.images.read(item.imageHash);
+            reference = { kind: 'item', item };
+            refImageVec = setup.rc.vectors.image.get(item.id)!;
+            refTextVec = setup.rc.vectors.text.get(item.id) ?? null;
+          } else {
+            refPng = await readImageFile(opts.referenceImage);
+            try {
+              [refImageVec] = await image.encode([refPng]);
+            } catch (err) {
+              throw new RagarError(`${opts.referenceImage}: ${(err as Error).message}`, 'BAD_IMAGE');
+            }
+            const [styleVec] = await style.encode([refPng]);
+            const text = await createTextEncoder();
+            try {
+              [refTextVec] = await text.encode([opts.referenceText]);
+            } finally {
+              await text.dispose();
+            }
+            reference = { kind: 'file', title: opts.referenceText, text: opts.referenceText, vectors: { image: refImageVec, text: refTextVec }, styleVector: styleVec };
+          }
+          const { preference, generation, rankingUser } = generationPreference(setup, opts.user, reference, opts.weights);
+          if (!useRank) generation.rankerDirection = generation.rankerDirection && opts.guidance > 0 ? generation.rankerDirection : null;
+          const opened = await openEngine(ctx, opts.dataset, variant, tower, opts.generator);
+          engine = opened.engine;
+          const loadMs = performance.now() - started;
+          const result = await engine.generate({
+            reference: { image: refPng, text: reference.kind === 'item' ? reference.item.text : opts.referenceText },
+            preference: generation,
+            user: opts.user,
+            candidates: opts.candidates,
+            seed: opts.seed,
+            engineOptions: { builtin: { ...(opts.steps ? { steps: opts.steps } : {}), guidance: opts.guidance } },
+            onProgress: (e) => ctx.progress.update(e.done),
+          });
+          const sel = await selectCandidate(setup, rankingUser, result, { image, style }, { imageVector: refImageVec, textVector: refTextVec }, { useRanker: useRank });
+          fs.mkdirSync(opts.out, { recursive: true });
+          const files: string[] = [];
+          result.candidates.forEach((c, i) => {
+            const f = path.join(opts.out, `candidate-${i + 1}-seed${c.seed}.png`);
+            fs.writeFileSync(f, c.png);
+            files.push(f);
+          });
+          const chosenFile = path.join(opts.out, 'chosen.png');
+          fs.writeFileSync(chosenFile, result.candidates[sel.chosen].png);
+          const record = {
+            user: opts.user,
+            reference: reference.kind === 'item' ? { item: reference.item.externalId, title: reference.item.title, style: reference.item.style } : { file: opts.referenceImage, text: opts.referenceText },
+            engine: result.engine,
+            generator: { variant, dir: opened.dir, format: opened.meta.format },
+            settings: { weights: opts.weights, lambda: opts.lambda, candidates: opts.candidates, seed: opts.seed, steps: opts.steps ?? null, guidance: opts.guidance, retrieval: setup.retrieval, retrievalSource: setup.retrievalSource, selection: useRank ? 'best rank sum of ranker score and semantic score' : 'semantic score' },
+            retrievalWeights: preference.history.filter((h) => h.weight > 0).map((h) => ({ item: h.item, title: h.title, style: h.style, weight: h.weight, similarity: h.similarity })),
+            keywords: preference.keywords,
+            candidates: sel.scores.map((s, i) => ({ file: files[i], ...s })),
+            chosen: { index: sel.chosen, file: chosenFile },
+            timings: { loadMs, ...result.timings, perCandidateMs: result.candidates[0].milliseconds },
+            warnings: result.warnings,
+          };
+          fs.writeFileSync(path.join(opts.out, 'record.json'), `${JSON.stringify(record, null, 2)}\n`);
+          const top = record.retrievalWeights.slice().sort((a, b) => b.weight - a.weight).slice(0, 5);
+          ctx.emit(record, () =>
+            [
+              `user ${opts.user}, reference ${reference.kind === 'item' ? reference.item.externalId : opts.referenceImage} (${opts.weights} weights, ${variant})`,
+              `  history: ${top.map((h) => `${h.title} [${h.style}] ${h.weight.toFixed(2)}`).join('; ')}`,
+              ...sel.scores.map((s, i) => `  candidate ${i + 1} seed ${s.seed}: ranker ${s.rankerScore.toFixed(3)}  semantic ${s.semanticScore.toFixed(3)}${s.chosen ? '  ← chosen' : ''}`),
+              `  wrote ${chosenFile}, ${files.length} candidates and record.json; ${record.timings.perCandidateMs.toFixed(0)} ms per candidate`,
+            ].join('\n'),
+          );
+        } finally {
+          await engine?.dispose();
+          await image.dispose();
+          await style.dispose();
+        }
+      }),
+    );
+
+  generate
+    .command('evaluate')
+    .description(
+      "evaluate the built-in generator on a split's tasks: the four runs retrieval+rank, retrieval, uniform+rank, uniform; " +
+        'the L1 translator baseline; copy-of-reference and real-target ceilings; style accuracy, concept top-1 of 10, SSIM, Fréchet distance, ranker score; seconds per image',
+    )
+    .option('--split <name>', 'split', 'test')
+    .option('--tasks <n>', 'most tasks (0 = all)', intOption(0), 0)
+    .option('--candidates <m>', 'candidates per output in the +rank runs', intOption(1), 4)
+    .option('--seed <n>', 'seed', intOption(0), 1)
+    .option('--speed-runs <n>', 'single-candidate generations timed for secondsPerImage', intOption(0), 20)
+    .action(async (_opts, cmd: Command) =>
+      withStore(cmd, async (ctx) => {
+        const opts = cmd.optsWithGlobals();
+        const setup = openGenerationSetup(ctx.store, opts.dataset);
+        const image = await createImageEncoder();
+        const style = await createImageEncoder({ image: 'style-stats' });
+        const engines: GeneratorEngine[] = [];
+        try {
+          const open = async (variant: GeneratorVariant) => {
+            const e = (await openEngine(ctx, opts.dataset, variant, null)).engine;
+            engines.push(e);
+            return e;
+          };
+          const ragar = await open('ragar');
+          const norank = await open('ragar-norank');
+          const l1 = await open('l1');
+          const runs: RunSpec[] = [
+            { name: 'retrieval+rank', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates },
+            { name: 'retrieval', engine: norank, weighting: 'retrieval', rankerSelection: false, candidates: 1 },
+            { name: 'uniform+rank', engine: ragar, weighting: 'uniform', rankerSelection: true, candidates: opts.candidates },
+            { name: 'uniform', engine: norank, weighting: 'uniform', rankerSelection: false, candidates: 1 },
+            { name: 'l1Regressor', engine: l1, weighting: 'retrieval', rankerSelection: false, candidates: 1 },
+          ];
+          const result = await evaluateGeneration(setup, runs, { image, style }, { split: opts.split, tasks: opts.tasks, seed: opts.seed, progress: ctx.progress });
+          // Speed: one candidate of the full model, median of --speed-runs (model already loaded).
+          const times: number[] = [];
+          const tasks = setup.rc.view.tasks(opts.split).filter((t) => t.targetItemId !== null);
+          for (let i = 0; i < opts.speedRuns && tasks.length; i++) {
+            const t = tasks[i % tasks.length];
+            const ref = setup.rc.view.item(t.referenceItemId);
+            const t0 = performance.now();
+            const { generation } = generationPreference(setup, t.userExternalId, { kind: 'item', item: ref }, 'retrieval');
+            await ragar.generate({ reference: { image: setup.rc.view.store.images.read(ref.imageHash!), text: ref.text }, preference: generation, user: t.userExternalId, candidates: 1, seed: i });
+            times.push((performance.now() - t0) / 1000);
+          }
+          times.sort((a, b) => a - b);
+          const { l1Regressor, ...fourRuns } = result.runs;
+          const out = {
+            dataset: result.dataset,
+            split: result.split,
+            tasks: result.tasks,
+            runs: fourRuns,
+            ceilings: { styleRealAccuracy: result.ceilings.styleRealAccuracy, conceptTop1Target: result.ceilings.conceptTop1Target, conceptTop1Copy: result.ceilings.conceptTop1Copy },
+            baselines: { l1Regressor, copy: result.ceilings.copy },
+            secondsPerImage: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
+            speedRuns: times.length,
+            styleClassifier: result.styleClassifier,
+          };
+          const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+          ctx.emit(out, () =>
+            [
+              `${out.dataset} ${out.split}: ${out.tasks} tasks`,
+              '  run              style   concept   ssim   frechet   ranker',
+              ...Object.entries({ ...fourRuns, l1Regressor, copy: result.ceilings.copy }).map(
+                ([name, m]) => `  ${name.padEnd(15)} ${f(m.styleAccuracy)}   ${f(m.conceptTop1)}   ${f(m.ssim)}  ${f(m.frechet).padStart(7)}   ${f(m.userRankerScore)}`,
+              ),
+              `  ceilings: style classifier on real held-out renditions ${f(out.ceilings.styleRealAccuracy)}; concept top-1 of the real target ${f(out.ceilings.conceptTop1Target)}, of the reference copy ${f(out.ceilings.conceptTop1Copy)}`,
+              `  seconds per image (one candidate, median of ${out.speedRuns}): ${out.secondsPerImage === null ? 'n/a' : out.secondsPerImage.toFixed(3)}`,
+            ].join('\n'),
+          );
+        } finally {
+          for (const e of engines) await e.dispose();
+          await image.dispose();
+          await style.dispose();
+        }
+      }),
+    );
+  return generate;
+}
+

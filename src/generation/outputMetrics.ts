@@ -1,0 +1,133 @@
+import type { TaskRecord } from '../data/access.js';
+import { decodePixels64 } from '../encoders/pixels.js';
+import { drawDistractors, recognizeConcept } from '../evaluation/metrics/conceptRecognition.js';
+import { frechetDistance } from '../evaluation/metrics/frechet.js';
+import { ssim } from '../evaluation/metrics/ssim.js';
+import { trainStyleClassifier, type StyleClassifier } from '../evaluation/metrics/styleClassifier.js';
+import { RagarError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import type { PersonalizationSetup } from './personalize.js';
+
+/** Scores of a set of outputs (one per task). */
+export interface OutputMetrics {
+  /** Share of outputs the style classifier assigns the user's true (target) style. */
+  styleAccuracy: number;
+  /** Share of outputs whose nearest of 10 concepts drawn in the target style is the true one (MobileNetV2 cosine). */
+  conceptTop1: number;
+  /** Mean SSIM (luminance, 11×11 Gaussian window) to the ground-truth target. */
+  ssim: number;
+  /** Fréchet distance between the outputs' and the real targets' MobileNetV2 features. */
+  frechet: number;
+  /** Mean full-ranker score R(u, x) of the output for its own user. */
+  userRankerScore: number;
+  n: number;
+}
+
+/** The fixed instruments of an evaluation: style classifier and concept galleries. */
+export interface EvaluationInstruments {
+  classifier: { model: StyleClassifier; realAccuracy: number; trainItems: number; trainAccuracy: number; features: string };
+  /** style → concept → MobileNetV2 vector of that concept's rendition in that style (concepts of the split). */
+  galleryByStyle: Map<string, Map<string, Float32Array>>;
+  seed: number;
+}
+
+/** Classifier features of an image: MobileNetV2 embedding followed by the style statistics. */
+export function classifierFeatures(image: Float32Array, style: Float32Array | null): Float32Array {
+  if (!style) throw new RagarError('style classifier features need the style descriptor of the image', 'BAD_INPUT');
+  const out = new Float32Array(image.length + style.length);
+  out.set(image, 0);
+  out.set(style, image.length);
+  return out;
+}
+
+/**
+ * Train the style classifier on the real renditions of concepts outside `split` and measure
+ * its accuracy on the renditions of `split`'s concepts (the ceiling a generator is held to), and
+ * collect the concept galleries of `split`.
+ */
+export function conceptTop1Gallery(setup: PersonalizationSetup, split: string, seed: number): EvaluationInstruments {
+  const { rc } = setup;
+  const view = rc.view;
+  const conceptSplit = view.conceptSplits();
+  const style = rc.style;
+  if (!style) throw new RagarError('the evaluation needs style descriptors (run `ragar embed`)', 'BAD_INPUT');
+  const train: { x: Float32Array; y: string }[] = [];
+  const held: { x: Float32Array; y: string }[] = [];
+  const galleryByStyle = new Map<string, Map<string, Float32Array>>();
+  for (const it of view.items().values()) {
+    if (!it.concept || !it.style) continue;
+    const image = rc.vectors.image.get(it.id);
+    const s = style.vectors.get(it.id);
+    if (!image || !s) continue;
+    const row = { x: classifierFeatures(image, s), y: it.style };
+    if (conceptSplit.get(it.concept) === split) {
+      held.push(row);
+      let g = galleryByStyle.get(it.style);
+      if (!g) galleryByStyle.set(it.style, (g = new Map()));
+      g.set(it.concept, image);
+    } else train.push(row);
+  }
+  if (!train.length || !held.length) throw new RagarError(`cannot split renditions into non-${split} training and ${split} held-out sets`, 'BAD_INPUT');
+  const model = trainStyleClassifier(
+    train.map((r) => r.x),
+    train.map((r) => r.y),
+    { dataset: view.dataset.name, featureModel: `${rc.vectors.imageModel}+${style.model}`, seed },
+  );
+  return {
+    classifier: {
+      model,
+      realAccuracy: model.accuracy(
+        held.map((r) => r.x),
+        held.map((r) => r.y),
+      ),
+      trainItems: train.length,
+      trainAccuracy: model.meta.trainAccuracy,
+      features: `${rc.vectors.imageModel} + ${style.model}`,
+    },
+    galleryByStyle,
+    seed,
+  };
+}
+
+/** Score one output per task (same order as `tasks`). */
+export async function evaluateOutputs(
+  setup: PersonalizationSetup,
+  instruments: EvaluationInstruments,
+  tasks: readonly TaskRecord[],
+  outputs: readonly { png: Buffer; image: Float32Array; style: Float32Array | null; rankerScore: number }[],
+): Promise<OutputMetrics> {
+  if (outputs.length !== tasks.length) throw new RagarError(`got ${outputs.length} outputs for ${tasks.length} tasks`, 'BAD_INPUT');
+  const view = setup.rc.view;
+  let styleHits = 0;
+  let conceptHits = 0;
+  let ssimSum = 0;
+  let rankerSum = 0;
+  let rankerN = 0;
+  const realFeatures: Float32Array[] = [];
+  for (const [i, task] of tasks.entries()) {
+    const target = view.item(task.targetItemId!);
+    const out = outputs[i];
+    if (instruments.classifier.model.predict(classifierFeatures(out.image, out.style)) === target.style) styleHits++;
+    const gallery = instruments.galleryByStyle.get(target.style!);
+    if (!gallery || !gallery.has(target.concept!)) throw new RagarError(`no gallery rendition of ${target.concept} in ${target.style}`, 'BAD_INPUT');
+    const rng = new Rng(instruments.seed).fork(`concept:${task.externalId}`);
+    const distractors = drawDistractors([...gallery.keys()], target.concept!, rng);
+    if (recognizeConcept(out.image, gallery.get(target.concept!)!, distractors.map((c) => gallery.get(c)!)).hit) conceptHits++;
+    const [a, b] = await Promise.all([decodePixels64(out.png), decodePixels64(view.store.images.read(target.imageHash!))]);
+    ssimSum += ssim(a, b);
+    if (Number.isFinite(out.rankerScore)) {
+      rankerSum += out.rankerScore;
+      rankerN++;
+    }
+    realFeatures.push(setup.rc.vectors.image.get(target.id)!);
+  }
+  const n = tasks.length;
+  return {
+    styleAccuracy: styleHits / n,
+    conceptTop1: conceptHits / n,
+    ssim: ssimSum / n,
+    frechet: n >= 2 ? frechetDistance(outputs.map((o) => o.image), realFeatures) : NaN,
+    userRankerScore: rankerN ? rankerSum / rankerN : NaN,
+    n,
+  };
+}

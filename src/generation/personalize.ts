@@ -1,0 +1,143 @@
+import type { ItemRecord } from '../data/access.js';
+import type { ImageEncoder } from '../encoders/types.js';
+import { dot } from '../encoders/types.js';
+import { buildPreference, type UserPreference } from '../preference/build.js';
+import { imageRow } from '../ranking/content.js';
+import type { RankingContext } from '../ranking/pipeline.js';
+import type { ContentRanker } from '../ranking/ranker.js';
+import type { RankingUser } from '../ranking/types.js';
+import type { ItemVectors, RetrievalParams } from '../retrieval/weights.js';
+import { RagarError } from '../util/errors.js';
+import type { GenerateResult, GenerationPreference, GeneratorEngine } from './types.js';
+
+/** Everything personalised generation needs about a dataset. */
+export interface PersonalizationSetup {
+  rc: RankingContext;
+  ranker: ContentRanker;
+  /** Retrieval settings (validation-tuned defaults, or the command line's). */
+  retrieval: RetrievalParams;
+}
+
+/** A reference: a dataset item, or an image file with its text (vectors computed by the caller). */
+export type GenerationReference =
+  | { kind: 'item'; item: ItemRecord }
+  | { kind: 'file'; title: string; text: string; vectors: ItemVectors; styleVector: Float32Array | null };
+
+/**
+ * RAGAR steps 1–2 for the generator: weight the user's whole history against the reference
+ * (retrieval, or uniform pooling), and turn the weights into the generator's preference — the
+ * weighted mean of the history's standardised style descriptors, the keywords, and the ranker's
+ * user direction for the reference's text (`R(u, x) = g_img(x)·v + c`).
+ *
+ * @example
+ * const { generation, preference } = generationPreference(setup, 'u042', { kind: 'item', item }, 'retrieval');
+ */
+export function generationPreference(
+  setup: PersonalizationSetup,
+  user: string,
+  reference: GenerationReference,
+  weighting: 'retrieval' | 'uniform',
+): { preference: UserPreference; generation: GenerationPreference; rankingUser: RankingUser } {
+  const { rc, ranker } = setup;
+  const view = rc.view;
+  const record: ItemRecord =
+    reference.kind === 'item'
+      ? reference.item
+      : { id: -1, externalId: '(file)', title: reference.title, text: reference.text, tags: [], group: null, subgroup: null, concept: null, style: null, imageHash: null };
+  const preference = buildPreference(view, rc.vectors, user, record, setup.retrieval, {
+    weighting,
+    referenceVectors: reference.kind === 'file' ? reference.vectors : undefined,
+  });
+  const u = view.user(user);
+  const history = view.history(u.id).map((h) => rc.data.itemIndex.get(h.itemId));
+  if (history.some((i) => i === undefined)) throw new RagarError(`user ${user}: a history item is missing from the ranking data`, 'BAD_INPUT');
+  const block = rc.features.style;
+  let styleVector: Float32Array | null = null;
+  if (block) {
+    styleVector = new Float32Array(block.dim);
+    preference.history.forEach((h, j) => {
+      if (!h.weight) return;
+      const i = history[j]!;
+      const o = i * rc.features.imageDim + block.offset;
+      for (let k = 0; k < block.dim; k++) styleVector![k] += h.weight * rc.features.image[o + k];
+    });
+  }
+  const rankingUser: RankingUser = { userId: u.id, externalId: u.externalId, split: null, history: history as number[], heldOut: [] };
+  const textVector = reference.kind === 'item' ? rc.vectors.text.get(reference.item.id) ?? null : reference.vectors.text;
+  const rankerDirection = textVector ? ranker.imageScoreParts(rankingUser, textVector) : null;
+  return {
+    preference,
+    rankingUser,
+    generation: {
+      weighting,
+      history: preference.history.filter((h) => h.weight > 0).map((h) => ({ item: h.item, weight: h.weight, style: h.style })),
+      styleVector,
+      keywords: preference.keywords.map((k) => k.keyword),
+      rankerDirection,
+    },
+  };
+}
+
+/** Scores of one candidate. */
+export interface CandidateScore {
+  seed: number;
+  /** The full ranker's score R(u, x) of the candidate for the user (cold: content only). */
+  rankerScore: number;
+  /** Cosine of the candidate's and the reference's image embeddings (keeping what the item is). */
+  semanticScore: number;
+  /** Ranks among the candidates (1 = best) and their sum: the selection criterion. */
+  rankerRank: number;
+  semanticRank: number;
+  chosen: boolean;
+}
+
+/**
+ * Score candidates with the full ranker (image embedding + style descriptor + the reference's
+ * text) and by semantic similarity to the reference, and choose one: the best sum of the two
+ * ranks among the candidates (scale-free), ties broken by the ranker score. With
+ * `useRanker: false` only the semantic score decides (the λ = 0 runs without ranker selection).
+ */
+export async function selectCandidate(
+  setup: PersonalizationSetup,
+  rankingUser: RankingUser,
+  result: GenerateResult,
+  encoders: { image: ImageEncoder; style: ImageEncoder | null },
+  reference: { imageVector: Float32Array; textVector: Float32Array | null },
+  options: { useRanker: boolean },
+): Promise<{ scores: CandidateScore[]; chosen: number; embeddings: Float32Array[] }> {
+  const pngs = result.candidates.map((c) => c.png);
+  const images = await encoders.image.encode(pngs);
+  const styles = encoders.style ? await encoders.style.encode(pngs) : pngs.map(() => null);
+  const ranker = setup.ranker;
+  const rankerScores = images.map((v, i) => ranker.scoreOne(rankingUser, -1, { image: imageRow(setup.rc.features, v, styles[i]), text: reference.textVector }));
+  const semantic = images.map((v) => dot(v, reference.imageVector));
+  const rankOf = (xs: number[]) => xs.map((x) => 1 + xs.filter((y) => y > x).length);
+  const rr = rankOf(rankerScores);
+  const sr = rankOf(semantic);
+  let chosen = 0;
+  const key = (i: number) => (options.useRanker ? rr[i] + sr[i] : sr[i]);
+  for (let i = 1; i < images.length; i++) {
+    if (key(i) < key(chosen) || (key(i) === key(chosen) && rankerScores[i] > rankerScores[chosen])) chosen = i;
+  }
+  return {
+    chosen,
+    embeddings: images,
+    scores: result.candidates.map((c, i) => ({ seed: c.seed, rankerScore: rankerScores[i], semanticScore: semantic[i], rankerRank: rr[i], semanticRank: sr[i], chosen: i === chosen })),
+  };
+}
+
+/** Run an engine for a prepared preference (thin helper shared by the CLI and the evaluation). */
+export async function runEngine(
+  engine: GeneratorEngine,
+  args: { image: Buffer; text: string; user: string; generation: GenerationPreference; candidates: number; seed: number; engineOptions?: Record<string, Record<string, unknown>>; signal?: AbortSignal },
+): Promise<GenerateResult> {
+  return engine.generate({
+    reference: { image: args.image, text: args.text },
+    preference: args.generation,
+    user: args.user,
+    candidates: args.candidates,
+    seed: args.seed,
+    engineOptions: args.engineOptions,
+    abortSignal: args.signal,
+  });
+}

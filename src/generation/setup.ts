@@ -1,0 +1,58 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatasetView } from '../data/access.js';
+import { loadSavedRanker, prepareRanking } from '../ranking/pipeline.js';
+import { defaultRetrievalFor } from '../retrieval/tuned.js';
+import type { RetrievalParams } from '../retrieval/weights.js';
+import type { Store } from '../store/store.js';
+import { RagarError } from '../util/errors.js';
+import type { PersonalizationSetup } from './personalize.js';
+
+/** The generator variants the project trains (and ships for emoji-styles). */
+export const GENERATOR_VARIANTS = {
+  /** Full RAGAR: conditional diffusion trained with λ > 0 (rank loss through the distilled tower). */
+  ragar: { objective: 'diffusion', rank: true },
+  /** The same model trained with λ = 0 (no ranker in training). */
+  'ragar-norank': { objective: 'diffusion', rank: false },
+  /** Baseline: the same network as a plain L1 regressor (translator), λ = 0. */
+  l1: { objective: 'translator', rank: false },
+} as const;
+export type GeneratorVariant = keyof typeof GENERATOR_VARIANTS;
+
+/** The repository's shipped weights folder (`weights/generator/<dataset>/<variant>`). */
+export function shippedGeneratorDir(dataset: string, variant: GeneratorVariant): string {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+  return path.join(root, 'weights', 'generator', dataset, variant);
+}
+
+/** `<home>/models/<dataset>/generator/<variant>`: where `ragar train generator` writes. */
+export function homeGeneratorDir(home: string, dataset: string, variant: GeneratorVariant): string {
+  return path.join(home, 'models', dataset, 'generator', variant);
+}
+
+/**
+ * Where a variant's weights are read from: an explicit folder, else the data home's trained
+ * weights, else the shipped ones. Errors name every place looked at.
+ */
+export function resolveGeneratorDir(home: string, dataset: string, variant: GeneratorVariant, explicit?: string): string {
+  if (!(variant in GENERATOR_VARIANTS)) throw new RagarError(`unknown generator variant ${JSON.stringify(variant)} (known: ${Object.keys(GENERATOR_VARIANTS).join(', ')})`, 'BAD_INPUT');
+  const candidates = explicit ? [explicit] : [homeGeneratorDir(home, dataset, variant), shippedGeneratorDir(dataset, variant)];
+  for (const dir of candidates) if (fs.existsSync(path.join(dir, 'generator.json'))) return dir;
+  throw new RagarError(`no ${variant} generator weights for ${dataset} (looked in ${candidates.join(', ')}); run \`ragar train generator --variant ${variant}\``, 'NOT_FOUND');
+}
+
+/**
+ * Open what personalised generation needs: the dataset, its ranking context (embeddings and
+ * style descriptors), the trained ranker and the retrieval defaults.
+ *
+ * @example
+ * const setup = openGenerationSetup(store, 'emoji-styles');
+ */
+export function openGenerationSetup(store: Store, dataset: string, retrieval?: RetrievalParams): PersonalizationSetup & { retrievalSource: string } {
+  const view = DatasetView.open(store, dataset);
+  const rc = prepareRanking(view);
+  const { ranker } = loadSavedRanker(rc, store.home, 'ranker');
+  const defaults = defaultRetrievalFor(store.home, dataset);
+  return { rc, ranker, retrieval: retrieval ?? defaults.params, retrievalSource: retrieval ? 'command line' : defaults.source };
+}
