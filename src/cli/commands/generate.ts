@@ -48,6 +48,7 @@ export function generateCommand(): Command {
     .option('--weights <kind>', 'history weighting: retrieval | uniform', 'retrieval')
     .option('--steps <n>', 'DDIM sampling steps (default: the model\'s)', intOption(1))
     .option('--guidance <x>', 'ranker guidance strength while sampling (0 = off; needs `ragar rank distill`)', numberOption(0, 1000), 0)
+    .option('--strength <x>', "where sampling starts: 1 = pure noise, below 1 = the reference noised to that level (img2img); default: the model's", numberOption(0.01, 1))
     .option('--seed <n>', 'seed of the first candidate', intOption(0), 1)
     .option('--generator <dir>', 'generator weights folder (default: trained in the data home, else shipped)')
     .option('--out <dir>', 'output folder')
@@ -108,7 +109,7 @@ export function generateCommand(): Command {
             user: opts.user,
             candidates: opts.candidates,
             seed: opts.seed,
-            engineOptions: { builtin: { ...(opts.steps ? { steps: opts.steps } : {}), guidance: opts.guidance } },
+            engineOptions: { builtin: { ...(opts.steps ? { steps: opts.steps } : {}), ...(opts.strength ? { strength: opts.strength } : {}), guidance: opts.guidance } },
             onProgress: (e) => ctx.progress.update(e.done),
           });
           const sel = await selectCandidate(setup, rankingUser, result, { image, style }, { imageVector: refImageVec, textVector: refTextVec }, { useRanker: useRank });
@@ -126,7 +127,7 @@ export function generateCommand(): Command {
             reference: reference.kind === 'item' ? { item: reference.item.externalId, title: reference.item.title, style: reference.item.style } : { file: opts.referenceImage, text: opts.referenceText },
             engine: result.engine,
             generator: { variant, dir: opened.dir, format: opened.meta.format },
-            settings: { weights: opts.weights, lambda: opts.lambda, candidates: opts.candidates, seed: opts.seed, steps: opts.steps ?? null, guidance: opts.guidance, retrieval: setup.retrieval, retrievalSource: setup.retrievalSource, selection: useRank ? 'best rank sum of ranker score and semantic score' : 'semantic score' },
+            settings: { weights: opts.weights, lambda: opts.lambda, candidates: opts.candidates, seed: opts.seed, steps: opts.steps ?? null, strength: opts.strength ?? null, guidance: opts.guidance, retrieval: setup.retrieval, retrievalSource: setup.retrievalSource, selection: useRank ? 'best rank sum of ranker score and semantic score' : 'semantic score' },
             retrievalWeights: preference.history.filter((h) => h.weight > 0).map((h) => ({ item: h.item, title: h.title, style: h.style, weight: h.weight, similarity: h.similarity })),
             keywords: preference.keywords,
             candidates: sel.scores.map((s, i) => ({ file: files[i], ...s })),
@@ -163,6 +164,8 @@ export function generateCommand(): Command {
     .option('--candidates <m>', 'candidates per output in the +rank runs', intOption(1), 4)
     .option('--seed <n>', 'seed', intOption(0), 1)
     .option('--speed-runs <n>', 'single-candidate generations timed for secondsPerImage', intOption(0), 20)
+    .option('--steps <n>', 'DDIM sampling steps (default: the models\')', intOption(1))
+    .option('--strength <x>', "sampling start (1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
     .action(async (_opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
         const opts = cmd.optsWithGlobals();
@@ -176,14 +179,16 @@ export function generateCommand(): Command {
             engines.push(e);
             return e;
           };
+          const builtin = { ...(opts.steps ? { steps: opts.steps } : {}), ...(opts.strength ? { strength: opts.strength } : {}) };
+          const engineOptions = { builtin };
           const ragar = await open('ragar');
           const norank = await open('ragar-norank');
           const l1 = await open('l1');
           const runs: RunSpec[] = [
-            { name: 'retrieval+rank', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates },
-            { name: 'retrieval', engine: norank, weighting: 'retrieval', rankerSelection: false, candidates: 1 },
-            { name: 'uniform+rank', engine: ragar, weighting: 'uniform', rankerSelection: true, candidates: opts.candidates },
-            { name: 'uniform', engine: norank, weighting: 'uniform', rankerSelection: false, candidates: 1 },
+            { name: 'retrieval+rank', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, engineOptions },
+            { name: 'retrieval', engine: norank, weighting: 'retrieval', rankerSelection: false, candidates: 1, engineOptions },
+            { name: 'uniform+rank', engine: ragar, weighting: 'uniform', rankerSelection: true, candidates: opts.candidates, engineOptions },
+            { name: 'uniform', engine: norank, weighting: 'uniform', rankerSelection: false, candidates: 1, engineOptions },
             { name: 'l1Regressor', engine: l1, weighting: 'retrieval', rankerSelection: false, candidates: 1 },
           ];
           const result = await evaluateGeneration(setup, runs, { image, style }, { split: opts.split, tasks: opts.tasks, seed: opts.seed, progress: ctx.progress });
@@ -195,7 +200,7 @@ export function generateCommand(): Command {
             const ref = setup.rc.view.item(t.referenceItemId);
             const t0 = performance.now();
             const { generation } = generationPreference(setup, t.userExternalId, { kind: 'item', item: ref }, 'retrieval');
-            await ragar.generate({ reference: { image: setup.rc.view.store.images.read(ref.imageHash!), text: ref.text }, preference: generation, user: t.userExternalId, candidates: 1, seed: i });
+            await ragar.generate({ reference: { image: setup.rc.view.store.images.read(ref.imageHash!), text: ref.text }, preference: generation, user: t.userExternalId, candidates: 1, seed: i, engineOptions });
             times.push((performance.now() - t0) / 1000);
           }
           times.sort((a, b) => a - b);

@@ -108,7 +108,7 @@ export function trainCommand(): Command {
               seed: opts.seed,
               checkpointEvery: opts.checkpointEvery,
             },
-            { progress: ctx.progress, note: ctx.note, signal: controller.signal, towerSha256: tower ? tower.meta.rankerSha256 : null, datasetDigest: datasetDigest(ctx.store, opts.dataset) },
+            { progress: ctx.progress, note: ctx.note, signal: controller.signal, rankerSha256: tower ? tower.meta.rankerSha256 : null, datasetDigest: datasetDigest(ctx.store, opts.dataset) },
           );
           const last = record.lossCurve[record.lossCurve.length - 1];
           ctx.emit({ variant, dir, ...record }, () =>

@@ -15,7 +15,19 @@ export interface BuiltinEngineOptions {
    * pixel gradient of the user's score (0 = off, the default; needs `rankerDirection` and a tower).
    */
   guidance?: number;
+  /**
+   * Where sampling starts: 1 = from pure noise; below 1 = from the reference noised to that
+   * level (img2img: keeps the reference's layout). Default: the model's, else
+   * {@link DEFAULT_SAMPLING_STRENGTH}.
+   */
+  strength?: number;
 }
+
+/**
+ * Default sampling strength when neither the request nor the model names one: chosen on the
+ * valid split (40 tasks: 0.6 beat 1.0 on concept top-1, SSIM and Fréchet at equal style accuracy).
+ */
+export const DEFAULT_SAMPLING_STRENGTH = 0.6;
 
 /**
  * Encode CHW model-space pixels as a 64×64 RGB PNG.
@@ -91,6 +103,7 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
         seeds,
         {
           steps,
+          strength: own.strength ?? generator.config.strength ?? DEFAULT_SAMPLING_STRENGTH,
           guide,
           signal: request.abortSignal,
           onStep: (done, total) => request.onProgress?.({ stage: 'sampling', done, total }),

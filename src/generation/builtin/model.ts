@@ -7,7 +7,7 @@ import type { OnnxNet } from '../onnx/net.js';
 import { conditionVector, type StyleConditioner } from './conditioning.js';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { PLANE } from './data.js';
-import { ddimStep, samplingTimes } from './schedule.js';
+import { ddimStep, noisy, samplingTimes } from './schedule.js';
 
 /** Format of `generator.json`. */
 export const GENERATOR_FORMAT = 'ragar-generator-v1';
@@ -36,6 +36,8 @@ export interface GeneratorConfig {
    * predicted: the output is 64×64 natively.
    */
   shuffle: 1 | 2;
+  /** Default sampling strength (see `BuiltinEngineOptions.strength`); absent = 1. */
+  strength?: number;
 }
 
 /** Fold N×C×(S·f)×(S·f) into N×(C·f²)×S×S (channel order: c, dy, dx). */
@@ -157,7 +159,7 @@ export class BuiltinGenerator {
   async sample(
     conds: readonly GeneratorCondition[],
     seeds: readonly number[],
-    options: { steps?: number; guide?: (x0: Float32Array[], step: number) => void; signal?: AbortSignal; onStep?: (done: number, total: number) => void } = {},
+    options: { steps?: number; strength?: number; guide?: (x0: Float32Array[], step: number) => void; signal?: AbortSignal; onStep?: (done: number, total: number) => void } = {},
   ): Promise<Float32Array[]> {
     if (this.config.objective === 'translator') {
       options.signal?.throwIfAborted();
@@ -166,10 +168,14 @@ export class BuiltinGenerator {
       return out;
     }
     const steps = options.steps ?? this.config.steps;
-    const times = samplingTimes(steps);
-    const xs = seeds.map((seed) => {
+    const strength = options.strength ?? 1;
+    if (!(strength > 0 && strength <= 1)) throw new RagarError(`strength must be in (0, 1], got ${strength}`, 'BAD_INPUT');
+    const times = samplingTimes(steps).map((t) => t * strength);
+    const xs = seeds.map((seed, b) => {
       const rng = new Rng(seed);
-      return Float32Array.from({ length: 3 * PLANE }, () => rng.normal());
+      const eps = Float32Array.from({ length: 3 * PLANE }, () => rng.normal());
+      // strength 1: pure noise; below 1: the reference noised to that time (img2img, as SDEdit).
+      return strength >= 1 ? eps : noisy(conds[b].reference, eps, strength, new Float32Array(3 * PLANE));
     });
     let x0: Float32Array[] = [];
     for (let s = 0; s < steps; s++) {

@@ -74,7 +74,8 @@ export interface GeneratorTrainingRecord {
   lossCurve: { step: number; l1: number; rank: number | null }[];
   /** Standard deviation of tower scores used to scale the rank loss. */
   rankScale: number | null;
-  towerSha256: string | null;
+  /** SHA-256 of the ranker whose distilled tower gave the rank loss (null for λ = 0). */
+  rankerSha256: string | null;
   resumedFrom: number;
   startedAt: string;
   finishedAt: string;
@@ -101,7 +102,7 @@ export async function trainGenerator(
   tower: ImageTower | null,
   dir: string,
   options: GeneratorTrainOptions,
-  hooks: { progress?: Progress; note?: (line: string) => void; signal?: AbortSignal; towerSha256?: string | null; datasetDigest?: string | null } = {},
+  hooks: { progress?: Progress; note?: (line: string) => void; signal?: AbortSignal; rankerSha256?: string | null; datasetDigest?: string | null } = {},
 ): Promise<GeneratorTrainingRecord> {
   const o = options;
   if (o.lambda > 0 && !tower) throw new RagarError('λ > 0 needs the distilled image tower: run `ragar rank distill` first', 'BAD_INPUT');
@@ -292,7 +293,7 @@ export async function trainGenerator(
     macsPerSample: generator.net.macsPerSample,
     lossCurve,
     rankScale,
-    towerSha256: hooks.towerSha256 ?? null,
+    rankerSha256: hooks.rankerSha256 ?? null,
     resumedFrom,
     startedAt,
     finishedAt: new Date().toISOString(),
