@@ -1,4 +1,3 @@
-import { decodePixels64 } from '../encoders/pixels.js';
 import type { ImageEncoder } from '../encoders/types.js';
 import { conceptTop1Gallery, evaluateOutputs, type OutputMetrics } from './outputMetrics.js';
 import { generationPreference, selectCandidate, type PersonalizationSetup } from './personalize.js';
@@ -106,7 +105,6 @@ export async function evaluateGeneration(
   }
   progress.stop();
 
-  const targetsPng = await Promise.all(tasks.map((t) => decodePixels64(view.store.images.read(view.item(t.targetItemId!).imageHash!))));
   const runsOut: GenerationEvaluation['runs'] = {};
   for (const run of runs) {
     const outs = outputs.get(run.name)!;
@@ -130,7 +128,6 @@ export async function evaluateGeneration(
     return { png: view.store.images.read(it.imageHash!), image: rc.vectors.image.get(it.id)!, style: rc.style!.vectors.get(it.id) ?? null, rankerScore: NaN };
   });
   const real = await evaluateOutputs(setup, gallery, tasks, targets);
-  void targetsPng;
   return {
     dataset: view.dataset.name,
     split: options.split,

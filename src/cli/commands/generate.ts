@@ -99,7 +99,8 @@ export function generateCommand(): Command {
             reference = { kind: 'file', title: opts.referenceText, text: opts.referenceText, vectors: { image: refImageVec, text: refTextVec }, styleVector: styleVec };
           }
           const { preference, generation, rankingUser } = generationPreference(setup, opts.user, reference, opts.weights);
-          if (!useRank) generation.rankerDirection = generation.rankerDirection && opts.guidance > 0 ? generation.rankerDirection : null;
+          // Without the rank task (λ = 0) the ranker steers nothing unless guidance is asked for.
+          if (!useRank && !(opts.guidance > 0)) generation.rankerDirection = null;
           const opened = await openEngine(ctx, opts.dataset, variant, tower, opts.generator);
           engine = opened.engine;
           const loadMs = performance.now() - started;
