@@ -132,7 +132,7 @@ export function demoCommand(): Command {
             ...(generation
               ? [
                   `personalised generation (shipped ${generation.variant} generator, ranker trained here): ${generation.rows} test tasks on ${generation.page}`,
-                  `  median ${generation.msPerCandidate.toFixed(0)} ms per candidate`,
+                  `  ${generation.msPerCandidate.toFixed(0)} ms per candidate on average (generation and ranker + semantic scoring)`,
                 ]
               : []),
             `next: ragar generate --user ${example?.userExternalId ?? 'U'} --reference ${example ? view.item(example.referenceItemId).externalId : 'ITEM'} --out out/`,
