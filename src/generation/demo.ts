@@ -1,4 +1,16 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DatasetView } from '../data/access.js';
+import { createImageEncoder } from '../encoders/registry.js';
 import type { ImageEncoder } from '../encoders/types.js';
+import { prepareRanking, trainRankingModels } from '../ranking/pipeline.js';
+import { DEFAULT_RANKER } from '../ranking/ranker.js';
+import type { Store } from '../store/store.js';
+import { silentProgress, type Progress } from '../util/progress.js';
+import { createBuiltinEngine } from './builtin/engine.js';
+import { BuiltinGenerator } from './builtin/model.js';
+import { renderDemoPage } from './demoPage.js';
+import { generationSetupFrom, resolveGeneratorDir } from './setup.js';
 import type { DemoRow } from './demoPage.js';
 import { generationPreference, selectCandidate, type PersonalizationSetup } from './personalize.js';
 import type { GeneratorEngine } from './types.js';
@@ -48,4 +60,61 @@ export async function demoRows(
     options.onRow?.(i + 1);
   }
   return rows;
+}
+
+/**
+ * The generation half of the demo: train the ranker if there is none (or it is stale), load the
+ * shipped generator, run full RAGAR on `tasks` test tasks and write the HTML page
+ * (`<home>/demo/index.html` unless `out` is given).
+ *
+ * @example
+ * const { page } = await demoGeneration(store, 'emoji-styles', { tasks: 12, candidates: 4 });
+ */
+export async function demoGeneration(
+  store: Store,
+  dataset: string,
+  options: { tasks: number; candidates: number; out?: string; progress?: Progress; note?: (line: string) => void },
+) {
+  const progress = options.progress ?? silentProgress;
+  const note = options.note ?? (() => {});
+  const view = DatasetView.open(store, dataset);
+  const rc = prepareRanking(view);
+  let setup: ReturnType<typeof generationSetupFrom>;
+  try {
+    setup = generationSetupFrom(rc, store.home);
+  } catch {
+    // no ranker yet, or one trained on other data or features
+    note('training the ranker (BPR-MF warm start, then the multimodal ranker; early stopping on valid) …');
+    trainRankingModels(rc, store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress, note });
+    setup = generationSetupFrom(rc, store.home);
+  }
+  const dir = resolveGeneratorDir(store.home, dataset, 'ragar');
+  const { generator } = await BuiltinGenerator.load(dir);
+  const engine = createBuiltinEngine({ generator });
+  const image = await createImageEncoder({ workers: 0 });
+  const style = await createImageEncoder({ image: 'style-stats' });
+  try {
+    note(`generating ${options.tasks} test tasks with ${dir} …`);
+    progress.start('demo tasks', options.tasks);
+    const started = performance.now();
+    const rows = await demoRows(setup, engine, { image, style }, { split: 'test', count: options.tasks, candidates: options.candidates, onRow: (n) => progress.update(n) });
+    progress.stop();
+    const msPerCandidate = (performance.now() - started) / Math.max(1, rows.length * options.candidates);
+    const out = options.out ?? path.join(store.home, 'demo');
+    fs.mkdirSync(out, { recursive: true });
+    const page = path.join(out, 'index.html');
+    fs.writeFileSync(
+      page,
+      renderDemoPage(`RAGAR on ${dataset}: ${rows.length} test tasks`, rows, [
+        'Each row: the reference (a concept never seen in training, drawn in a style the user does not prefer), the history items with the highest retrieval weights, ' +
+          `the generated output (best of ${options.candidates} candidates by ranker + semantic score) and the ground-truth rendition in the user's style.`,
+        `Generator: ${dir}.`,
+      ]),
+    );
+    return { page, rows: rows.length, variant: 'ragar', generator: dir, msPerCandidate };
+  } finally {
+    await engine.dispose();
+    await image.dispose();
+    await style.dispose();
+  }
 }

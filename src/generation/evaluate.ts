@@ -92,10 +92,9 @@ export async function evaluateGeneration(
       });
       const sel = await selectCandidate(setup, rankingUser, result, encoders, { imageVector: refImage, textVector: refText }, { useRanker: run.rankerSelection });
       const chosen = result.candidates[sel.chosen];
-      const [styleVec] = await encoders.style.encode([chosen.png]);
       // The score for the true user is the ranker's, whether or not the run selected with it.
       const list = outputs.get(run.name) ?? [];
-      list.push({ png: chosen.png, image: sel.embeddings[sel.chosen], style: styleVec, rankerScore: sel.scores[sel.chosen].rankerScore });
+      list.push({ png: chosen.png, image: sel.embeddings[sel.chosen], style: sel.styles[sel.chosen], rankerScore: sel.scores[sel.chosen].rankerScore });
       outputs.set(run.name, list);
       runSeconds.set(run.name, (runSeconds.get(run.name) ?? 0) + (performance.now() - t0) / 1000);
       if (entry.images) entry.images[run.name] = chosen.png;
@@ -119,7 +118,8 @@ export async function evaluateGeneration(
       const image = rc.vectors.image.get(ref.id)!;
       const style = rc.style!.vectors.get(ref.id) ?? null;
       const png = view.store.images.read(ref.imageHash!);
-      return { png, image, style, rankerScore: setup.ranker.scoreOne(rankingUser, -1, { image: rc.features.image.subarray(rc.data.itemIndex.get(ref.id)! * rc.features.imageDim, (rc.data.itemIndex.get(ref.id)! + 1) * rc.features.imageDim), text: rc.vectors.text.get(ref.id) ?? null }) };
+      // userIndex −1: content only, as for any cold candidate
+      return { png, image, style, rankerScore: setup.ranker.scoreOne(rankingUser, -1, rc.data.itemIndex.get(ref.id)!) };
     }),
   );
   const copy = await evaluateOutputs(setup, gallery, tasks, copies);

@@ -29,6 +29,8 @@ export interface EvaluationInstruments {
   /** style → concept → MobileNetV2 vector of that concept's rendition in that style (concepts of the split). */
   galleryByStyle: Map<string, Map<string, Float32Array>>;
   seed: number;
+  /** Decoded pixels of the targets, filled on first use and shared by every scored run. */
+  targetPixels: Map<number, Float32Array>;
 }
 
 /** Classifier features of an image: MobileNetV2 embedding followed by the style statistics. */
@@ -86,6 +88,7 @@ export function conceptTop1Gallery(setup: PersonalizationSetup, split: string, s
     },
     galleryByStyle,
     seed,
+    targetPixels: new Map(),
   };
 }
 
@@ -113,8 +116,9 @@ export async function evaluateOutputs(
     const rng = new Rng(instruments.seed).fork(`concept:${task.externalId}`);
     const distractors = drawDistractors([...gallery.keys()], target.concept!, rng);
     if (recognizeConcept(out.image, gallery.get(target.concept!)!, distractors.map((c) => gallery.get(c)!)).hit) conceptHits++;
-    const [a, b] = await Promise.all([decodePixels64(out.png), decodePixels64(view.store.images.read(target.imageHash!))]);
-    ssimSum += ssim(a, b);
+    let b = instruments.targetPixels.get(target.id);
+    if (!b) instruments.targetPixels.set(target.id, (b = await decodePixels64(view.store.images.read(target.imageHash!))));
+    ssimSum += ssim(await decodePixels64(out.png), b);
     if (Number.isFinite(out.rankerScore)) {
       rankerSum += out.rankerScore;
       rankerN++;

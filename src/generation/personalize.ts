@@ -8,7 +8,7 @@ import type { ContentRanker } from '../ranking/ranker.js';
 import type { RankingUser } from '../ranking/types.js';
 import type { ItemVectors, RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
-import type { GenerateResult, GenerationPreference, GeneratorEngine } from './types.js';
+import type { GenerateResult, GenerationPreference } from './types.js';
 
 /** Everything personalised generation needs about a dataset. */
 export interface PersonalizationSetup {
@@ -104,7 +104,7 @@ export async function selectCandidate(
   encoders: { image: ImageEncoder; style: ImageEncoder | null },
   reference: { imageVector: Float32Array; textVector: Float32Array | null },
   options: { useRanker: boolean },
-): Promise<{ scores: CandidateScore[]; chosen: number; embeddings: Float32Array[] }> {
+): Promise<{ scores: CandidateScore[]; chosen: number; embeddings: Float32Array[]; styles: (Float32Array | null)[] }> {
   const pngs = result.candidates.map((c) => c.png);
   const images = await encoders.image.encode(pngs);
   const styles = encoders.style ? await encoders.style.encode(pngs) : pngs.map(() => null);
@@ -122,22 +122,7 @@ export async function selectCandidate(
   return {
     chosen,
     embeddings: images,
+    styles,
     scores: result.candidates.map((c, i) => ({ seed: c.seed, rankerScore: rankerScores[i], semanticScore: semantic[i], rankerRank: rr[i], semanticRank: sr[i], chosen: i === chosen })),
   };
-}
-
-/** Run an engine for a prepared preference (thin helper shared by the CLI and the evaluation). */
-export async function runEngine(
-  engine: GeneratorEngine,
-  args: { image: Buffer; text: string; user: string; generation: GenerationPreference; candidates: number; seed: number; engineOptions?: Record<string, Record<string, unknown>>; signal?: AbortSignal },
-): Promise<GenerateResult> {
-  return engine.generate({
-    reference: { image: args.image, text: args.text },
-    preference: args.generation,
-    user: args.user,
-    candidates: args.candidates,
-    seed: args.seed,
-    engineOptions: args.engineOptions,
-    abortSignal: args.signal,
-  });
 }

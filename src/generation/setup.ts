@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatasetView } from '../data/access.js';
-import { loadSavedRanker, prepareRanking } from '../ranking/pipeline.js';
+import { loadSavedRanker, prepareRanking, type RankingContext } from '../ranking/pipeline.js';
 import { defaultRetrievalFor } from '../retrieval/tuned.js';
 import type { RetrievalParams } from '../retrieval/weights.js';
 import type { Store } from '../store/store.js';
@@ -50,9 +50,12 @@ export function resolveGeneratorDir(home: string, dataset: string, variant: Gene
  * const setup = openGenerationSetup(store, 'emoji-styles');
  */
 export function openGenerationSetup(store: Store, dataset: string, retrieval?: RetrievalParams): PersonalizationSetup & { retrievalSource: string } {
-  const view = DatasetView.open(store, dataset);
-  const rc = prepareRanking(view);
-  const { ranker } = loadSavedRanker(rc, store.home, 'ranker');
-  const defaults = defaultRetrievalFor(store.home, dataset);
+  return generationSetupFrom(prepareRanking(DatasetView.open(store, dataset)), store.home, retrieval);
+}
+
+/** {@link openGenerationSetup} for an already prepared ranking context (its vectors are not loaded again). */
+export function generationSetupFrom(rc: RankingContext, home: string, retrieval?: RetrievalParams): PersonalizationSetup & { retrievalSource: string } {
+  const { ranker } = loadSavedRanker(rc, home, 'ranker');
+  const defaults = defaultRetrievalFor(home, rc.view.dataset.name);
   return { rc, ranker, retrieval: retrieval ?? defaults.params, retrievalSource: retrieval ? 'command line' : defaults.source };
 }

@@ -7,66 +7,9 @@ import { createImageEncoder, createTextEncoder } from '../../encoders/registry.j
 import { evaluateEmojiRetrieval } from '../../evaluation/retrieval.js';
 import { saveTunedFromEvaluation } from '../../retrieval/tuned.js';
 import { loadDatasetVectors } from '../../retrieval/vectors.js';
-import fs from 'node:fs';
-import path from 'node:path';
-import { createBuiltinEngine } from '../../generation/builtin/engine.js';
-import { BuiltinGenerator } from '../../generation/builtin/model.js';
-import { demoRows } from '../../generation/demo.js';
-import { renderDemoPage } from '../../generation/demoPage.js';
-import { openGenerationSetup, resolveGeneratorDir } from '../../generation/setup.js';
-import { loadSavedRanker, prepareRanking, trainRankingModels } from '../../ranking/pipeline.js';
-import { DEFAULT_RANKER } from '../../ranking/ranker.js';
-import { withStore, type CommandContext } from '../context.js';
+import { demoGeneration } from '../../generation/demo.js';
+import { withStore } from '../context.js';
 import { intOption } from '../options.js';
-
-/**
- * The generation half of the demo: train the ranker if there is none (or it is stale), load the
- * shipped generator, run full RAGAR on `tasks` test tasks and write the HTML page.
- */
-async function demoGeneration(ctx: CommandContext, dataset: string, options: { tasks: number; candidates: number; out?: string }) {
-  const view = DatasetView.open(ctx.store, dataset);
-  const rc = prepareRanking(view);
-  let haveRanker = true;
-  try {
-    loadSavedRanker(rc, ctx.store.home, 'ranker');
-  } catch {
-    haveRanker = false;
-  }
-  if (!haveRanker) {
-    ctx.note('training the ranker (BPR-MF warm start, then the multimodal ranker; early stopping on valid) …');
-    trainRankingModels(rc, ctx.store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress: ctx.progress, note: ctx.note });
-  }
-  const setup = openGenerationSetup(ctx.store, dataset);
-  const dir = resolveGeneratorDir(ctx.store.home, dataset, 'ragar');
-  const { generator } = await BuiltinGenerator.load(dir);
-  const engine = createBuiltinEngine({ generator });
-  const image = await createImageEncoder({ workers: 0 });
-  const style = await createImageEncoder({ image: 'style-stats' });
-  try {
-    ctx.note(`generating ${options.tasks} test tasks with ${dir} …`);
-    ctx.progress.start('demo tasks', options.tasks);
-    const started = performance.now();
-    const rows = await demoRows(setup, engine, { image, style }, { split: 'test', count: options.tasks, candidates: options.candidates, onRow: (n) => ctx.progress.update(n) });
-    ctx.progress.stop();
-    const msPerCandidate = (performance.now() - started) / Math.max(1, rows.length * options.candidates);
-    const out = options.out ?? path.join(ctx.store.home, 'demo');
-    fs.mkdirSync(out, { recursive: true });
-    const page = path.join(out, 'index.html');
-    fs.writeFileSync(
-      page,
-      renderDemoPage(`RAGAR on ${dataset}: ${rows.length} test tasks`, rows, [
-        'Each row: the reference (a concept never seen in training, drawn in a style the user does not prefer), the history items with the highest retrieval weights, ' +
-          `the generated output (best of ${options.candidates} candidates by ranker + semantic score) and the ground-truth rendition in the user's style.`,
-        `Generator: ${dir}.`,
-      ]),
-    );
-    return { page, rows: rows.length, variant: 'ragar', generator: dir, msPerCandidate };
-  } finally {
-    await engine.dispose();
-    await image.dispose();
-    await style.dispose();
-  }
-}
 
 /**
  * `ragar demo`: the README's main job on the embedded default data and models. Builds the
@@ -119,7 +62,7 @@ export function demoCommand(): Command {
         saveTunedFromEvaluation(ctx.store.home, name, retrieval.retrieval.params, 'styleMatch', retrieval.retrieval.validStyleMatch, vectors);
         const p = (x: number) => `${(100 * x).toFixed(1)}%`;
         const example = view.tasks('test')[0];
-        const generation = opts.skipGenerate ? null : await demoGeneration(ctx, name, { tasks: opts.tasks, candidates: opts.candidates, out: opts.out });
+        const generation = opts.skipGenerate ? null : await demoGeneration(ctx.store, name, { tasks: opts.tasks, candidates: opts.candidates, out: opts.out, progress: ctx.progress, note: ctx.note });
         ctx.emit({ built, stats, embedded, retrieval, generation }, () =>
           [
             formatStats(stats),

@@ -9,12 +9,19 @@ import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
 import { intOption, listOption, numberOption } from '../options.js';
 
+/** The content features a ranker reads (train and eval must name the same ones). */
+function featureOptions(cmd: Command): Command {
+  return cmd
+    .option('--image-encoder <name>', 'image embeddings to use', 'mobilenet')
+    .option('--text-encoder <name>', 'text embeddings to use', 'use')
+    .option('--style-encoder <name>', 'style descriptors appended to the image embeddings (used when cached; must match training) | none', 'style-stats');
+}
+
 /** `ragar rank …`: the multimodal ranking model R(u, x) and its baselines. */
 export function rankCommand(): Command {
   const rank = new Command('rank').description('the multimodal ranking model R(u, x): train, evaluate against baselines, score any image');
 
-  rank
-    .command('train')
+  featureOptions(rank.command('train'))
     .description(
       'train the ranker (content + id embeddings, reference-aware attention, BPR), the content-only variant and the BPR-MF baseline; ' +
         'leave-last-out protocol, early stopping on valid AUC; weights, seed, protocol and training time saved in <home>/models/<dataset>/rank',
@@ -30,9 +37,6 @@ export function rankCommand(): Command {
     .option('--patience <n>', 'epochs without valid improvement before stopping', intOption(1), DEFAULT_RANKER.patience)
     .option('--bprmf-epochs <n>', 'maximum BPR-MF epochs', intOption(1), 50)
     .option('--seed <n>', 'seed', intOption(0), DEFAULT_RANKER.seed)
-    .option('--image-encoder <name>', 'image embeddings to use', 'mobilenet')
-    .option('--text-encoder <name>', 'text embeddings to use', 'use')
-    .option('--style-encoder <name>', 'style descriptors appended to the image embeddings (used when cached) | none', 'style-stats')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, (ctx) => {
         const unknown = (opts.models as string[]).filter((m) => !['ranker', 'content', 'bprmf'].includes(m));
@@ -59,8 +63,7 @@ export function rankCommand(): Command {
       }),
     );
 
-  rank
-    .command('eval')
+  featureOptions(rank.command('eval'))
     .description(
       'full ranking over all items for each user of the split (their held-out latest interactions, seen items excluded): Recall@10/20 and NDCG@10/20 ' +
         'for the ranker, popularity, BPR-MF and content-only; on emoji-styles also cold pairwise accuracy (true-style rendition of a held-out concept vs the other renditions)',
@@ -68,9 +71,6 @@ export function rankCommand(): Command {
     .option('--dataset <name>', 'dataset', 'emoji-styles')
     .option('--split <name>', 'split', 'test')
     .option('--holdout <n>', 'must match training', intOption(1), RANKING_DEFAULTS.holdout)
-    .option('--image-encoder <name>', 'image embeddings to use', 'mobilenet')
-    .option('--text-encoder <name>', 'text embeddings to use', 'use')
-    .option('--style-encoder <name>', 'style descriptors (must match training) | none', 'style-stats')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, (ctx) => {
         const view = DatasetView.open(ctx.store, opts.dataset);

@@ -133,9 +133,10 @@ export interface SyntheticPreference {
  * over a real history gives the generator at inference (weights over the top-k similar items).
  */
 export function syntheticPreference(data: GeneratorData, concept: string, group: string, style: string, rng: Rng, k = 5, purity = 0.85): SyntheticPreference {
-  const pool = data.conceptsByGroup.get('train')?.get(group)?.filter((c) => c !== concept) ?? [];
-  const all = [...(data.conceptsByGroup.get('train')?.values() ?? [])].flat().filter((c) => c !== concept);
-  const source = pool.length >= 2 ? pool : all;
+  const train = data.conceptsByGroup.get('train');
+  const pool = train?.get(group)?.filter((c) => c !== concept) ?? [];
+  // Fall back to every train concept only for a group too small to draw from (rare: not per sample).
+  const source = pool.length >= 2 ? pool : [...(train?.values() ?? [])].flat().filter((c) => c !== concept);
   if (!source.length) throw new RagarError('no train concepts to draw a synthetic history from', 'BAD_INPUT');
   const history: number[] = [];
   for (let tries = 0; history.length < k && tries < k * 20; tries++) {

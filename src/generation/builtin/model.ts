@@ -40,8 +40,11 @@ export interface GeneratorConfig {
   strength?: number;
 }
 
-/** Fold N×C×(S·f)×(S·f) into N×(C·f²)×S×S (channel order: c, dy, dx). */
-export function spaceToDepth(x: Float32Array, n: number, c: number, size: number, f: number): Float32Array {
+/**
+ * The pixel-shuffle permutation between N×C×(S·f)×(S·f) (space) and N×(C·f²)×S×S (depth),
+ * channel order c, dy, dx; `fold` picks the direction.
+ */
+function shuffle(x: Float32Array, n: number, c: number, size: number, f: number, fold: boolean): Float32Array {
   if (f === 1) return x;
   const s = size / f;
   const out = new Float32Array(x.length);
@@ -50,24 +53,22 @@ export function spaceToDepth(x: Float32Array, n: number, c: number, size: number
       for (let y = 0; y < size; y++)
         for (let xx = 0; xx < size; xx++) {
           const oc = (ch * f + (y % f)) * f + (xx % f);
-          out[((b * c * f * f + oc) * s + Math.floor(y / f)) * s + Math.floor(xx / f)] = x[((b * c + ch) * size + y) * size + xx];
+          const spaceIndex = ((b * c + ch) * size + y) * size + xx;
+          const depthIndex = ((b * c * f * f + oc) * s + Math.floor(y / f)) * s + Math.floor(xx / f);
+          if (fold) out[depthIndex] = x[spaceIndex];
+          else out[spaceIndex] = x[depthIndex];
         }
   return out;
 }
 
+/** Fold N×C×(S·f)×(S·f) into N×(C·f²)×S×S (channel order: c, dy, dx). */
+export function spaceToDepth(x: Float32Array, n: number, c: number, size: number, f: number): Float32Array {
+  return shuffle(x, n, c, size, f, true);
+}
+
 /** Inverse of {@link spaceToDepth}. */
 export function depthToSpace(x: Float32Array, n: number, c: number, size: number, f: number): Float32Array {
-  if (f === 1) return x;
-  const s = size / f;
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++)
-    for (let ch = 0; ch < c; ch++)
-      for (let y = 0; y < size; y++)
-        for (let xx = 0; xx < size; xx++) {
-          const oc = (ch * f + (y % f)) * f + (xx % f);
-          out[((b * c + ch) * size + y) * size + xx] = x[((b * c * f * f + oc) * s + Math.floor(y / f)) * s + Math.floor(xx / f)];
-        }
-  return out;
+  return shuffle(x, n, c, size, f, false);
 }
 
 /** Input planes of the network for a config. */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ImageTower } from '../../ranking/tower.js';
@@ -301,9 +300,4 @@ export async function trainGenerator(
   await generator.save(dir, { training: record });
   await generator.dispose();
   return record;
-}
-
-/** SHA-256 of a file (for recording which tower a generator was trained with). */
-export function fileSha256(file: string): string {
-  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
