@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Percentile (nearest-rank on a sorted copy). */
 export function percentile(values: readonly number[], p: number): number {
@@ -31,4 +34,32 @@ export function machineDescription(): Record<string, unknown> {
     loadAverage: os.loadavg(),
     date: new Date().toISOString(),
   };
+}
+
+/** Median of `values` (the mean of the two middle values for an even count; NaN when empty). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * True when the module at `metaUrl` (pass `import.meta.url`) is the script Node was started
+ * with, so that a bench script can also be imported for its functions without running.
+ *
+ * @example
+ * if (isMainModule(import.meta.url)) await main();
+ */
+export function isMainModule(metaUrl: string): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  return real(script) === real(fileURLToPath(metaUrl));
 }

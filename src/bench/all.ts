@@ -1,0 +1,419 @@
+/**
+ * `npm run bench`: one command for the project's speed numbers on a data home prepared by
+ * `npx ragar demo` —
+ *
+ * - encode: images/s of MobileNetV2 and of the style statistics, texts/s of USE, over the first
+ *   `--items` items of the dataset (model load reported separately);
+ * - retrieval: per-query latency of retrieval weights + preference building (histories of 50 and
+ *   500; the measurement of `npm run bench:retrieval`);
+ * - ranking: ranker training ms per triple and scoring throughput (`npm run bench:ranking`'s);
+ * - generation: latency of one candidate with the built-in engine (`ragar`), median of
+ *   `--generations`, model load excluded and reported separately;
+ * - eval: wall time of `evaluateGeneration` with the four runs of `ragar generate evaluate`
+ *   on `--tasks` test tasks, as seconds per task.
+ *
+ * Every measurement is repeated `--runs` times (default 3) and its median reported; the load
+ * average is recorded before and after every section, since the machine may be shared. A section
+ * that fails (e.g. generator weights that cannot be loaded) is recorded as `{ error }` and the
+ * others still run. Prints a table (or the JSON with `--json`) and writes the JSON report with
+ * the machine's description atomically to `--out` (default `<home>/bench/bench-all.json`).
+ * `npm run bench -- --help` lists the options. Not a test: timings vary with the machine's load.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DatasetView } from '../data/access.js';
+import { createImageEncoder, createTextEncoder } from '../encoders/registry.js';
+import type { Encoder, ImageEncoder } from '../encoders/types.js';
+import { createBuiltinEngine } from '../generation/builtin/engine.js';
+import { BuiltinGenerator } from '../generation/builtin/model.js';
+import { evaluateGeneration, type RunSpec } from '../generation/evaluate.js';
+import { generationPreference, type PersonalizationSetup } from '../generation/personalize.js';
+import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../generation/setup.js';
+import type { GeneratorEngine } from '../generation/types.js';
+import { prepareRanking, type RankingContext } from '../ranking/pipeline.js';
+import { resolveCachedModel } from '../retrieval/vectors.js';
+import { Store } from '../store/store.js';
+import { RagarError } from '../util/errors.js';
+import { resolveHome } from '../util/home.js';
+import { Rng } from '../util/rng.js';
+import { rankerScoringSpeed, rankerTrainingSpeed } from './ranking.js';
+import {
+  BENCH_SECTIONS,
+  BENCH_USAGE,
+  formatBenchTable,
+  metric,
+  parseBenchArgs,
+  writeJsonAtomic,
+  type BenchMetric,
+  type BenchOptions,
+  type BenchReport,
+  type BenchSection,
+  type BenchSectionResult,
+} from './report.js';
+import { retrievalPreferenceLatency } from './retrieval.js';
+import { isMainModule, machineDescription, median, percentile } from './stats.js';
+
+/** What a section's body returns. */
+interface SectionOutput {
+  metrics: Record<string, BenchMetric>;
+  details: Record<string, unknown>;
+}
+
+/** Print a progress line on stderr. */
+function note(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+const loadNow = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
+
+/** The data home, opened once and shared by the sections that need it. */
+class BenchData {
+  readonly store: Store;
+  readonly view: DatasetView;
+  private rc?: RankingContext;
+  private setup?: PersonalizationSetup;
+
+  constructor(store: Store, view: DatasetView) {
+    this.store = store;
+    this.view = view;
+  }
+
+  /** The ranking context (embeddings, features), prepared on first use. */
+  rankingContext(): RankingContext {
+    this.rc ??= prepareRanking(this.view);
+    return this.rc;
+  }
+
+  /** What generation needs (the trained ranker and retrieval defaults), loaded on first use. */
+  generationSetup(): PersonalizationSetup {
+    this.setup ??= generationSetupFrom(this.rankingContext(), this.store.home);
+    return this.setup;
+  }
+}
+
+/**
+ * Open the data home and the dataset, with errors that name the command to run when the home,
+ * the dataset or (for the sections that read them) the embeddings are missing.
+ */
+function openData(home: string, dataset: string, sections: readonly BenchSection[]): BenchData {
+  const prepare = `npx ragar demo --home ${home}`;
+  if (!fs.existsSync(path.join(home, 'ragar.sqlite'))) {
+    throw new RagarError(`no ragar data home at ${home} (ragar.sqlite is missing); prepare one with \`${prepare}\`, or pass --home DIR`, 'NOT_FOUND');
+  }
+  const store = Store.open(home);
+  try {
+    if (!store.findDataset(dataset)) {
+      const known = store.listDatasets().map((d) => d.name);
+      const how = dataset === 'emoji-styles' ? `\`${prepare}\`` : `\`npx ragar dataset build\` or \`npx ragar dataset import\` (--home ${home})`;
+      throw new RagarError(`dataset ${dataset} is missing in ${home}${known.length ? ` (known: ${known.join(', ')})` : ''}; build it with ${how}`, 'NOT_FOUND');
+    }
+    const view = DatasetView.open(store, dataset);
+    if (sections.some((s) => s === 'ranking' || s === 'generation' || s === 'eval')) {
+      for (const [field, encoder] of [
+        ['image', 'mobilenet'],
+        ['text', 'use'],
+      ] as const) {
+        try {
+          resolveCachedModel(view, field, encoder);
+        } catch (err) {
+          if (err instanceof RagarError && err.code === 'NOT_FOUND') {
+            throw new RagarError(`dataset ${dataset} in ${home} has no ${field} embeddings (${encoder}); compute them with \`${prepare}\` (or \`npx ragar embed --home ${home} --dataset ${dataset}\`)`, 'NOT_FOUND');
+          }
+          throw err;
+        }
+      }
+    }
+    return new BenchData(store, view);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** encode: images/s (MobileNetV2, style statistics) and texts/s (USE) over dataset items. */
+async function benchEncode(data: BenchData, o: BenchOptions): Promise<SectionOutput> {
+  const all = [...data.view.items().values()];
+  const withImages = all.filter((i) => i.imageHash).slice(0, o.items);
+  const texts = all
+    .filter((i) => i.text.trim())
+    .slice(0, o.items)
+    .map((i) => i.text);
+  if (!withImages.length && !texts.length) throw new RagarError(`dataset ${data.view.dataset.name} has no items with images or texts to encode; build it with \`npx ragar demo --home ${data.store.home}\``, 'NOT_FOUND');
+  const images = withImages.map((i) => data.store.images.read(i.imageHash!));
+  const metrics: Record<string, BenchMetric> = {};
+  const details: Record<string, unknown> = { images: images.length, texts: texts.length, mobilenetWorkers: o.workers };
+  const measure = async <I>(key: string, label: string, unit: string, create: () => Promise<Encoder<I>>, inputs: I[]) => {
+    if (!inputs.length) {
+      details[key] = `no inputs: the dataset has no ${unit.split('/')[0]}`;
+      return;
+    }
+    const t0 = performance.now();
+    const enc = await create();
+    details[`${key}LoadMs`] = performance.now() - t0;
+    try {
+      await enc.encode(inputs.slice(0, Math.min(8, inputs.length))); // warm-up
+      const rates: number[] = [];
+      for (let r = 0; r < o.runs; r++) {
+        const t = performance.now();
+        await enc.encode(inputs);
+        rates.push(inputs.length / ((performance.now() - t) / 1000));
+      }
+      metrics[key] = metric(`${label}, ${inputs.length} items`, unit, rates);
+      note(`encode: ${label} ${median(rates).toFixed(1)} ${unit}`);
+    } finally {
+      await enc.dispose();
+    }
+  };
+  await measure('mobilenetImagesPerSecond', `MobileNetV2 (${o.workers} worker${o.workers === 1 ? '' : 's'})`, 'images/s', () => createImageEncoder({ workers: o.workers }), images);
+  await measure('styleStatsImagesPerSecond', 'style statistics', 'images/s', () => createImageEncoder({ image: 'style-stats' }), images);
+  await measure('useTextsPerSecond', 'USE text encoder', 'texts/s', () => createTextEncoder(), texts);
+  return { metrics, details };
+}
+
+/** retrieval: per-query latency of retrieval weights + preference (bench:retrieval's measurement). */
+async function benchRetrieval(o: BenchOptions): Promise<SectionOutput> {
+  const metrics: Record<string, BenchMetric> = {};
+  for (const n of [50, 500]) {
+    const p50: number[] = [];
+    const p99: number[] = [];
+    for (let r = 0; r < o.runs; r++) {
+      const ms = await retrievalPreferenceLatency(n, { queries: o.queries, warmup: 10, rng: new Rng(1 + r) });
+      p50.push(percentile(ms, 50));
+      p99.push(percentile(ms, 99));
+    }
+    metrics[`history${n}P50Ms`] = metric(`retrieval + preference, history ${n}: p50 per query`, 'ms', p50);
+    metrics[`history${n}P99Ms`] = metric(`retrieval + preference, history ${n}: p99 per query`, 'ms', p99);
+  }
+  return { metrics, details: { queriesPerRun: o.queries, history: 'synthetic (1280-d image, 512-d text, 6 keywords per item)', params: { alpha: 0.5, k: 10, tau: 0.05 } } };
+}
+
+/** ranking: ranker training ms per triple (one value per epoch after a warm-up epoch) and scoring. */
+async function benchRanking(data: BenchData, o: BenchOptions): Promise<SectionOutput> {
+  const rc = data.rankingContext();
+  const coldItems = o.quick ? 200 : 1000;
+  const users = o.quick ? 3 : 10;
+  const trained = rankerTrainingSpeed(rc, { useIds: true, samples: o.samples, epochs: o.runs + 1 });
+  const perTriple = trained.msPerSample.slice(1); // the first epoch warms up
+  rankerScoringSpeed(rc, trained.ranker, { coldItems: Math.min(coldItems, 100), users: 1 }); // warm-up
+  const cold: number[] = [];
+  const full: number[] = [];
+  for (let r = 0; r < o.runs; r++) {
+    const s = rankerScoringSpeed(rc, trained.ranker, { coldItems, users });
+    cold.push(s.coldPerSecond);
+    full.push(s.usersPerSecond);
+  }
+  const metrics = {
+    trainingMsPerTriple: metric(`ranker training, ${o.samples} triples per epoch`, 'ms/triple', perTriple),
+    coldItemsPerSecond: metric(`ranker scoring of cold items from embeddings (${coldItems} per run)`, 'items/s', cold),
+    fullRankingsPerSecond: metric(`ranker full rankings of ${rc.data.numItems} items (${users} users per run)`, 'users/s', full),
+  };
+  return {
+    metrics,
+    details: {
+      interactions: rc.data.trainInteractions.length,
+      items: rc.data.numItems,
+      warmupEpochMsPerTriple: trained.msPerSample[0],
+      secondsPerFullEpoch: (metrics.trainingMsPerTriple.median * rc.data.trainInteractions.length) / 1000,
+    },
+  };
+}
+
+/** Load a generator variant's built-in engine; milliseconds of the load. */
+async function loadEngine(data: BenchData, variant: GeneratorVariant): Promise<{ engine: GeneratorEngine; dir: string; loadMs: number; format: unknown }> {
+  const t0 = performance.now();
+  const dir = resolveGeneratorDir(data.store.home, data.view.dataset.name, variant);
+  const { generator, meta } = await BuiltinGenerator.load(dir);
+  return { engine: createBuiltinEngine({ generator, tower: null, name: 'builtin' }), dir, loadMs: performance.now() - t0, format: meta.format };
+}
+
+function targetTasks(data: BenchData, split: string) {
+  const tasks = data.view.tasks(split).filter((t) => t.targetItemId !== null);
+  if (!tasks.length) throw new RagarError(`no ${split} tasks with a target in ${data.view.dataset.name}`, 'BAD_INPUT');
+  return tasks;
+}
+
+/** generation: one candidate of the `ragar` built-in engine on test tasks, median of `--generations`. */
+async function benchGeneration(data: BenchData, o: BenchOptions): Promise<SectionOutput> {
+  const setup = data.generationSetup();
+  const tasks = targetTasks(data, 'test');
+  const { engine, dir, loadMs, format } = await loadEngine(data, 'ragar');
+  try {
+    const one = async (i: number) => {
+      const t = tasks[i % tasks.length];
+      const ref = data.view.item(t.referenceItemId);
+      const png = data.store.images.read(ref.imageHash!);
+      const t0 = performance.now();
+      const { generation } = generationPreference(setup, t.userExternalId, { kind: 'item', item: ref }, 'retrieval');
+      const t1 = performance.now();
+      await engine.generate({ reference: { image: png, text: ref.text }, preference: generation, user: t.userExternalId, candidates: 1, seed: i });
+      return { preferenceMs: t1 - t0, generateMs: performance.now() - t1 };
+    };
+    await one(0); // warm-up
+    const gen: number[] = [];
+    const pref: number[] = [];
+    for (let i = 0; i < o.generations; i++) {
+      const r = await one(i + 1);
+      gen.push(r.generateMs);
+      pref.push(r.preferenceMs);
+    }
+    return {
+      metrics: {
+        candidateMs: metric('built-in engine (ragar), one candidate', 'ms', gen),
+        preferenceMs: metric('generation preference (retrieval weights, style, ranker direction)', 'ms', pref),
+        modelLoadMs: metric('model load (not in the above)', 'ms', [loadMs]),
+      },
+      details: { variant: 'ragar', dir, format, generations: o.generations, split: 'test' },
+    };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** eval: wall time of `evaluateGeneration` with the CLI's four runs on `--tasks` test tasks. */
+async function benchEval(data: BenchData, o: BenchOptions): Promise<SectionOutput> {
+  const setup = data.generationSetup();
+  targetTasks(data, 'test');
+  const engines: GeneratorEngine[] = [];
+  const encoders: ImageEncoder[] = [];
+  try {
+    const ragar = await loadEngine(data, 'ragar');
+    engines.push(ragar.engine);
+    const norank = await loadEngine(data, 'ragar-norank');
+    engines.push(norank.engine);
+    const t0 = performance.now();
+    const image = await createImageEncoder({ workers: o.workers });
+    encoders.push(image);
+    const style = await createImageEncoder({ image: 'style-stats' });
+    encoders.push(style);
+    const encoderLoadMs = performance.now() - t0;
+    const engineOptions = { builtin: {} };
+    const runs: RunSpec[] = [
+      { name: 'retrieval+rank', engine: ragar.engine, weighting: 'retrieval', rankerSelection: true, candidates: o.candidates, engineOptions },
+      { name: 'retrieval', engine: norank.engine, weighting: 'retrieval', rankerSelection: false, candidates: 1, engineOptions },
+      { name: 'uniform+rank', engine: ragar.engine, weighting: 'uniform', rankerSelection: true, candidates: o.candidates, engineOptions },
+      { name: 'uniform', engine: norank.engine, weighting: 'uniform', rankerSelection: false, candidates: 1, engineOptions },
+    ];
+    const perTask: number[] = [];
+    const wall: number[] = [];
+    const overhead: number[] = [];
+    const perRun: Record<string, number[]> = Object.fromEntries(runs.map((r) => [r.name, []]));
+    let tasks = 0;
+    for (let r = 0; r < o.runs; r++) {
+      const t = performance.now();
+      const result = await evaluateGeneration(setup, runs, { image, style }, { split: 'test', tasks: o.tasks, seed: 1 });
+      const seconds = (performance.now() - t) / 1000;
+      tasks = result.tasks;
+      wall.push(seconds);
+      perTask.push(seconds / result.tasks);
+      let inRuns = 0;
+      for (const spec of runs) {
+        const runSeconds = result.runs[spec.name]?.seconds ?? NaN;
+        inRuns += runSeconds;
+        perRun[spec.name].push(runSeconds / result.tasks);
+      }
+      overhead.push(seconds - inRuns);
+      note(`eval: run ${r + 1}/${o.runs}: ${seconds.toFixed(1)} s for ${result.tasks} tasks`);
+    }
+    const metrics: Record<string, BenchMetric> = {
+      secondsPerTask: metric(`evaluateGeneration, four runs, ${tasks} test task${tasks === 1 ? '' : 's'}`, 's/task', perTask),
+      wallSeconds: metric('evaluateGeneration wall time', 's', wall),
+    };
+    for (const spec of runs) metrics[`run_${spec.name}`] = metric(`  of which run ${spec.name} (${spec.candidates} candidate${spec.candidates === 1 ? '' : 's'})`, 's/task', perRun[spec.name]);
+    metrics.overheadSeconds = metric('  of which setup and metrics outside the runs', 's', overhead);
+    return {
+      metrics,
+      details: { tasks, split: 'test', candidates: o.candidates, engineLoadMs: { ragar: ragar.loadMs, 'ragar-norank': norank.loadMs }, encoderLoadMs, generators: { ragar: ragar.dir, 'ragar-norank': norank.dir } },
+    };
+  } finally {
+    for (const e of engines) await e.dispose();
+    for (const e of encoders) await e.dispose();
+  }
+}
+
+/** Run one section: time it, record the load before and after, and turn a failure into `{ error }`. */
+async function runSection(name: BenchSection, index: number, total: number, body: () => Promise<SectionOutput>): Promise<BenchSectionResult> {
+  const before = loadNow();
+  note(`${name} (${index + 1}/${total}): start; load average ${before.join(' ')}`);
+  const t0 = performance.now();
+  try {
+    const out = await body();
+    const seconds = (performance.now() - t0) / 1000;
+    const after = loadNow();
+    note(`${name}: done in ${seconds.toFixed(1)} s; load average ${after.join(' ')}`);
+    return { seconds, load: { before, after }, ...out };
+  } catch (err) {
+    const seconds = (performance.now() - t0) / 1000;
+    const message = err instanceof Error ? err.message : String(err);
+    note(`${name}: FAILED after ${seconds.toFixed(1)} s: ${message}`);
+    return { error: message, seconds, load: { before, after: loadNow() } };
+  }
+}
+
+/**
+ * Run the benchmark for parsed options: open the data home (when a section needs it), run the
+ * selected sections, and return the report (not yet printed or written).
+ */
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const home = resolveHome(o.home);
+  const started = performance.now();
+  const loadBefore = loadNow();
+  const needsData = o.sections.some((s) => s !== 'retrieval');
+  const data = needsData ? openData(home, o.dataset, o.sections) : null;
+  if (o.runs < 3) note(`--runs ${o.runs}: fewer than 3 runs, the medians are not robust on a shared machine`);
+  const sections: BenchReport['sections'] = {};
+  const body: Record<BenchSection, () => Promise<SectionOutput>> = {
+    encode: () => benchEncode(data!, o),
+    retrieval: () => benchRetrieval(o),
+    ranking: () => benchRanking(data!, o),
+    generation: () => benchGeneration(data!, o),
+    eval: () => benchEval(data!, o),
+  };
+  try {
+    for (const [i, name] of o.sections.entries()) sections[name] = await runSection(name, i, o.sections.length, body[name]);
+  } finally {
+    data?.store.close();
+  }
+  const { home: _h, dataset: _d, out: _o, json: _j, help: _x, sections: _s, ...settings } = o;
+  return {
+    machine: machineDescription(),
+    home,
+    dataset: o.dataset,
+    settings,
+    load: { before: loadBefore, after: loadNow() },
+    seconds: (performance.now() - started) / 1000,
+    sections,
+    skipped: BENCH_SECTIONS.filter((s) => !o.sections.includes(s)),
+  };
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`ragar bench: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options.help) {
+    process.stdout.write(`${BENCH_USAGE}\n`);
+    return;
+  }
+  let report: BenchReport;
+  try {
+    report = await runBench(options);
+  } catch (err) {
+    if (!(err instanceof RagarError)) throw err;
+    process.stderr.write(`ragar bench: ${err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const out = options.out ?? path.join(report.home, 'bench', 'bench-all.json');
+  writeJsonAtomic(out, report);
+  if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${formatBenchTable(report)}\n`);
+  note(`wrote ${out}`);
+}
+
+if (isMainModule(import.meta.url)) await main();
