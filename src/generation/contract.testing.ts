@@ -13,8 +13,8 @@ export function contractPreference(styleDim: number | null, rankerDim: number | 
   return {
     weighting: 'retrieval',
     history: [
-      { item: 'a', weight: 0.75, style: 'noto' },
-      { item: 'b', weight: 0.25, style: 'twemoji' },
+      { item: 'a', weight: 0.75, style: 'noto', styleVector: styleDim === null ? null : Float32Array.from({ length: styleDim }, (_, i) => Math.sin(i)) },
+      { item: 'b', weight: 0.25, style: 'twemoji', styleVector: styleDim === null ? null : Float32Array.from({ length: styleDim }, (_, i) => Math.cos(i)) },
     ],
     styleVector: styleDim === null ? null : Float32Array.from({ length: styleDim }, (_, i) => Math.sin(i)),
     keywords: ['face', 'smile'],

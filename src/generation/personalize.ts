@@ -53,13 +53,15 @@ export function generationPreference(
   if (history.some((i) => i === undefined)) throw new RagarError(`user ${user}: a history item is missing from the ranking data`, 'BAD_INPUT');
   const block = rc.features.style;
   let styleVector: Float32Array | null = null;
+  const itemStyles: (Float32Array | null)[] = preference.history.map(() => null);
   if (block) {
     styleVector = new Float32Array(block.dim);
     preference.history.forEach((h, j) => {
       if (!h.weight) return;
-      const i = history[j]!;
-      const o = i * rc.features.imageDim + block.offset;
-      for (let k = 0; k < block.dim; k++) styleVector![k] += h.weight * rc.features.image[o + k];
+      const o = history[j]! * rc.features.imageDim + block.offset;
+      const s = rc.features.image.slice(o, o + block.dim);
+      itemStyles[j] = s;
+      for (let k = 0; k < block.dim; k++) styleVector![k] += h.weight * s[k];
     });
   }
   const rankingUser: RankingUser = { userId: u.id, externalId: u.externalId, split: null, history: history as number[], heldOut: [] };
@@ -70,7 +72,7 @@ export function generationPreference(
     rankingUser,
     generation: {
       weighting,
-      history: preference.history.filter((h) => h.weight > 0).map((h) => ({ item: h.item, weight: h.weight, style: h.style })),
+      history: preference.history.flatMap((h, j) => (h.weight > 0 ? [{ item: h.item, weight: h.weight, style: h.style, styleVector: itemStyles[j] }] : [])),
       styleVector,
       keywords: preference.keywords.map((k) => k.keyword),
       rankerDirection,

@@ -11,8 +11,11 @@
 export interface GenerationPreference {
   /** How the history was weighted. */
   weighting: 'retrieval' | 'uniform';
-  /** History items with their weights (weights sum to 1; zero-weight items may be left out). */
-  history: readonly { item: string; weight: number; style?: string | null }[];
+  /**
+   * History items with their weights (weights sum to 1; zero-weight items may be left out) and,
+   * where the dataset has them, their standardised style descriptors.
+   */
+  history: readonly { item: string; weight: number; style?: string | null; styleVector?: Float32Array | null }[];
   /**
    * The weighted mean of the history items' style descriptors (`ragar embed --style-encoder`),
    * standardised like the ranker's style block; null when the dataset has none.

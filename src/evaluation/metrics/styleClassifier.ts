@@ -100,6 +100,11 @@ export class StyleClassifier {
     this.std = std;
   }
 
+  /** Copies of the parameters: weights (classes × dimension, row-major), bias, standardisation mean and std. */
+  parameters(): { w: Float32Array; b: Float32Array; mean: Float32Array; std: Float32Array } {
+    return { w: this.w.slice(), b: this.b.slice(), mean: this.mean.slice(), std: this.std.slice() };
+  }
+
   /**
    * Class probabilities of one feature vector, in the order of {@link classes}. A vector of the
    * wrong length or with non-finite values throws a {@link RagarError} (`BAD_INPUT`).

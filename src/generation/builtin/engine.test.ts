@@ -11,7 +11,7 @@ function tinyGenerator(objective: 'diffusion' | 'translator' = 'diffusion'): Bui
   const rows = Array.from({ length: 20 }, () => Float32Array.from({ length: 48 }, () => rng.normal()));
   return BuiltinGenerator.create({
     objective,
-    conditioner: fitStyleConditioner(rows, 2),
+    conditioner: fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'a' : 'b'))),
     steps: 2,
     shuffle: 2,
     unet: { base: 4, levels: 2, seed: 3 },

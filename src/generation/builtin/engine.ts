@@ -21,6 +21,11 @@ export interface BuiltinEngineOptions {
    * {@link DEFAULT_SAMPLING_STRENGTH}.
    */
   strength?: number;
+  /**
+   * Ignore the user's preference: condition on an even mix of every style (the
+   * non-personalised baseline of `ragar eval`). Default false.
+   */
+  unpersonalized?: boolean;
 }
 
 /**
@@ -72,8 +77,11 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       if (!(Number.isInteger(steps) && steps >= 1 && steps <= 1000)) throw new RagarError(`builtin.steps must be an integer from 1 to 1000, got ${steps}`, 'BAD_INPUT');
       const guidance = own.guidance ?? 0;
       if (!(Number.isFinite(guidance) && guidance >= 0)) throw new RagarError(`builtin.guidance must be a number ≥ 0, got ${guidance}`, 'BAD_INPUT');
+      const weighted = request.preference.history.filter((h) => h.weight > 0);
       const style = request.preference.styleVector;
-      if (!style) throw new RagarError('the built-in engine needs the preference style vector (the dataset has no style descriptors: run `ragar embed`)', 'BAD_INPUT');
+      // Each attended item's style posterior, weighted; the mean descriptor only when items lack theirs.
+      const history = weighted.length && weighted.every((h) => h.styleVector) ? weighted.map((h) => ({ weight: h.weight, styleVector: h.styleVector! })) : style ? [{ weight: 1, styleVector: style }] : null;
+      if (!history && !own.unpersonalized) throw new RagarError('the built-in engine needs the history items\' style descriptors or the preference style vector (the dataset has none: run `ragar embed`)', 'BAD_INPUT');
       let reference: Float32Array;
       try {
         reference = toModelSpace(await decodePixels64(request.reference.image));
@@ -81,7 +89,8 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
         throw new RagarError(`reference image: ${(err as Error).message}`, 'BAD_IMAGE', { cause: err });
       }
       const preprocess = performance.now() - started;
-      const cond = { reference, style: generator.condition(style) };
+      const classes = generator.config.conditioner.classes.length;
+      const cond = { reference, style: own.unpersonalized ? new Float32Array(classes).fill(1 / classes) : generator.condition(history!) };
       const direction = request.preference.rankerDirection;
       let guide: ((x0: Float32Array[]) => void) | undefined;
       if (guidance > 0) {

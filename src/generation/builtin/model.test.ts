@@ -19,7 +19,7 @@ describe('built-in generator gradients', () => {
   it('match central finite differences through the shuffle and the residual output', async () => {
     const rng = new Rng(2);
     const rows = Array.from({ length: 12 }, () => Float32Array.from({ length: 6 }, () => rng.normal()));
-    const gen = BuiltinGenerator.create({ objective: 'diffusion', conditioner: fitStyleConditioner(rows, 2), steps: 2, shuffle: 2, unet: { base: 4, levels: 2, seed: 5, activation: 'silu' } }); // smooth: no kinks for finite differences
+    const gen = BuiltinGenerator.create({ objective: 'diffusion', conditioner: fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'a' : 'b'))), steps: 2, shuffle: 2, unet: { base: 4, levels: 2, seed: 5, activation: 'silu' } }); // smooth: no kinks for finite differences
     const cond = { reference: Float32Array.from({ length: 3 * PLANE }, () => rng.normal() * 0.5), style: Float32Array.from([0.3, -0.2]) };
     const xt = Float32Array.from({ length: 3 * PLANE }, () => rng.normal());
     const c = Float32Array.from({ length: 3 * PLANE }, () => rng.normal());

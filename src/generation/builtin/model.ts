@@ -4,18 +4,18 @@ import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import { createUnet, loadUnet, type UnetConfig } from '../onnx/unet.js';
 import type { OnnxNet } from '../onnx/net.js';
-import { conditionVector, type StyleConditioner } from './conditioning.js';
+import { conditionFromHistory, type StyleConditioner } from './conditioning.js';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { PLANE } from './data.js';
 import { ddimStep, noisy, samplingTimes } from './schedule.js';
 
 /** Format of `generator.json`. */
-export const GENERATOR_FORMAT = 'ragar-generator-v1';
+export const GENERATOR_FORMAT = 'ragar-generator-v2';
 
 /**
  * What the built-in generator is:
  * - `diffusion`: a conditional denoiser. Input planes: the noisy image x_t (3), the reference
- *   (3), the preference's style components (K, constant planes), the time t (1); output: the
+ *   (3), the preference's style posterior (one constant plane per style), the time t (1); output: the
  *   clean image as a residual on the reference, `x̂₀ = ref + U(·)`. Sampled with DDIM.
  * - `translator`: the same network with x_t and t fixed at zero, trained as a plain L1
  *   regressor (the baseline the issue asks for: sharp renditions must beat it).
@@ -72,15 +72,15 @@ export function depthToSpace(x: Float32Array, n: number, c: number, size: number
 }
 
 /** Input planes of the network for a config. */
-export function inputPlanes(conditionComponents: number): number {
-  return 3 + 3 + conditionComponents + 1;
+export function inputPlanes(conditionPlanes: number): number {
+  return 3 + 3 + conditionPlanes + 1;
 }
 
 /** One sample's conditioning, in model space. */
 export interface GeneratorCondition {
   /** CHW reference in [−1, 1]. */
   reference: Float32Array;
-  /** Style components (length K). */
+  /** Style condition, one value per conditioner class (see {@link conditionFromHistory}). */
   style: Float32Array;
 }
 
@@ -98,25 +98,26 @@ export class BuiltinGenerator {
   constructor(config: GeneratorConfig, net: OnnxNet) {
     this.config = config;
     this.net = net;
-    const expected = inputPlanes(config.conditioner.components) * config.shuffle ** 2;
+    if (config.conditioner?.kind !== 'style-posterior') throw new RagarError('generator config has no style-posterior conditioner (weights from another version)', 'BAD_INPUT');
+    const expected = inputPlanes(config.conditioner.classes.length) * config.shuffle ** 2;
     if (net.inputShape[0] !== expected) throw new RagarError(`generator network reads ${net.inputShape[0]} planes, the config needs ${expected}`, 'BAD_INPUT');
   }
 
   /** A freshly initialised generator. */
   static create(config: Omit<GeneratorConfig, 'unet'> & { unet: Omit<UnetConfig, 'inChannels' | 'outChannels'> }): BuiltinGenerator {
     const f = config.shuffle;
-    const unet: UnetConfig = { ...config.unet, inChannels: inputPlanes(config.conditioner.components) * f * f, outChannels: 3 * f * f, size: PIXEL_SIZE / f };
+    const unet: UnetConfig = { ...config.unet, inChannels: inputPlanes(config.conditioner.classes.length) * f * f, outChannels: 3 * f * f, size: PIXEL_SIZE / f };
     return new BuiltinGenerator({ ...config, unet }, createUnet(unet));
   }
 
-  /** Style components of a preference's style vector. */
-  condition(styleVector: ArrayLike<number>): Float32Array {
-    return conditionVector(this.config.conditioner, styleVector);
+  /** The style condition of a weighted history (each item's style descriptor and weight). */
+  condition(history: readonly { weight: number; styleVector: ArrayLike<number> }[]): Float32Array {
+    return conditionFromHistory(this.config.conditioner, history);
   }
 
   /** Assemble the network input for a batch (N × planes × 64 × 64). */
   assemble(noisy: readonly (Float32Array | null)[], conds: readonly GeneratorCondition[], times: readonly number[]): Float32Array {
-    const planes = inputPlanes(this.config.conditioner.components);
+    const planes = inputPlanes(this.config.conditioner.classes.length);
     const n = conds.length;
     const x = new Float32Array(n * planes * PLANE);
     for (let b = 0; b < n; b++) {
@@ -124,7 +125,7 @@ export class BuiltinGenerator {
       const xt = noisy[b];
       if (xt) x.set(xt, o);
       x.set(conds[b].reference, o + 3 * PLANE);
-      const k = this.config.conditioner.components;
+      const k = this.config.conditioner.classes.length;
       for (let c = 0; c < k; c++) x.fill(conds[b].style[c], o + (6 + c) * PLANE, o + (7 + c) * PLANE);
       x.fill(times[b], o + (6 + k) * PLANE, o + (7 + k) * PLANE);
     }
@@ -140,7 +141,7 @@ export class BuiltinGenerator {
   async predict(noisy: readonly (Float32Array | null)[], conds: readonly GeneratorCondition[], times: readonly number[]): Promise<Float32Array[]> {
     const n = conds.length;
     const f = this.config.shuffle;
-    const input = spaceToDepth(this.assemble(noisy, conds, times), n, inputPlanes(this.config.conditioner.components), PIXEL_SIZE, f);
+    const input = spaceToDepth(this.assemble(noisy, conds, times), n, inputPlanes(this.config.conditioner.classes.length), PIXEL_SIZE, f);
     const y = depthToSpace(await this.net.forward(input, n), n, 3, PIXEL_SIZE, f);
     const out: Float32Array[] = [];
     for (let b = 0; b < n; b++) {

@@ -27,8 +27,6 @@ export interface GeneratorTrainOptions {
   levels: number;
   /** Space-to-depth factor of the U-Net (2: runs at 32×32, see `GeneratorConfig.shuffle`). */
   shuffle: 1 | 2;
-  /** Style components the preference is projected on (conditioning planes). */
-  conditionComponents: number;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
   purity: number;
@@ -50,7 +48,6 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   base: 32,
   levels: 3,
   shuffle: 2,
-  conditionComponents: 8,
   historyK: 5,
   purity: 0.85,
   samplingSteps: 8,
@@ -138,7 +135,7 @@ export async function trainGenerator(
     lossCurve.push(...state.lossCurve);
     note(`resuming from step ${step} (${elapsedBefore.toFixed(0)} s already trained)`);
   } else {
-    const conditioner = fitStyleConditioner(train.map((it) => data.styleOf(it.index)), o.conditionComponents);
+    const conditioner = fitStyleConditioner(train.map((it) => data.styleOf(it.index)), train.map((it) => it.style), o.seed);
     generator = BuiltinGenerator.create({
       objective: o.objective,
       conditioner,
@@ -212,7 +209,7 @@ export async function trainGenerator(
       const target = data.pixels.get(r.get(st)!)!;
       const group = groupOf.get(c)!;
       const pref = syntheticPreference(data, c, group, st, rng, o.historyK, o.purity);
-      conds.push({ reference: data.pixels.get(r.get(sr)!)!, style: generator.condition(pref.styleVector) });
+      conds.push({ reference: data.pixels.get(r.get(sr)!)!, style: generator.condition(pref.history.map((h) => ({ weight: 1, styleVector: data.styleOf(h) }))) });
       targets.push(target);
       vs.push(pref.v);
       if (o.objective === 'diffusion') {
