@@ -3,6 +3,7 @@ import { RagarError } from '../util/errors.js';
 import { datasetCommand } from './commands/dataset.js';
 import { demoCommand } from './commands/demo.js';
 import { embedCommand } from './commands/embed.js';
+import { evalCommand } from './commands/eval.js';
 import { rankCommand } from './commands/rank.js';
 import { generateCommand } from './commands/generate.js';
 import { retrieveCommand } from './commands/retrieve.js';
@@ -27,6 +28,7 @@ export function createProgram(): Command {
   program.addCommand(retrieveCommand());
   program.addCommand(rankCommand());
   program.addCommand(generateCommand());
+  program.addCommand(evalCommand());
   return program;
 }
 

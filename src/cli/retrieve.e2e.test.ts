@@ -143,6 +143,38 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(ge.ceilings.styleRealAccuracy).toBeGreaterThan(0);
     expect(ge.secondsPerImage).toBeGreaterThan(0);
 
+    // The evaluation harness: the report contract, resuming from its cache, clear errors.
+    const reportDir = path.join(home, 'eval-report');
+    const evalArgs = ['eval', '--dataset', 'emoji-styles', '--split', 'test', '--tasks', '3', '--ablation-tasks', '2', '--grid-tasks', '2', '--candidates', '2', '--resamples', '200', '--ablate', 'k,lambda', '--workers', '0', '--report', reportDir];
+    const ev1 = ragar(...evalArgs, '--json');
+    expect(ev1.code, ev1.stderr).toBe(0);
+    const mj = JSON.parse(fs.readFileSync(path.join(reportDir, 'metrics.json'), 'utf8'));
+    for (const name of ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'target']) {
+      for (const metric of ['style', 'concept', 'targetSsim', 'cis', 'cs', 'histCis', 'histSsim', 'rankerScore', 'frechet']) expect(typeof mj.methods[name][metric], `${name} ${metric}`).toBe('number');
+      expect(mj.methods[name].n).toBe(3);
+    }
+    expect(mj.intervals['ragar vs pooling'].style).toHaveProperty('lo');
+    expect(mj.ablations.k.filter((s: { isDefault: boolean }) => s.isDefault)).toHaveLength(1);
+    expect(mj.metrics.find((m: { key: string }) => m.key === 'cis').label).toMatch(/^CIS \[MobileNetV2 flatten_1\]$/);
+    expect(fs.readFileSync(path.join(reportDir, 'metrics.csv'), 'utf8')).toMatch(/^method,n,style,/);
+    expect(fs.readFileSync(path.join(reportDir, 'report.html'), 'utf8')).toMatch(/Ablation of/);
+    expect(ev1.json().files.html).toBe(path.join(reportDir, 'report.html'));
+    const ev2 = ragar(...evalArgs, '--prepare'); // everything is prepared already: a no-op, then all results from the cache
+    expect(ev2.code, ev2.stderr).toBe(0);
+    expect(ev2.stdout).toMatch(/^ragar\s/m);
+    expect(JSON.parse(fs.readFileSync(path.join(reportDir, 'metrics.json'), 'utf8')).extra.counts.generated).toBe(0);
+    for (const [args, message] of [
+      [['--methods', 'ragar,magic'], /unknown method "magic"/],
+      [['--ablate', 'beta'], /unknown ablation "beta"/],
+      [['--split', 'nope'], /no "nope" tasks/],
+      [['--generators', path.join(home, 'nowhere')], /no ragar generator weights .*ragar train generator/],
+    ] as const) {
+      const bad = ragar('eval', ...args, '--report', path.join(home, 'eval-bad'));
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(message);
+    }
+    expect(fs.existsSync(path.join(home, 'eval-bad'))).toBe(false);
+
     // Retraining the ranker makes the tower stale: it is refused, not silently used.
     expect(ragar('rank', 'train', '--models', 'ranker', '--epochs', '1', '--samples', '100', '--seed', '2', '--quiet').code).toBe(0);
     const { loadDistilledTower } = await import('../ranking/distill.js');

@@ -158,6 +158,18 @@ describe('reportHtml', () => {
     expect(() => reportHtml(report(), { imageSize: 0 })).toThrow(RagarError);
   });
 
+  it('gives grid columns only to methods with an output somewhere (e.g. not to a copy-of-reference row)', () => {
+    const r = report();
+    r.methods.push({ name: 'copy', label: 'Copy of the reference', description: 'the reference itself', values: {}, n: 3 });
+    const grid = reportHtml(r).split('<table class="grid">')[1].split('</table>')[0];
+    const header = grid.split('</thead>')[0];
+    expect(header).toContain('>RAGAR<');
+    expect(header).toContain('>No history<');
+    expect(header).not.toContain('Copy of the reference');
+    expect(count(grid.split('</thead>')[1], /<tr>/g)).toBe(2);
+    expect(count(grid.split('</thead>')[1].split('</tr>')[0], /<td[ >]/g)).toBe(1 + 1 + 3 + 1); // reference, history, 3 method columns, target
+  });
+
   it('escapes hostile text everywhere', () => {
     const evil = '<script>alert(1)</script>';
     const attr = '"><img src=x onerror=alert(1)>';

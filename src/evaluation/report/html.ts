@@ -406,12 +406,14 @@ function figure(img: ReportImage, size: number, extra = ''): string {
 function tasksSection(report: EvalReport, size: number): string {
   if (report.tasks.length === 0) return '';
   const hasTarget = report.tasks.some((t) => t.target !== null);
+  // Only methods with an output somewhere get a column (e.g. a copy-of-reference row has none).
+  const shown = report.methods.filter((m) => report.tasks.some((t) => t.outputs[m.name]));
   const rows = report.tasks
     .map((t) => {
       const history = t.history.length
         ? `<div class="hist">${t.history.map((h) => figure(h, size, `<br><span class="weight">w ${Number.isFinite(h.weight) ? h.weight.toFixed(2) : '–'}</span>`)).join('')}</div>`
         : '<span class="empty">none</span>';
-      const outputs = report.methods.map((m) => `<td>${t.outputs[m.name] ? figure(t.outputs[m.name], size) : '<span class="empty">—</span>'}</td>`).join('');
+      const outputs = shown.map((m) => `<td>${t.outputs[m.name] ? figure(t.outputs[m.name], size) : '<span class="empty">—</span>'}</td>`).join('');
       const target = hasTarget ? `<td>${t.target ? figure(t.target, size) : '<span class="empty">—</span>'}</td>` : '';
       return `<tr><th scope="row" class="task">${escapeHtml(t.id)}<span class="sub">user ${escapeHtml(t.user)}</span></th><td>${figure(t.reference, size)}</td><td class="history">${history}</td>${outputs}${target}</tr>`;
     })
@@ -420,7 +422,7 @@ function tasksSection(report: EvalReport, size: number): string {
 <h2>Tasks</h2>
 <p class="hint">Reference | history images with their retrieval weights | each method's output${hasTarget ? ' | held-out target' : ''}.</p>
 <div class="scroll"><table class="grid">
-<thead><tr><th scope="col">task</th><th scope="col">reference</th><th scope="col">history</th>${report.methods.map((m) => `<th scope="col">${escapeHtml(m.label)}</th>`).join('')}${hasTarget ? '<th scope="col">target</th>' : ''}</tr></thead>
+<thead><tr><th scope="col">task</th><th scope="col">reference</th><th scope="col">history</th>${shown.map((m) => `<th scope="col">${escapeHtml(m.label)}</th>`).join('')}${hasTarget ? '<th scope="col">target</th>' : ''}</tr></thead>
 <tbody>
 ${rows}
 </tbody></table></div>
