@@ -33,17 +33,15 @@ export interface BootstrapOptions {
   skipNaN?: boolean;
 }
 
-/** Result of {@link bootstrapMean}. */
-export interface MeanInterval {
-  /** Mean of the (kept) values. */
-  mean: number;
-  /** Lower end of the percentile interval of the mean. */
+/** What every bootstrap result carries: the percentile interval and how it was obtained. */
+export interface BootstrapInterval {
+  /** Lower end of the percentile interval (of the mean, or of the mean difference). */
   lo: number;
-  /** Upper end of the percentile interval of the mean. */
+  /** Upper end of the percentile interval. */
   hi: number;
   /** Confidence level of [lo, hi]. */
   level: number;
-  /** Number of tasks used. */
+  /** Number of tasks (task pairs) used. */
   n: number;
   /** Tasks left out because of `NaN` (only non-zero with `skipNaN`). */
   dropped: number;
@@ -51,26 +49,20 @@ export interface MeanInterval {
   resamples: number;
 }
 
+/** Result of {@link bootstrapMean}. */
+export interface MeanInterval extends BootstrapInterval {
+  /** Mean of the (kept) values. */
+  mean: number;
+}
+
 /** Result of {@link pairedBootstrap}. */
-export interface PairedInterval {
+export interface PairedInterval extends BootstrapInterval {
   /** Mean of `a` over the (kept) tasks. */
   meanA: number;
   /** Mean of `b` over the (kept) tasks. */
   meanB: number;
   /** `meanA − meanB`. */
   diff: number;
-  /** Lower end of the percentile interval of the mean difference. */
-  lo: number;
-  /** Upper end of the percentile interval of the mean difference. */
-  hi: number;
-  /** Confidence level of [lo, hi]. */
-  level: number;
-  /** Number of task pairs used. */
-  n: number;
-  /** Pairs left out because of `NaN` (only non-zero with `skipNaN`). */
-  dropped: number;
-  /** Number of bootstrap resamples. */
-  resamples: number;
   /**
    * Two-sided bootstrap p-value for "mean difference = 0": with `c` the number of resampled
    * differences on the far side of zero from `diff` (≤ 0 when `diff` > 0, ≥ 0 when `diff` < 0; ties

@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TaskRecord } from '../data/access.js';
 import type { ImageEncoder } from '../encoders/types.js';
-import { generationPreference, selectCandidate, type PersonalizationSetup } from '../generation/personalize.js';
+import { personalizeItem, type PersonalizationSetup } from '../generation/personalize.js';
 import type { GeneratorEngine } from '../generation/types.js';
 import { validateRetrievalParams, type RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
@@ -381,19 +381,16 @@ export async function runEvaluation(
       } else {
         const t0 = performance.now();
         const setupFor: PersonalizationSetup = { ...setup, retrieval: config.retrieval };
-        const { generation, rankingUser } = generationPreference(setupFor, t.task.userExternalId, { kind: 'item', item: t.reference }, config.weighting);
-        if (!config.rankerSelection) generation.rankerDirection = null;
-        const refPng = view.store.images.read(t.reference.imageHash!);
-        const result = await config.engine!.engine.generate({
-          reference: { image: refPng, text: t.reference.text },
-          preference: generation,
+        const { result, selection: sel } = await personalizeItem(setupFor, config.engine!.engine, encoders, {
           user: t.task.userExternalId,
+          reference: t.reference,
+          weighting: config.weighting,
+          rankerSelection: config.rankerSelection,
           candidates: config.candidates,
           seed: t.seed,
           engineOptions: { [config.engine!.engine.name]: { ...engineOptions, ...(config.unpersonalized ? { unpersonalized: true } : {}) } },
           abortSignal: options.signal,
         });
-        const sel = await selectCandidate(setupFor, rankingUser, result, encoders, { imageVector: t.refImage, textVector: t.refText }, { useRanker: config.rankerSelection });
         const secs = (performance.now() - t0) / 1000;
         const chosen = result.candidates[sel.chosen];
         const image = sel.embeddings[sel.chosen];

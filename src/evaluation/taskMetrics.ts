@@ -40,7 +40,7 @@ import { EmbeddingCache } from '../encoders/cache.js';
 import type { ClipEncoders } from '../encoders/clip.js';
 import { loadJointSpace, type JointSpace } from '../encoders/joint.js';
 import { decodePixels64 } from '../encoders/pixels.js';
-import { classifierFeatures, conceptTop1Gallery, type EvaluationInstruments } from '../generation/outputMetrics.js';
+import { conceptHit, conceptTop1Gallery, styleHit, type EvaluationInstruments } from '../generation/outputMetrics.js';
 import type { PersonalizationSetup } from '../generation/personalize.js';
 import { buildPreference } from '../preference/build.js';
 import { imageRow } from '../ranking/content.js';
@@ -48,7 +48,6 @@ import type { RankingUser } from '../ranking/types.js';
 import type { RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { drawDistractors, recognizeConcept } from './metrics/conceptRecognition.js';
 import { frechetDistance } from './metrics/frechet.js';
 import { featureCosine } from './metrics/perceptual.js';
 import { msSsim, ssim } from './metrics/ssim.js';
@@ -401,11 +400,8 @@ export async function scoreTaskOutput(instruments: TaskInstruments, t: EvalTask,
   s.targetCosine = 100 * featureCosine(out, targetImage);
   const targetStyle = rc.style!.vectors.get(t.target.id) ?? null;
   s.perceptual = output.style && targetStyle ? 1 - featureCosine(standardStyle(instruments, output.style), standardStyle(instruments, targetStyle)) : NaN;
-  s.style = output.style ? (gallery.classifier.model.predict(classifierFeatures(out, output.style)) === t.target.style ? 1 : 0) : NaN;
-  const g = gallery.galleryByStyle.get(t.target.style!);
-  if (!g || !g.has(t.target.concept!)) throw new RagarError(`no gallery rendition of ${t.target.concept} in ${t.target.style}`, 'BAD_INPUT');
-  const distractors = drawDistractors([...g.keys()], t.target.concept!, new Rng(gallery.seed).fork(`concept:${t.task.externalId}`));
-  s.concept = recognizeConcept(out, g.get(t.target.concept!)!, distractors.map((c) => g.get(c)!)).hit ? 1 : 0;
+  s.style = output.style ? (styleHit(gallery, out, output.style, t.target.style) ? 1 : 0) : NaN;
+  s.concept = conceptHit(gallery, t.task.externalId, t.target, out) ? 1 : 0;
 
   // Ranker: own user against others.
   const cold = { image: imageRow(rc.features, out, output.style), text: t.refText };

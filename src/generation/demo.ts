@@ -12,7 +12,7 @@ import { BuiltinGenerator } from './builtin/model.js';
 import { renderDemoPage } from './demoPage.js';
 import { generationSetupFrom, resolveGeneratorDir } from './setup.js';
 import type { DemoRow } from './demoPage.js';
-import { generationPreference, selectCandidate, type PersonalizationSetup } from './personalize.js';
+import { personalizeItem, type PersonalizationSetup } from './personalize.js';
 import type { GeneratorEngine } from './types.js';
 
 /**
@@ -36,10 +36,14 @@ export async function demoRows(
   const rows: DemoRow[] = [];
   for (const [i, task] of chosen.entries()) {
     const ref = view.item(task.referenceItemId);
-    const refPng = view.store.images.read(ref.imageHash!);
-    const { preference, generation, rankingUser } = generationPreference(setup, task.userExternalId, { kind: 'item', item: ref }, 'retrieval');
-    const result = await engine.generate({ reference: { image: refPng, text: ref.text }, preference: generation, user: task.userExternalId, candidates: options.candidates, seed: (options.seed ?? 1) + 100 * i });
-    const sel = await selectCandidate(setup, rankingUser, result, encoders, { imageVector: setup.rc.vectors.image.get(ref.id)!, textVector: setup.rc.vectors.text.get(ref.id) ?? null }, { useRanker: true });
+    const { preference, referencePng: refPng, result, selection: sel } = await personalizeItem(setup, engine, encoders, {
+      user: task.userExternalId,
+      reference: ref,
+      weighting: 'retrieval',
+      rankerSelection: true,
+      candidates: options.candidates,
+      seed: (options.seed ?? 1) + 100 * i,
+    });
     const target = view.item(task.targetItemId!);
     const history = preference.history
       .filter((h) => h.weight > 0)

@@ -1,6 +1,6 @@
 import type { ImageEncoder } from '../encoders/types.js';
 import { conceptTop1Gallery, evaluateOutputs, type OutputMetrics } from './outputMetrics.js';
-import { generationPreference, selectCandidate, type PersonalizationSetup } from './personalize.js';
+import { generationPreference, personalizeItem, type PersonalizationSetup } from './personalize.js';
 import type { GeneratorEngine } from './types.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
@@ -73,24 +73,19 @@ export async function evaluateGeneration(
   for (const [ti, task] of tasks.entries()) {
     const ref = view.item(task.referenceItemId);
     const target = view.item(task.targetItemId!);
-    const refPng = view.store.images.read(ref.imageHash!);
-    const refImage = rc.vectors.image.get(ref.id)!;
-    const refText = rc.vectors.text.get(ref.id) ?? null;
     const entry: GenerationEvaluation['perTask'][number] = { task: task.externalId, user: task.userExternalId, reference: ref.externalId, target: target.externalId, targetStyle: target.style ?? '' };
     if (options.keepImages) entry.images = {};
     for (const run of runs) {
       const t0 = performance.now();
-      const { generation, rankingUser } = generationPreference(setup, task.userExternalId, { kind: 'item', item: ref }, run.weighting);
-      if (!run.rankerSelection) generation.rankerDirection = null;
-      const result = await run.engine.generate({
-        reference: { image: refPng, text: ref.text },
-        preference: generation,
+      const { result, selection: sel } = await personalizeItem(setup, run.engine, encoders, {
         user: task.userExternalId,
+        reference: ref,
+        weighting: run.weighting,
+        rankerSelection: run.rankerSelection,
         candidates: run.candidates,
         seed: options.seed * 100_000 + ti * 100,
         engineOptions: run.engineOptions,
       });
-      const sel = await selectCandidate(setup, rankingUser, result, encoders, { imageVector: refImage, textVector: refText }, { useRanker: run.rankerSelection });
       const chosen = result.candidates[sel.chosen];
       // The score for the true user is the ranker's, whether or not the run selected with it.
       const list = outputs.get(run.name) ?? [];

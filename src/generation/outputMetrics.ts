@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../data/access.js';
+import type { ItemRecord, TaskRecord } from '../data/access.js';
 import { decodePixels64 } from '../encoders/pixels.js';
 import { drawDistractors, recognizeConcept } from '../evaluation/metrics/conceptRecognition.js';
 import { frechetDistance } from '../evaluation/metrics/frechet.js';
@@ -92,6 +92,24 @@ export function conceptTop1Gallery(setup: PersonalizationSetup, split: string, s
   };
 }
 
+/** Whether the style classifier assigns `targetStyle` to an output (its MobileNetV2 vector and style descriptor). */
+export function styleHit(instruments: EvaluationInstruments, image: Float32Array, style: Float32Array | null, targetStyle: string | null): boolean {
+  return instruments.classifier.model.predict(classifierFeatures(image, style)) === targetStyle;
+}
+
+/**
+ * Whether an output's concept is recognised: its MobileNetV2 vector is nearer the target
+ * concept's rendition in the target style than 9 distractor concepts in that style (drawn with a
+ * seed fixed per task, so every method of a task faces the same distractors).
+ */
+export function conceptHit(instruments: EvaluationInstruments, taskExternalId: string, target: ItemRecord, image: Float32Array): boolean {
+  const gallery = instruments.galleryByStyle.get(target.style!);
+  if (!gallery || !gallery.has(target.concept!)) throw new RagarError(`no gallery rendition of ${target.concept} in ${target.style}`, 'BAD_INPUT');
+  const rng = new Rng(instruments.seed).fork(`concept:${taskExternalId}`);
+  const distractors = drawDistractors([...gallery.keys()], target.concept!, rng);
+  return recognizeConcept(image, gallery.get(target.concept!)!, distractors.map((c) => gallery.get(c)!)).hit;
+}
+
 /** Score one output per task (same order as `tasks`). */
 export async function evaluateOutputs(
   setup: PersonalizationSetup,
@@ -110,12 +128,8 @@ export async function evaluateOutputs(
   for (const [i, task] of tasks.entries()) {
     const target = view.item(task.targetItemId!);
     const out = outputs[i];
-    if (instruments.classifier.model.predict(classifierFeatures(out.image, out.style)) === target.style) styleHits++;
-    const gallery = instruments.galleryByStyle.get(target.style!);
-    if (!gallery || !gallery.has(target.concept!)) throw new RagarError(`no gallery rendition of ${target.concept} in ${target.style}`, 'BAD_INPUT');
-    const rng = new Rng(instruments.seed).fork(`concept:${task.externalId}`);
-    const distractors = drawDistractors([...gallery.keys()], target.concept!, rng);
-    if (recognizeConcept(out.image, gallery.get(target.concept!)!, distractors.map((c) => gallery.get(c)!)).hit) conceptHits++;
+    if (styleHit(instruments, out.image, out.style, target.style)) styleHits++;
+    if (conceptHit(instruments, task.externalId, target, out.image)) conceptHits++;
     let b = instruments.targetPixels.get(target.id);
     if (!b) instruments.targetPixels.set(target.id, (b = await decodePixels64(view.store.images.read(target.imageHash!))));
     ssimSum += ssim(await decodePixels64(out.png), b);

@@ -8,7 +8,7 @@ import type { ContentRanker } from '../ranking/ranker.js';
 import type { RankingUser } from '../ranking/types.js';
 import type { ItemVectors, RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
-import type { GenerateResult, GenerationPreference } from './types.js';
+import type { GenerateResult, GenerationPreference, GeneratorEngine } from './types.js';
 
 /** Everything personalised generation needs about a dataset. */
 export interface PersonalizationSetup {
@@ -127,4 +127,52 @@ export async function selectCandidate(
     styles,
     scores: result.candidates.map((c, i) => ({ seed: c.seed, rankerScore: rankerScores[i], semanticScore: semantic[i], rankerRank: rr[i], semanticRank: sr[i], chosen: i === chosen })),
   };
+}
+
+/** What {@link personalizeItem} is asked. */
+export interface PersonalizeItemRequest {
+  /** External id of the user. */
+  user: string;
+  /** The reference: a dataset item with an image and cached embeddings. */
+  reference: ItemRecord;
+  weighting: 'retrieval' | 'uniform';
+  /** Steer with the ranker (its direction reaches the engine) and choose by ranker + semantic rank sum. */
+  rankerSelection: boolean;
+  candidates: number;
+  seed: number;
+  engineOptions?: Record<string, Record<string, unknown>>;
+  abortSignal?: AbortSignal;
+}
+
+/**
+ * RAGAR end to end for one dataset reference: preference (steps 1–2), the engine's candidates
+ * (step 3) and the chosen one (step 4). Without `rankerSelection` the ranker direction is
+ * withheld from the engine and only the semantic score chooses.
+ *
+ * @example
+ * const { result, selection } = await personalizeItem(setup, engine, { image, style }, { user: 'u042', reference: item, weighting: 'retrieval', rankerSelection: true, candidates: 4, seed: 1 });
+ * result.candidates[selection.chosen].png;
+ */
+export async function personalizeItem(
+  setup: PersonalizationSetup,
+  engine: GeneratorEngine,
+  encoders: { image: ImageEncoder; style: ImageEncoder | null },
+  request: PersonalizeItemRequest,
+): Promise<ReturnType<typeof generationPreference> & { referencePng: Buffer; result: GenerateResult; selection: Awaited<ReturnType<typeof selectCandidate>> }> {
+  const { rc } = setup;
+  const ref = request.reference;
+  const prepared = generationPreference(setup, request.user, { kind: 'item', item: ref }, request.weighting);
+  if (!request.rankerSelection) prepared.generation.rankerDirection = null;
+  const referencePng = rc.view.store.images.read(ref.imageHash!);
+  const result = await engine.generate({
+    reference: { image: referencePng, text: ref.text },
+    preference: prepared.generation,
+    user: request.user,
+    candidates: request.candidates,
+    seed: request.seed,
+    engineOptions: request.engineOptions,
+    abortSignal: request.abortSignal,
+  });
+  const selection = await selectCandidate(setup, prepared.rankingUser, result, encoders, { imageVector: rc.vectors.image.get(ref.id)!, textVector: rc.vectors.text.get(ref.id) ?? null }, { useRanker: request.rankerSelection });
+  return { ...prepared, referencePng, result, selection };
 }

@@ -107,19 +107,26 @@ function metricHeader(m: MetricSpec): string {
   return `<th class="metric" scope="col" title="${escapeHtml(tip)}"><span class="label">${escapeHtml(m.label)}&nbsp;${arrow(m)}</span><span class="sub">${escapeHtml(m.extractor)}</span></th>`;
 }
 
+/** The metric cells of each row (one string per row), the best value of each column in bold. */
+function metricCellRows(metrics: readonly MetricSpec[], rows: readonly Record<string, number>[]): string[] {
+  const best = metrics.map((m) => bestIndices(rows.map((values) => values[m.key]), m.higherIsBetter));
+  return rows.map((values, i) =>
+    metrics
+      .map((m, j) => {
+        const text = formatMetric(values[m.key], m);
+        return best[j].has(i) ? `<td class="num best"><strong>${text}</strong></td>` : `<td class="num">${text}</td>`;
+      })
+      .join(''),
+  );
+}
+
 function methodsSection(report: EvalReport): string {
   if (report.methods.length === 0) return '<section><h2>Results</h2><p class="empty">No methods were evaluated.</p></section>';
-  const best = report.metrics.map((m) => bestIndices(report.methods.map((r) => r.values[m.key]), m.higherIsBetter));
+  const cells = metricCellRows(report.metrics, report.methods.map((r) => r.values));
   const rows = report.methods
     .map((r, i) => {
-      const cells = report.metrics
-        .map((m, j) => {
-          const text = formatMetric(r.values[m.key], m);
-          return best[j].has(i) ? `<td class="num best"><strong>${text}</strong></td>` : `<td class="num">${text}</td>`;
-        })
-        .join('');
       const name = r.label !== r.name ? ` <code>${escapeHtml(r.name)}</code>` : '';
-      return `<tr><th scope="row" class="method"><span class="label">${escapeHtml(r.label)}</span>${name}<span class="sub">${escapeHtml(r.description)}</span></th><td class="num">${escapeHtml(String(r.n))}</td>${cells}</tr>`;
+      return `<tr><th scope="row" class="method"><span class="label">${escapeHtml(r.label)}</span>${name}<span class="sub">${escapeHtml(r.description)}</span></th><td class="num">${escapeHtml(String(r.n))}</td>${cells[i]}</tr>`;
     })
     .join('\n');
   const legend = report.metrics
@@ -210,7 +217,6 @@ function niceTicks(lo: number, hi: number, target = 5): { ticks: number[]; step:
 /** Approximate rendered width of a 12px label. */
 const textWidth = (s: string) => s.length * 6.6;
 
-const fmt = (v: number) => clean(v).toString();
 
 interface Series {
   spec: MetricSpec;
@@ -368,16 +374,10 @@ function ablationsSection(report: EvalReport, options: ReportHtmlOptions): strin
   }
   const charted = keys.map((k) => specs.get(k)!);
   const blocks = report.ablations.map((ab) => {
-    const best = report.metrics.map((m) => bestIndices(ab.settings.map((s) => s.values[m.key]), m.higherIsBetter));
+    const cells = metricCellRows(report.metrics, ab.settings.map((s) => s.values));
     const rows = ab.settings
       .map((s, i) => {
-        const cells = report.metrics
-          .map((m, j) => {
-            const text = formatMetric(s.values[m.key], m);
-            return best[j].has(i) ? `<td class="num best"><strong>${text}</strong></td>` : `<td class="num">${text}</td>`;
-          })
-          .join('');
-        return `<tr${s.isDefault ? ' class="default"' : ''}><th scope="row">${escapeHtml(s.value)}${s.isDefault ? ' <span class="tag">default</span>' : ''}</th><td class="num">${escapeHtml(String(s.n))}</td>${cells}</tr>`;
+        return `<tr${s.isDefault ? ' class="default"' : ''}><th scope="row">${escapeHtml(s.value)}${s.isDefault ? ' <span class="tag">default</span>' : ''}</th><td class="num">${escapeHtml(String(s.n))}</td>${cells[i]}</tr>`;
       })
       .join('\n');
     return `<figure class="ablation">

@@ -18,38 +18,19 @@
  * Ablation settings are an array (not an object keyed by value) because JavaScript reorders
  * integer-like keys and display order matters.
  */
-import { validateReport, type EvalReport, type MetricSpec } from './types.js';
+import { validateReport, type EvalReport, type IntervalFields } from './types.js';
 
-/** One paired comparison of one metric in `metrics.json`. */
-export interface IntervalJson {
-  meanA: number | null;
-  meanB: number | null;
-  diff: number | null;
-  lo: number | null;
-  hi: number | null;
-  level: number | null;
-  n: number | null;
-  pValue: number | null;
-}
+/** One paired comparison of one metric in `metrics.json` (non-finite numbers as null). */
+export type IntervalJson = { [K in keyof IntervalFields]: number | null };
 
 /** The object written as `metrics.json` (see the module comment). */
-export interface MetricsJson {
+export interface MetricsJson extends Pick<EvalReport, 'metrics' | 'title' | 'dataset' | 'split' | 'createdAt' | 'command' | 'machine' | 'notes' | 'extra'> {
   /** Method name → metric key → mean (null when missing), plus `n`. */
   methods: Record<string, Record<string, number | null>>;
   /** `"<a> vs <b>"` → metric key → interval. */
   intervals: Record<string, Record<string, IntervalJson>>;
   /** Parameter → settings in display order. */
   ablations: Record<string, { value: string; isDefault: boolean; n: number | null; values: Record<string, number | null> }[]>;
-  /** The metric specifications, in display order. */
-  metrics: MetricSpec[];
-  title: string;
-  dataset: string;
-  split: string;
-  createdAt: string;
-  command: string;
-  machine: Record<string, unknown>;
-  notes: string[];
-  extra?: Record<string, unknown>;
 }
 
 /** A finite number, or null. */

@@ -10,6 +10,7 @@
  *   labels are for people.
  */
 import { RagarError } from '../../util/errors.js';
+import type { PairedInterval } from '../bootstrap.js';
 
 /** One metric column. */
 export interface MetricSpec {
@@ -41,30 +42,17 @@ export interface MethodResult {
   n: number;
 }
 
+/** The fields of a paired comparison a report shows (see {@link PairedInterval}). */
+export type IntervalFields = Pick<PairedInterval, 'meanA' | 'meanB' | 'diff' | 'lo' | 'hi' | 'level' | 'n' | 'pValue'>;
+
 /** A paired comparison of two methods on one metric (see `pairedBootstrap`). */
-export interface IntervalResult {
+export interface IntervalResult extends IntervalFields {
   /** Metric key. */
   metric: string;
   /** Name of the first method. */
   a: string;
   /** Name of the second method. */
   b: string;
-  /** Mean of `a` over the paired tasks. */
-  meanA: number;
-  /** Mean of `b` over the paired tasks. */
-  meanB: number;
-  /** `meanA − meanB`. */
-  diff: number;
-  /** Lower end of the confidence interval of `diff`. */
-  lo: number;
-  /** Upper end of the confidence interval of `diff`. */
-  hi: number;
-  /** Confidence level of [lo, hi], e.g. 0.95. */
-  level: number;
-  /** Number of paired tasks. */
-  n: number;
-  /** Two-sided p-value for `diff = 0`. */
-  pValue: number;
 }
 
 /** One setting of an ablated parameter. */
