@@ -110,4 +110,50 @@ describe('Store', () => {
     await expect(s.writeDataset({ name: 'bad name!', kind: 'x' }, () => {})).rejects.toThrow(/must be 1-64/);
     s.close();
   });
+
+  it('delete and replace remove orphan images (rows and files); images shared with other datasets stay', async () => {
+    const h = home();
+    const s = Store.open(h);
+    const solid = (c: string) => sharp({ create: { width: 4, height: 4, channels: 3, background: c } }).png().toBuffer();
+    const write = (name: string, colours: string[], replace = false) =>
+      s.writeDataset(
+        { name, kind: 'jsonl' },
+        async (w) => {
+          for (const c of colours) w.addItem({ externalId: c, imageHash: await w.putImage(await solid(c), { size: 8 }, c) });
+          // Stored but used by no item (e.g. its item was skipped afterwards): not kept either.
+          await w.putImage(await solid('#123456'), { size: 8 }, 'unused');
+        },
+        { replace },
+      );
+    const rows = () => (s.db.prepare('SELECT hash FROM images ORDER BY hash').pluck().all() as string[]);
+    const files = () => listFiles(path.join(h, 'images')).map((f) => path.basename(f, '.png'));
+    const hashOf = (name: string, id: string) =>
+      s.db.prepare('SELECT i.image_hash FROM items i JOIN datasets d ON d.id = i.dataset_id WHERE d.name = ? AND i.external_id = ?').pluck().get(name, id) as string;
+
+    await write('a', ['#f00', '#0f0']);
+    await write('b', ['#0f0', '#00f']);
+    const [red, green, blue] = [hashOf('a', '#f00'), hashOf('a', '#0f0'), hashOf('b', '#00f')];
+    expect(hashOf('b', '#0f0')).toBe(green);
+    expect(rows()).toEqual([red, green, blue].sort());
+    expect(files().sort()).toEqual(rows());
+
+    // Replacing a: red goes (only a used it), green stays (b uses it), yellow arrives.
+    await write('a', ['#ff0', '#0f0'], true);
+    const yellow = hashOf('a', '#ff0');
+    expect(rows()).toEqual([green, blue, yellow].sort());
+    expect(files().sort()).toEqual(rows());
+    expect(fs.existsSync(s.images.pathOf(red))).toBe(false);
+
+    // Deleting b: blue goes, green stays for a.
+    expect(s.deleteDataset('b')).toEqual({ images: 1 });
+    expect(rows()).toEqual([green, yellow].sort());
+    expect(files().sort()).toEqual(rows());
+    expect(s.images.read(green).length).toBeGreaterThan(0);
+
+    expect(s.deleteDataset('a')).toEqual({ images: 2 });
+    expect(rows()).toEqual([]);
+    expect(files()).toEqual([]);
+    expect(() => s.deleteDataset('a')).toThrow(/no dataset named "a"/);
+    s.close();
+  });
 });

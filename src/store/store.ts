@@ -64,6 +64,8 @@ export class DatasetWriter {
   private readonly itemIds = new Map<string, number>();
   private readonly userIds = new Map<string, number>();
   private readonly positions = new Map<number, number>();
+  /** Hashes stored through this writer (candidates for orphan removal at commit). */
+  readonly imageHashes = new Set<string>();
   private readonly statements;
 
   /** @internal */
@@ -101,6 +103,7 @@ export class DatasetWriter {
     const hash = this.store.images.putPng(png);
     const d = await describePng(png);
     this.statements.image.run(hash, d.width, d.height, d.channels, d.format, d.bytes);
+    this.imageHashes.add(hash);
     return hash;
   }
 
@@ -291,6 +294,7 @@ export class Store {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const existing = this.findDataset(meta.name);
+      const candidates = new Set<string>();
       if (existing) {
         if (!options.replace) {
           throw new RagarError(
@@ -298,6 +302,7 @@ export class Store {
             'CONFLICT',
           );
         }
+        for (const h of this.imageHashesOf(existing.id)) candidates.add(h);
         this.db.prepare('DELETE FROM datasets WHERE id = ?').run(existing.id);
       }
       const info = this.db
@@ -312,8 +317,12 @@ export class Store {
         );
       const writer = new DatasetWriter(this, Number(info.lastInsertRowid));
       const result = await fill(writer);
+      // Images of the replaced dataset, or stored by this import, that no item uses any more.
+      for (const h of writer.imageHashes) candidates.add(h);
+      const orphans = this.dropOrphanImageRows(candidates);
       this.db.exec('COMMIT');
       this.images.commitTracked();
+      this.removeOrphanFiles(orphans);
       return result;
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -324,10 +333,75 @@ export class Store {
     }
   }
 
-  /** Delete a dataset and everything in it (images shared with other datasets stay). */
-  deleteDataset(name: string): void {
-    const ds = this.getDataset(name);
-    this.db.prepare('DELETE FROM datasets WHERE id = ?').run(ds.id);
+  /**
+   * Delete a dataset and everything in it. Its images that no other dataset's item uses are
+   * removed too, from the `images` table and from disk; images shared with other datasets stay.
+   * Returns how many images were removed.
+   */
+  deleteDataset(name: string): { images: number } {
+    if (this.inTransaction) throw new RagarError('cannot delete a dataset during a dataset write', 'STATE');
+    let orphans: string[] = [];
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const ds = this.getDataset(name);
+      const candidates = new Set(this.imageHashesOf(ds.id));
+      this.db.prepare('DELETE FROM datasets WHERE id = ?').run(ds.id);
+      orphans = this.dropOrphanImageRows(candidates);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
+    this.removeOrphanFiles(orphans);
+    return { images: orphans.length };
+  }
+
+  /** Distinct image hashes of a dataset's items. */
+  private imageHashesOf(datasetId: number): string[] {
+    return this.db
+      .prepare('SELECT DISTINCT image_hash FROM items WHERE dataset_id = ? AND image_hash IS NOT NULL')
+      .pluck()
+      .all(datasetId) as string[];
+  }
+
+  /**
+   * Inside an open transaction: delete the `images` rows of those `candidates` that no item
+   * references any more; returns their hashes (their files go after the commit).
+   */
+  private dropOrphanImageRows(candidates: Set<string>): string[] {
+    if (candidates.size === 0) return [];
+    // One pass over the items (items.image_hash has no index), then a delete per orphan.
+    const used = new Set(
+      this.db.prepare('SELECT DISTINCT image_hash FROM items WHERE image_hash IS NOT NULL').pluck().all() as string[],
+    );
+    const del = this.db.prepare('DELETE FROM images WHERE hash = ?');
+    const orphans: string[] = [];
+    for (const h of candidates) {
+      if (used.has(h)) continue;
+      del.run(h);
+      orphans.push(h);
+    }
+    return orphans;
+  }
+
+  /**
+   * Remove the files of orphaned images, holding the write lock so that no concurrent import can
+   * re-add one of them in between; a hash that has a row again keeps its file. If another
+   * process holds the lock past the busy timeout the files stay (harmless, unreferenced).
+   */
+  private removeOrphanFiles(hashes: string[]): void {
+    if (hashes.length === 0) return;
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch {
+      return;
+    }
+    try {
+      const exists = this.db.prepare('SELECT 1 FROM images WHERE hash = ?').pluck();
+      for (const h of hashes) if (!exists.get(h)) fs.rmSync(this.images.pathOf(h), { force: true });
+    } finally {
+      this.db.exec('COMMIT');
+    }
   }
 }
 

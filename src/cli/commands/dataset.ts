@@ -105,12 +105,12 @@ export function datasetCommand(): Command {
 
   dataset
     .command('delete')
-    .description('delete a dataset and its rows (image files shared with other datasets stay)')
+    .description('delete a dataset, its rows and the images no other dataset uses (images shared with other datasets stay)')
     .requiredOption('--dataset <name>', 'dataset to delete')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, (ctx) => {
-        ctx.store.deleteDataset(opts.dataset);
-        ctx.emit({ deleted: opts.dataset }, `deleted ${opts.dataset}`);
+        const { images } = ctx.store.deleteDataset(opts.dataset);
+        ctx.emit({ deleted: opts.dataset, images }, `deleted ${opts.dataset} (${images} image(s) no other dataset used removed)`);
       }),
     );
 
