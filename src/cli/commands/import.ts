@@ -18,6 +18,7 @@ interface CommonFlags {
   seed: number;
   validUsers: number;
   testUsers: number;
+  encoding?: string;
 }
 
 function withCommonFlags(cmd: Command, defaultName: string): Command {
@@ -28,7 +29,8 @@ function withCommonFlags(cmd: Command, defaultName: string): Command {
     .option('--image-size <px>', 'side of the stored square images', intOption(8), IMPORT_DEFAULTS.imageSize)
     .option('--seed <n>', 'seed of the user split', intOption(0), IMPORT_DEFAULTS.seed)
     .option('--valid-users <p>', 'share of users in the valid split', numberOption(0, 1), IMPORT_DEFAULTS.validUsers)
-    .option('--test-users <p>', 'share of users in the test split', numberOption(0, 1), IMPORT_DEFAULTS.testUsers);
+    .option('--test-users <p>', 'share of users in the test split', numberOption(0, 1), IMPORT_DEFAULTS.testUsers)
+    .option('--encoding <name>', 'character encoding of the text files, e.g. latin1, windows-1252, gbk (default: UTF-8; bytes that are not UTF-8 stop the import naming file:line)');
 }
 
 function importOptions(flags: CommonFlags, name: string, ctx: CommandContext): ImportOptions {
@@ -40,12 +42,13 @@ function importOptions(flags: CommonFlags, name: string, ctx: CommandContext): I
     seed: flags.seed,
     validUsers: flags.validUsers,
     testUsers: flags.testUsers,
+    encoding: flags.encoding,
     progress: ctx.progress,
   };
 }
 
-function report(ctx: CommandContext, summary: ImportSummary & { warnings?: string[] }): void {
-  for (const w of summary.warnings ?? []) ctx.note(`warning: ${w}`);
+function report(ctx: CommandContext, summary: ImportSummary): void {
+  for (const w of summary.warnings) ctx.note(`warning: ${w}`);
   ctx.emit(summary, () => {
     const lines = [
       `imported ${summary.dataset} (${summary.kind}): ${summary.users} users, ${summary.items} items ` +
@@ -57,6 +60,14 @@ function report(ctx: CommandContext, summary: ImportSummary & { warnings?: strin
     }
     return lines.join('\n');
   });
+}
+
+/** `--images DIR` of the importers whose files name image paths. */
+function imagesRootOption(c: Command): Command {
+  return c.option(
+    '--images <dir>',
+    'local folder in which image paths that do not exist as written (absolute paths from another machine) are found by their tail; the summary says which prefix was dropped',
+  );
 }
 
 type Runner = (store: Store, input: string, flags: CommonFlags & Record<string, unknown>, ctx: CommandContext) => Promise<ImportSummary>;
@@ -78,7 +89,7 @@ export function registerImportCommands(dataset: Command): void {
   add(
     'movielens',
     '<dir>',
-    'MovieLens: ratings.csv + movies.csv (ml-latest-small, ml-25m) or ratings.dat + movies.dat [+ users.dat] (ml-1m, latin-1), optional posters folder of <movieId>.jpg|png|webp',
+    'MovieLens: ratings.csv + movies.csv (ml-latest-small, ml-25m) or ratings.dat + movies.dat [+ users.dat] (ml-1m, latin-1 read automatically), optional posters folder of <movieId>.jpg|png|webp',
     'movielens',
     (store, dir, f, ctx) =>
       importMovieLens(store, dir, { ...importOptions(f, f.dataset ?? 'movielens', ctx), posters: f.posters as string | undefined }),
@@ -90,7 +101,11 @@ export function registerImportCommands(dataset: Command): void {
     'POG (iFashion): user_data.txt, item_data.txt [, outfit_data.txt] and an images folder of <item_id>.jpg|png',
     'pog',
     (store, dir, f, ctx) => importPog(store, dir, { ...importOptions(f, f.dataset ?? 'pog', ctx), images: f.images as string | undefined }),
-    (c) => c.option('--images <dir>', 'folder of item images (default: <dir>/images; without it the import is text-only)'),
+    (c) =>
+      c.option(
+        '--images <dir>',
+        'folder of <item_id>.jpg|png|webp images (default: <dir>/images; without it the import is text-only; items missing from it are kept text-only and counted)',
+      ),
   );
   add(
     'ser30k',
@@ -111,16 +126,20 @@ export function registerImportCommands(dataset: Command): void {
   add(
     'pmg-bench',
     '<file>',
-    'PMG-Bench samples (JSON array or JSONL): user_id, history_item_ids, history_items_info[{item_id, caption, image_path}], target_item_id, target_item_info, user_style',
+    'PMG-Bench samples (JSON array or JSONL): user_id, history_item_ids, history_items_info[{item_id, caption, image_path}], target_item_id, target_item_info, user_style; also the SER layout (history_topic, target_caption, target_image_path)',
     'pmg-bench',
-    (store, file, f, ctx) => importPmgBench(store, file, importOptions(f, f.dataset ?? 'pmg-bench', ctx)),
+    (store, file, f, ctx) =>
+      importPmgBench(store, file, { ...importOptions(f, f.dataset ?? 'pmg-bench', ctx), images: f.images as string | undefined }),
+    imagesRootOption,
   );
   add(
     'jsonl',
     '<file>',
     'the generic format: one JSON object per line, "type" item | interaction | task | user (see src/data/importers/jsonl.ts)',
     'the file name',
-    (store, file, f, ctx) => importJsonl(store, file, importOptions(f, f.dataset ?? defaultJsonlName(file), ctx)),
+    (store, file, f, ctx) =>
+      importJsonl(store, file, { ...importOptions(f, f.dataset ?? defaultJsonlName(file), ctx), images: f.images as string | undefined }),
+    imagesRootOption,
   );
   dataset.addCommand(imp);
 }

@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import type { DatasetWriter } from '../../store/store.js';
-import { BadRowPolicy, InputError } from '../../util/errors.js';
+import { BadRowPolicy, InputError, RagarError } from '../../util/errors.js';
 import { importImage, readTextFile, type ImportOptions } from './common.js';
 
 
@@ -169,6 +169,8 @@ export interface ImageJob {
   line?: number;
   /** Put in front of the reason of an error, e.g. `sample 12: `. */
   reasonPrefix?: string;
+  /** Set when the image could not be located: reported (in job order) as this reason, nothing read. */
+  missing?: string;
 }
 
 /**
@@ -193,6 +195,13 @@ export async function importImagesInOrder(
       const i = next++;
       const job = jobs[i];
       const local = new BadRowPolicy(true);
+      if (job.missing !== undefined) {
+        local.report(new InputError(job.file, job.line, job.missing));
+        results[i] = { hash: undefined, errors: local.skipped };
+        if (!bad.skipBad) stop = true;
+        onDone?.(++done);
+        continue;
+      }
       try {
         const hash = await importImage(w, job.path, { file: job.file, line: job.line }, options, local);
         results[i] = { hash, errors: local.skipped };
@@ -209,7 +218,7 @@ export async function importImagesInOrder(
   const hashes: (string | undefined)[] = new Array(jobs.length);
   for (let i = 0; i < jobs.length; i++) {
     const r = results[i];
-    if (!r) throw new Error(`internal: image job ${i} did not run`);
+    if (!r) throw new RagarError(`internal: image job ${i} did not run`, 'INTERNAL');
     if (r.fail !== undefined) throw r.fail;
     const prefix = jobs[i].reasonPrefix ?? '';
     for (const e of r.errors) bad.report(prefix ? new InputError(e.file, e.line, prefix + e.reason) : e);

@@ -1,7 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../store/store.js';
 import { BadRowPolicy, InputError } from '../../util/errors.js';
+import iconv from 'iconv-lite';
+import { runImporterContract } from './contract.testing.js';
 import { compareIds, describeJsonError, parseJsonLines } from './json.js';
 import { defaultJsonlName, importJsonl } from './jsonl.js';
 import { countOf, garbageBytes, historyOf, itemOf, pngBytes, snapshot, tempDir, writeFile } from './testing/fixtures-a.js';
@@ -215,4 +218,111 @@ describe('importJsonl', () => {
     expect(store.listDatasets().map((d) => d.name)).toEqual(['other']);
     store.close();
   });
+});
+
+describe('importJsonl: encodings, empty files and image paths from another machine', () => {
+  it('a latin-1 line is an error naming file:line, decoded with encoding latin1', async () => {
+    const dir = tempDir();
+    const file = writeFile(
+      dir,
+      'latin.jsonl',
+      Buffer.concat([
+        Buffer.from('{"type": "item", "id": "a", "title": "apple"}\n'),
+        iconv.encode('{"type": "item", "id": "b", "title": "Crème brûlée"}\n', 'latin1'),
+        Buffer.from('{"type": "interaction", "user": "u1", "item": "b"}\n'),
+      ]),
+    );
+    const store = Store.open(tempDir());
+    await expect(importJsonl(store, file, { name: 'd' })).rejects.toThrow(/latin\.jsonl:2: not valid UTF-8 \(byte 0xE8 at byte column 41\); .*--encoding/);
+    await expect(importJsonl(store, file, { name: 'd', skipBad: true })).rejects.toThrow(/latin\.jsonl:2: not valid UTF-8/);
+    expect(store.listDatasets()).toEqual([]);
+    const s = await importJsonl(store, file, { name: 'd', encoding: 'latin1' });
+    expect(s).toMatchObject({ items: 2, interactions: 1 });
+    expect(itemOf(store, 'd', 'b')?.title).toBe('Crème brûlée');
+    store.close();
+  });
+
+  it('an empty file, or one whose every line is bad, is an error naming it, not an empty dataset', async () => {
+    const dir = tempDir();
+    const store = Store.open(tempDir());
+    const empty = writeFile(dir, 'empty.jsonl', '');
+    await expect(importJsonl(store, empty, { name: 'd' })).rejects.toThrow(/empty\.jsonl: nothing to import: no items; refusing to create an empty dataset/);
+    const comments = writeFile(dir, 'comments.jsonl', '# nothing here yet\n\n');
+    await expect(importJsonl(store, comments, { name: 'd' })).rejects.toThrow(/comments\.jsonl: nothing to import/);
+    const allBad = writeFile(dir, 'bad.jsonl', '{"type": "item"}\n{"type": "itme", "id": "a"}\n');
+    await expect(importJsonl(store, allBad, { name: 'd', skipBad: true })).rejects.toThrow(
+      /bad\.jsonl: nothing to import: no items; all 2 row\(s\) .*skipped \(first: .*bad\.jsonl:1: missing "id"\)/,
+    );
+    expect(store.listDatasets()).toEqual([]);
+    store.close();
+  });
+
+  it('re-roots absolute image paths from another machine with images, saying what matched', async () => {
+    const dir = tempDir();
+    writeFile(dir, 'local/pics/fruit/a.png', await pngBytes('#f00'));
+    writeFile(dir, 'local/pics/fruit/b.png', await pngBytes('#0f0'));
+    const file = writeFile(
+      dir,
+      'data.jsonl',
+      [
+        '{"type": "item", "id": "a", "title": "apple", "image": "/home/alice/datasets/pics/fruit/a.png"}',
+        '{"type": "item", "id": "b", "title": "pear", "image": "/home/alice/datasets/pics/fruit/b.png"}',
+        '{"type": "interaction", "user": "u1", "item": "a"}',
+      ].join('\n') + '\n',
+    );
+    const store = Store.open(tempDir());
+    await expect(importJsonl(store, file, { name: 'd' })).rejects.toThrow(
+      /data\.jsonl:1: image \/home\/alice\/datasets\/pics\/fruit\/a\.png not found \(an absolute path written on another machine\? pass --images DIR/,
+    );
+    // Under skip-bad nothing would be left: an error, not an empty dataset with exit 0.
+    await expect(importJsonl(store, file, { name: 'd', skipBad: true })).rejects.toThrow(/nothing to import: no items/);
+    await expect(importJsonl(store, file, { name: 'd', images: path.join(dir, 'nope') })).rejects.toThrow(/nope: images folder \(--images\) not found/);
+    const s = await importJsonl(store, file, { name: 'd', images: path.join(dir, 'local') });
+    expect(s).toMatchObject({ items: 2, images: 2, skipped: 0 });
+    expect(s.warnings).toEqual([
+      `2 image path(s) found under ${path.join(dir, 'local')} by their tail: dropped "/home/alice/datasets", matched e.g. "pics/fruit/a.png"`,
+    ]);
+    expect(itemOf(store, 'd', 'b')?.image_hash).toMatch(/^[0-9a-f]{64}$/);
+    // A tail that is nowhere under the folder is still a bad row naming both.
+    const other = writeFile(dir, 'other.jsonl', '{"type": "item", "id": "z", "image": "/mnt/x/zebra.png"}\n');
+    await expect(importJsonl(store, other, { name: 'e', images: path.join(dir, 'local') })).rejects.toThrow(
+      /other\.jsonl:1: image \/mnt\/x\/zebra\.png not found, nor any tail of it under .*local/,
+    );
+    store.close();
+  });
+});
+
+runImporterContract({
+  name: 'jsonl',
+  run: (store, file, options) => importJsonl(store, file, options),
+  fixtures: {
+    async valid(dir, variant) {
+      const [first, second] = variant === 'a' ? ['#f00', '#0f0'] : ['#0f0', '#00f'];
+      writeFile(dir, 'img/x.png', await pngBytes(first));
+      writeFile(dir, 'img/y.png', await pngBytes(second));
+      const users = variant === 'a' ? ['u1', 'u2'] : ['u3'];
+      return writeFile(
+        dir,
+        'data.jsonl',
+        [
+          '{"type": "item", "id": "x", "title": "first", "image": "img/x.png"}',
+          '{"type": "item", "id": "y", "title": "second", "image": "img/y.png"}',
+          ...users.map((u) => `{"type": "interaction", "user": "${u}", "item": "x"}`),
+        ].join('\n') + '\n',
+      );
+    },
+    async oneBadRow(dir) {
+      const input = await this.valid(dir, 'a');
+      fs.appendFileSync(input, '{"type": "interaction", "item": "x"}\n');
+      return { input, where: 'data.jsonl:5' };
+    },
+    async nothing(dir) {
+      return { input: writeFile(dir, 'nothing.jsonl', '{"type": "item", "id": ""}\n{"type": "item"}\n'), file: 'nothing.jsonl' };
+    },
+    async legacyEncoding(dir) {
+      const input = await this.valid(dir, 'a');
+      fs.appendFileSync(input, iconv.encode('{"type": "item", "id": "z", "title": "Crème"}\n', 'latin1'));
+      return { input, where: 'data.jsonl:5', encoding: 'latin1', text: 'Crème' };
+    },
+  },
 });

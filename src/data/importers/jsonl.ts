@@ -4,7 +4,8 @@
  *
  * # The ragar JSONL format
  *
- * UTF-8 text (a leading BOM is ignored), one JSON object per line. Blank lines and lines whose
+ * UTF-8 text (a leading BOM is ignored; another encoding only when named with `options.encoding`,
+ * else bytes that are not UTF-8 are an error naming `file:line`), one JSON object per line. Blank lines and lines whose
  * first non-blank character is `#` are ignored. Every object has a `"type"`; unknown fields are
  * errors (so that a typo such as `"titel"` is not silently dropped). Ids are non-empty strings or
  * integers (integers are stored as their decimal string). Lines may come in any order: an
@@ -25,7 +26,8 @@
  *
  * - **item** `{id, title?, text?, tags?, group?, subgroup?, concept?, style?, image?, attributes?}`.
  *   `text` (what a text encoder reads) defaults to `title`. `image` is a path relative to the JSONL
- *   file's folder (or absolute) of any image sharp reads; it is stored as a square PNG of
+ *   file's folder (or absolute) of any image sharp reads (a path that does not exist is looked up
+ *   by its tail in `options.images`, `--images DIR`); it is stored as a square PNG of
  *   `imageSize`. A duplicate id, or a missing or corrupt image, makes the line bad.
  * - **user** `{id, attributes?, split?}`. Users that only appear in interactions or tasks are created
  *   with no attributes. A second `user` line with the same id is bad.
@@ -38,6 +40,8 @@
  * Every user gets a split: the one its `user` line gives, else the seeded hash split of
  * {@link writeUserSplits}. Bad lines fail the import with `file:line: reason`, or are skipped and
  * counted under `skipBad`; a line that uses a skipped item is then skipped too (and counted).
+ * A file that defines no item (empty, or every item line bad under `skipBad`) is an error naming
+ * it, not an empty dataset.
  */
 import path from 'node:path';
 import type { ItemInput, Store } from '../../store/store.js';
@@ -45,10 +49,14 @@ import { BadRowPolicy, InputError } from '../../util/errors.js';
 import { silentProgress } from '../../util/progress.js';
 import {
   IMPORT_DEFAULTS,
+  ImagePathResolver,
   ImportCounter,
+  checkEncoding,
   readTextFile,
+  requireRows,
   userSplit,
   writeUserSplits,
+  type ImagePathOptions,
   type ImportOptions,
   type ImportSummary,
 } from './common.js';
@@ -142,6 +150,9 @@ function optSplit(o: Record<string, unknown>): string | undefined {
   return s;
 }
 
+/** Options of {@link importJsonl}: the common ones plus `images` (`--images DIR`). */
+export interface JsonlImportOptions extends ImportOptions, ImagePathOptions {}
+
 /**
  * Import a ragar JSONL file (format in this module's header) as one dataset of kind `jsonl`,
  * named `options.name` or, when empty, {@link defaultJsonlName} of the file. Everything is
@@ -150,13 +161,15 @@ function optSplit(o: Record<string, unknown>): string | undefined {
  * @example
  * const summary = await importJsonl(store, 'my-data.jsonl', { name: '' , skipBad: true });
  */
-export async function importJsonl(store: Store, file: string, options: ImportOptions): Promise<ImportSummary> {
+export async function importJsonl(store: Store, file: string, options: JsonlImportOptions): Promise<ImportSummary> {
   const name = options.name || defaultJsonlName(file);
   const progress = options.progress ?? silentProgress;
+  if (options.encoding !== undefined) checkEncoding(options.encoding);
   const bad = new BadRowPolicy(options.skipBad ?? false);
   const counter = new ImportCounter();
   const folder = path.dirname(path.resolve(file));
   const label = file;
+  const resolver = new ImagePathResolver(folder, options.images);
 
   await store.writeDataset(
     {
@@ -166,6 +179,7 @@ export async function importJsonl(store: Store, file: string, options: ImportOpt
       license: 'as given by the data owner (not recorded in the file)',
       params: {
         file: path.basename(file),
+        images: options.images === undefined ? null : path.resolve(options.images),
         imageSize: options.imageSize ?? IMPORT_DEFAULTS.imageSize,
         seed: options.seed ?? IMPORT_DEFAULTS.seed,
         validUsers: options.validUsers ?? IMPORT_DEFAULTS.validUsers,
@@ -174,7 +188,7 @@ export async function importJsonl(store: Store, file: string, options: ImportOpt
     },
     async (w) => {
       // Pass 1: parse and validate every line on its own.
-      const lines = parseJsonLines(readTextFile(file), label, bad);
+      const lines = parseJsonLines(readTextFile(file, { encoding: options.encoding }), label, bad);
       const items: ItemLine[] = [];
       const itemLine = new Map<string, number>();
       const users = new Map<string, UserLine>();
@@ -275,7 +289,12 @@ export async function importJsonl(store: Store, file: string, options: ImportOpt
       progress.start('importing images', withImage.length);
       const hashes = await importImagesInOrder(
         w,
-        withImage.map((it) => ({ path: path.resolve(folder, it.image as string), file: label, line: it.line })),
+        withImage.map((it) => {
+          const r = resolver.resolve(it.image as string);
+          return 'missing' in r
+            ? { path: it.image as string, file: label, line: it.line, missing: r.missing }
+            : { path: r.path, file: label, line: it.line };
+        }),
         options,
         bad,
         (n) => progress.update(n),
@@ -297,6 +316,8 @@ export async function importJsonl(store: Store, file: string, options: ImportOpt
         w.addItem(it.item);
         counter.items++;
       }
+      requireRows(counter.items, label, 'items', bad);
+      counter.warnings.push(...resolver.notes());
       const itemProblem = (id: string): string | undefined => {
         if (w.hasItem(id)) return undefined;
         const skipped = skippedItems.get(id);

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { Store } from '../../store/store.js';
 import { BadRowPolicy, InputError } from '../../util/errors.js';
 import { ImportCounter } from './common.js';
+import iconv from 'iconv-lite';
+import { runImporterContract } from './contract.testing.js';
 import { findPosters, importMovieLens, movieYear, writeMovieLens, MOVIELENS_LICENSE } from './movielens.js';
 import {
   countOf,
@@ -117,13 +119,13 @@ describe('importMovieLens (CSV, ml-latest-small shape)', () => {
   const badCases: { what: string; file: 'movies.csv' | 'ratings.csv'; line: number; content: string; reason: RegExp; left: { items: number; interactions: number }; skipped?: number }[] = [
     { what: 'non-numeric rating', file: 'ratings.csv', line: 4, content: '1,2,abc,964982703', reason: /rating "abc" is not a number/, left: { items: 5, interactions: 6 } },
     { what: 'non-numeric timestamp', file: 'ratings.csv', line: 3, content: '1,11,4.0,', reason: /timestamp "" is not a number/, left: { items: 5, interactions: 6 } },
-    { what: 'missing field (truncated row)', file: 'ratings.csv', line: 8, content: '10,1', reason: /expected 4 fields, found 2/, left: { items: 5, interactions: 6 } },
+    { what: 'missing field (short row inside the file)', file: 'ratings.csv', line: 5, content: '1,176', reason: /expected 4 fields, found 2/, left: { items: 5, interactions: 6 } },
     { what: 'unknown movieId', file: 'ratings.csv', line: 6, content: '2,999,3.0,1445714835', reason: /unknown movieId 999/, left: { items: 5, interactions: 6 } },
     { what: 'rating out of range', file: 'ratings.csv', line: 6, content: '2,11,7,1445714835', reason: /rating 7 is outside 0\.5-5/, left: { items: 5, interactions: 6 } },
     { what: 'non-integer userId', file: 'ratings.csv', line: 6, content: 'bob,11,3.0,1445714835', reason: /userId "bob" is not a positive integer/, left: { items: 5, interactions: 6 } },
     { what: 'second rating of a movie', file: 'ratings.csv', line: 6, content: '1,2,3.0,1445714835', reason: /user 1 rated movie 2 twice \(first at .*ratings\.csv:4\)/, left: { items: 5, interactions: 6 } },
-    { what: 'duplicate movieId', file: 'movies.csv', line: 7, content: '2,"Jumanji, again (1995)",Adventure', reason: /duplicate movieId 2 \(first at .*movies\.csv:3\)/, left: { items: 5, interactions: 7 } },
-    { what: 'movie row with a missing field', file: 'movies.csv', line: 7, content: '999,"Some Movie, A (1997)"', reason: /expected 3 fields, found 2/, left: { items: 5, interactions: 7 } },
+    { what: 'duplicate movieId', file: 'movies.csv', line: 7, content: '2,"Jumanji, again (1995)",Adventure\n', reason: /duplicate movieId 2 \(first at .*movies\.csv:3\)/, left: { items: 5, interactions: 7 } },
+    { what: 'movie row with a missing field', file: 'movies.csv', line: 7, content: '999,"Some Movie, A (1997)"\n1000,Last Movie (1999),Drama\n', reason: /expected 3 fields, found 2/, left: { items: 6, interactions: 7 } },
     { what: 'movie without a title (its ratings are skipped too)', file: 'movies.csv', line: 5, content: '176,,Drama', reason: /movie 176 has no title/, left: { items: 4, interactions: 6 }, skipped: 2 },
   ];
 
@@ -164,7 +166,7 @@ describe('importMovieLens (CSV, ml-latest-small shape)', () => {
     const store = openStore();
     await expect(importMovieLens(store, dir, { name: 'ml' })).rejects.toThrow(/ratings\.csv:1: missing column\(s\) userId, movieId/);
     fs.writeFileSync(path.join(dir, 'ratings.csv'), '');
-    await expect(importMovieLens(store, dir, { name: 'ml' })).rejects.toThrow(/ratings\.csv:1: empty file/);
+    await expect(importMovieLens(store, dir, { name: 'ml' })).rejects.toThrow(/ratings\.csv: empty file/);
     store.close();
   });
 
@@ -291,9 +293,9 @@ describe('importMovieLens (DAT, ml-1m shape)', () => {
 
   it('reports bad .dat rows with file and line', async () => {
     const cases: { file: string; content: string; line: number; reason: RegExp }[] = [
-      { file: 'ratings.dat', content: '1::1193::5::978300760\n1::73::3\n', line: 2, reason: /expected 4 fields/ },
-      { file: 'ratings.dat', content: '1::1193::five::978300760\n', line: 1, reason: /rating "five" is not a number/ },
-      { file: 'movies.dat', content: '1::Toy Story (1995)::Animation\n73\n', line: 2, reason: /expected 3 fields/ },
+      { file: 'ratings.dat', content: '1::1193::5::978300760\n1::73::3\n1::1::5::978300760\n', line: 2, reason: /expected 4 fields/ },
+      { file: 'ratings.dat', content: '1::1193::five::978300760\n1::73::3::978302109\n', line: 1, reason: /rating "five" is not a number/ },
+      { file: 'movies.dat', content: '1::Toy Story (1995)::Animation\n73\n1193::One Flew Over the Cuckoo\'s Nest (1975)::Drama\n', line: 2, reason: /expected 3 fields/ },
       { file: 'users.dat', content: '1::F::1::10::48067\n2::X::56::16::70072\n', line: 2, reason: /gender "X"/ },
       { file: 'users.dat', content: '1::F::1::10::48067\n1::F::1::10::48067\n', line: 2, reason: /duplicate userId 1/ },
     ];
@@ -405,4 +407,115 @@ describe('writeMovieLens (records from another source, e.g. an R data frame)', (
     expect(store.findDataset('dslabs2')).toBeUndefined();
     store.close();
   });
+});
+
+describe('importMovieLens: encodings, truncation and empty files', () => {
+  it('a latin-1 movies.csv is an error naming file:line; read with encoding latin1', async () => {
+    const movies = MOVIES_CSV.replace('Jumanji (1995)', 'Café Society (2016)');
+    const dir = mlCsvDir(iconv.encode(movies, 'latin1') as unknown as string);
+    const store = openStore();
+    for (const skipBad of [false, true]) {
+      await expect(importMovieLens(store, dir, { name: 'ml', skipBad })).rejects.toThrow(/movies\.csv:3: not valid UTF-8 \(byte 0xE9 at byte column 6\)/);
+    }
+    expect(store.listDatasets()).toEqual([]);
+    const s = await importMovieLens(store, dir, { name: 'ml', encoding: 'latin1' });
+    expect(s).toMatchObject({ items: 5, interactions: 7, warnings: [] });
+    expect(itemOf(store, 'ml', '2')?.title).toBe('Café Society (2016)');
+    await expect(importMovieLens(store, dir, { name: 'ml2', encoding: 'latin-9000' })).rejects.toThrow(/unknown encoding "latin-9000"/);
+    store.close();
+  });
+
+  it("ml-1m's documented latin-1 stays automatic (with a note), and an explicit encoding is used as given", async () => {
+    const dir = tempDir();
+    writeFile(dir, 'movies.dat', iconv.encode('1::Toy Story (1995)::Animation\n1158::Café au Lait (Métisse) (1993)::Comedy\n', 'latin1'));
+    writeFile(dir, 'ratings.dat', '1::1::5::978300760\n1::1158::4::978298413\n');
+    const store = openStore();
+    const s = await importMovieLens(store, dir, { name: 'ml-1m' });
+    expect(s.warnings).toEqual(['movies.dat is not UTF-8: read as Latin-1 (Windows-1252), the encoding ml-1m documents']);
+    expect(itemOf(store, 'ml-1m', '1158')?.title).toBe('Café au Lait (Métisse) (1993)');
+    // A UTF-8 movies.dat (some re-distributions convert it) is read as UTF-8, without a note.
+    writeFile(dir, 'movies.dat', '1::Toy Story (1995)::Animation\n1158::Café au Lait (Métisse) (1993)::Comedy\n');
+    const u = await importMovieLens(store, dir, { name: 'ml-utf8' });
+    expect(u.warnings).toEqual([]);
+    expect(itemOf(store, 'ml-utf8', '1158')?.title).toBe('Café au Lait (Métisse) (1993)');
+    store.close();
+  });
+
+  it('a ratings.csv cut in the middle of a row is reported as truncated, even under skipBad', async () => {
+    // Cut inside the timestamp of the last row: "10,1,2.5,14" would be a rating at t = 14 s.
+    const cut = RATINGS_CSV.trimEnd().slice(0, -8);
+    expect(cut.endsWith('10,1,2.5,14')).toBe(true);
+    const store = openStore();
+    for (const skipBad of [false, true]) {
+      await expect(importMovieLens(store, mlCsvDir(MOVIES_CSV, cut), { name: 'ml', skipBad })).rejects.toThrow(
+        /ratings\.csv:8: the file ends without a final newline in the middle of this row, so the file looks truncated/,
+      );
+      // Cut between fields: the last row is short.
+      await expect(importMovieLens(store, mlCsvDir(MOVIES_CSV, RATINGS_CSV.trimEnd().slice(0, -12) + '\n'), { name: 'ml', skipBad })).rejects.toThrow(
+        /ratings\.csv:8: the last row has 3 of 4 fields, so the file looks truncated/,
+      );
+      // Same for ml-1m's ratings.dat and a movies.csv without its final newline.
+      const dat = tempDir();
+      writeFile(dat, 'movies.dat', '1::Toy Story (1995)::Animation\n');
+      writeFile(dat, 'ratings.dat', '1::1::5::978300760\n2::1::4::97');
+      await expect(importMovieLens(store, dat, { name: 'ml', skipBad })).rejects.toThrow(/ratings\.dat:2: .*looks truncated/);
+      await expect(importMovieLens(store, mlCsvDir(MOVIES_CSV.trimEnd()), { name: 'ml', skipBad })).rejects.toThrow(
+        /movies\.csv:6: the file ends without a final newline, so the file looks truncated/,
+      );
+    }
+    expect(store.listDatasets()).toEqual([]);
+    store.close();
+  });
+
+  it('an empty movies.dat is named as such, not reported as an unknown movieId in ratings.dat', async () => {
+    const dir = tempDir();
+    writeFile(dir, 'movies.dat', '');
+    writeFile(dir, 'ratings.dat', '1::1193::5::978300760\n');
+    const store = openStore();
+    for (const skipBad of [false, true]) {
+      await expect(importMovieLens(store, dir, { name: 'ml', skipBad })).rejects.toThrow(/movies\.dat: empty file: no movies/);
+    }
+    // A movies.csv with only its header, likewise.
+    await expect(importMovieLens(store, mlCsvDir('movieId,title,genres\n'), { name: 'ml' })).rejects.toThrow(/movies\.csv: nothing to import: no movies; refusing/);
+    store.close();
+  });
+
+  it('ratings that are all bad under skipBad are an error naming ratings.csv, not a dataset without ratings', async () => {
+    const ratings = 'userId,movieId,rating,timestamp\n1,999,4.0,964982703\n2,998,3.0,964982703\n';
+    const store = openStore();
+    await expect(importMovieLens(store, mlCsvDir(MOVIES_CSV, ratings), { name: 'ml', skipBad: true })).rejects.toThrow(
+      /ratings\.csv: nothing to import: no ratings; all 2 row\(s\) .*\(first: .*ratings\.csv:2: unknown movieId 999/,
+    );
+    expect(store.listDatasets()).toEqual([]);
+    store.close();
+  });
+});
+
+runImporterContract({
+  name: 'movielens',
+  run: (store, dir, options) => importMovieLens(store, dir, options),
+  fixtures: {
+    async valid(dir, variant) {
+      writeFile(dir, 'movies.csv', MOVIES_CSV);
+      writeFile(dir, 'ratings.csv', variant === 'a' ? RATINGS_CSV : RATINGS_CSV.split('\n').slice(0, 4).join('\n') + '\n');
+      writeFile(dir, 'posters/1.png', await pngBytes(variant === 'a' ? '#f00' : '#00f'));
+      writeFile(dir, 'posters/2.jpg', await jpegBytes('#0f0'));
+      return dir;
+    },
+    async oneBadRow(dir) {
+      await this.valid(dir, 'a');
+      writeFile(dir, 'ratings.csv', withLine(RATINGS_CSV, 3, '1,11,four,964981247'));
+      return { input: dir, where: 'ratings.csv:3' };
+    },
+    async nothing(dir) {
+      writeFile(dir, 'movies.csv', 'movieId,title,genres\nx,Toy Story (1995),Animation\n');
+      writeFile(dir, 'ratings.csv', 'userId,movieId,rating,timestamp\n');
+      return { input: dir, file: 'movies.csv' };
+    },
+    async legacyEncoding(dir) {
+      await this.valid(dir, 'a');
+      writeFile(dir, 'movies.csv', iconv.encode(withLine(MOVIES_CSV, 5, '176,"Douce France, La (1995)",Drama'.replace('Douce', 'Crème')), 'latin1'));
+      return { input: dir, where: 'movies.csv:5', encoding: 'latin1', text: 'Crème France' };
+    },
+  },
 });

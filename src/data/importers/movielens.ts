@@ -6,11 +6,13 @@
  * - **CSV** (ml-latest-small, ml-latest, ml-20m, ml-25m, ml-32m): `ratings.csv` with header
  *   `userId,movieId,rating,timestamp` and `movies.csv` with header `movieId,title,genres` (RFC 4180
  *   quoting, e.g. `"American President, The (1995)"`; genres `|`-separated, `(no genres listed)`
- *   means none). UTF-8.
+ *   means none). UTF-8: bytes that are not UTF-8 stop the import naming `file:line`, unless
+ *   `options.encoding` names the encoding (decoded by iconv-lite).
  * - **DAT** (ml-1m, ml-10m): `ratings.dat` `UserID::MovieID::Rating::Timestamp`, `movies.dat`
  *   `MovieID::Title::Genres`, optional `users.dat` `UserID::Gender::Age::Occupation::Zip-code`.
- *   ml-1m is Latin-1 (e.g. `Café` is the byte 0xE9): a `.dat` file that is not valid UTF-8 is decoded
- *   as Windows-1252 (the superset of Latin-1 that the WHATWG `latin1` label means).
+ *   ml-1m is Latin-1 (e.g. `Café` is the byte 0xE9): without `options.encoding`, a `.dat` file
+ *   that is not valid UTF-8 is decoded as Windows-1252 (the superset of Latin-1 that the WHATWG
+ *   `latin1` label means) and the summary says so.
  * - **Posters** (optional): `options.posters`, default `<dir>/posters` when it exists, holding
  *   `<movieId>.jpg|.jpeg|.png|.webp` (if several exist for one movie the first in that order wins).
  *   A movie without a poster is fine; a poster that exists but cannot be decoded is a bad row
@@ -30,6 +32,12 @@
  * Ratings are streamed and held in typed arrays, so ml-25m-sized files (25M rows, larger than a
  * JavaScript string can hold) import without loading the file as one string.
  *
+ * GroupLens files end with a newline: a ratings, movies or users file whose last row lacks it, or
+ * whose last row is short, was cut short, and that is an error even under `skipBad` (otherwise
+ * `…,964982703` cut to `…,96` would import as a rating at t = 96 s). An empty movies file, or an
+ * import left with no movie or no rating (every row bad under `skipBad`), is an error naming the
+ * file, never an empty dataset. Movies without a poster are counted in a warning.
+ *
  * Bad rows (wrong field count, non-numeric or out-of-range values, ids that are not positive
  * integers, a rating of an unknown movie, a duplicate movie or a second rating of the same movie by
  * the same user, a corrupt poster) fail the import with `file:line: reason`, or are skipped and
@@ -37,18 +45,24 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import type { DatasetWriter, Store } from '../../store/store.js';
-import { BadRowPolicy, InputError, RagarError } from '../../util/errors.js';
+import { BadRowPolicy, InputError } from '../../util/errors.js';
 import { silentProgress } from '../../util/progress.js';
 import {
   IMPORT_DEFAULTS,
   ImportCounter,
+  checkEncoding,
+  decodeText,
+  forEachRow,
   parseCsvFile,
   parseNumber,
+  readFileBytes,
+  requireRows,
+  truncatedError,
   writeUserSplits,
   type ImportOptions,
   type ImportSummary,
+  type TextDecoding,
 } from './common.js';
 import { compareIds, importImagesInOrder, type ImageJob } from './json.js';
 
@@ -505,6 +519,7 @@ export async function writeMovieLens(
   ctx: MovieLensWriteContext,
 ): Promise<void> {
   const index = await addMovies(w, movies, ctx);
+  requireRows(index.ids.length, ctx.moviesFile ?? 'movies', 'movies', ctx.bad);
   const userAttrs = collectUsers(ctx);
   const table = new RatingTable();
   const defaultFile = ctx.ratingsFile ?? 'ratings';
@@ -522,60 +537,27 @@ export async function writeMovieLens(
     );
   }
   writeRatings(w, table, index, userAttrs, ctx);
+  requireRows(ctx.counter.interactions, defaultFile, 'ratings', ctx.bad);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading the files
 // ---------------------------------------------------------------------------------------------
 
-/** Call `onLine` for every line of `file` (without the line break), streaming. */
-async function forEachLine(
-  file: string,
-  encoding: 'utf8' | 'latin1',
-  onLine: (text: string, line: number) => void,
-  onBytes?: (bytes: number) => void,
-): Promise<void> {
-  const decoder = new StringDecoder(encoding);
-  let rest = '';
-  let line = 0;
-  let bytes = 0;
-  const emit = (t: string): void => onLine(t.endsWith('\r') ? t.slice(0, -1) : t, ++line);
-  try {
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
-      const buf = chunk as Buffer;
-      bytes += buf.length;
-      const parts = (rest + decoder.write(buf)).split('\n');
-      rest = parts.pop() as string;
-      for (const p of parts) emit(p);
-      onBytes?.(bytes);
-    }
-  } catch (err) {
-    if (err instanceof RagarError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(file, undefined, code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? (err as Error).message})`);
+/**
+ * Read a small `.dat` file: UTF-8, the encoding the user named, or (neither given nor valid
+ * UTF-8) Windows-1252, the superset of the Latin-1 that ml-1m's README documents.
+ */
+function readDatText(file: string, decoding: TextDecoding, warnings: string[]): string {
+  const { text, encoding } = decodeText(readFileBytes(file), file, { ...decoding, latin1Fallback: true });
+  if (encoding === 'windows-1252') {
+    warnings.push(`${path.basename(file)} is not UTF-8: read as Latin-1 (Windows-1252), the encoding ml-1m documents`);
   }
-  const tail = rest + decoder.end();
-  if (tail !== '') emit(tail);
+  return text;
 }
 
-/** Read a small text file, decoding UTF-8, or Windows-1252 (Latin-1) when it is not valid UTF-8. */
-function readLegacyText(file: string): { text: string; encoding: 'utf-8' | 'latin1' } {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(file, undefined, code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? (err as Error).message})`);
-  }
-  try {
-    return { text: new TextDecoder('utf-8', { fatal: true }).decode(buf).replace(/^\uFEFF/, ''), encoding: 'utf-8' };
-  } catch {
-    return { text: new TextDecoder('latin1').decode(buf), encoding: 'latin1' };
-  }
-}
-
-/** `::`-separated lines of a DAT file (blank lines skipped). */
-function datLines(text: string): { line: number; fields: string[] }[] {
+/** `::`-separated lines of a DAT file (blank lines skipped); a cut-short file is an error. */
+function datLines(text: string, file: string, fields: number, layout: string): { line: number; fields: string[] }[] {
   const out: { line: number; fields: string[] }[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -583,11 +565,16 @@ function datLines(text: string): { line: number; fields: string[] }[] {
     if (t.trim() === '') continue;
     out.push({ line: i + 1, fields: t.split('::') });
   }
+  const last = out[out.length - 1];
+  if (last) {
+    if (!/\n\s*$/.test(text)) throw truncatedError(file, last.line, 'the file ends without a final newline');
+    if (last.fields.length < fields) throw truncatedError(file, last.line, `the last row has ${last.fields.length} of ${fields} fields ${layout}`);
+  }
   return out;
 }
 
-function readMoviesCsv(file: string, bad: BadRowPolicy): MovieRecord[] {
-  return parseCsvFile(file, ['movieId', 'title', 'genres'], bad).map((r) => ({
+function readMoviesCsv(file: string, bad: BadRowPolicy, decoding: TextDecoding): MovieRecord[] {
+  return parseCsvFile(file, ['movieId', 'title', 'genres'], bad, { decoding, requireFinalNewline: true }).map((r) => ({
     movieId: r.values.movieId,
     title: r.values.title,
     genres: r.values.genres.split('|'),
@@ -596,10 +583,11 @@ function readMoviesCsv(file: string, bad: BadRowPolicy): MovieRecord[] {
   }));
 }
 
-function readMoviesDat(file: string, bad: BadRowPolicy): MovieRecord[] {
-  const { text } = readLegacyText(file);
+function readMoviesDat(file: string, bad: BadRowPolicy, decoding: TextDecoding, warnings: string[]): MovieRecord[] {
+  const text = readDatText(file, decoding, warnings);
+  if (text.trim() === '') throw new InputError(file, undefined, 'empty file: no movies (expected MovieID::Title::Genres lines)');
   const movies: MovieRecord[] = [];
-  for (const { line, fields } of datLines(text)) {
+  for (const { line, fields } of datLines(text, file, 3, 'MovieID::Title::Genres')) {
     if (fields.length < 3) {
       bad.report(new InputError(file, line, `expected 3 fields MovieID::Title::Genres, found ${fields.length}`));
       continue;
@@ -615,10 +603,10 @@ function readMoviesDat(file: string, bad: BadRowPolicy): MovieRecord[] {
   return movies;
 }
 
-function readUsersDat(file: string, bad: BadRowPolicy): MovieLensUserRecord[] {
-  const { text } = readLegacyText(file);
+function readUsersDat(file: string, bad: BadRowPolicy, decoding: TextDecoding, warnings: string[]): MovieLensUserRecord[] {
+  const text = readDatText(file, decoding, warnings);
   const users: MovieLensUserRecord[] = [];
-  for (const { line, fields } of datLines(text)) {
+  for (const { line, fields } of datLines(text, file, 5, 'UserID::Gender::Age::Occupation::Zip-code')) {
     if (fields.length !== 5) {
       bad.report(new InputError(file, line, `expected 5 fields UserID::Gender::Age::Occupation::Zip-code, found ${fields.length}`));
       continue;
@@ -649,7 +637,10 @@ function readUsersDat(file: string, bad: BadRowPolicy): MovieLensUserRecord[] {
   return users;
 }
 
-/** Stream `ratings.csv` or `ratings.dat` into the table, validating every row. */
+/**
+ * Stream `ratings.csv` or `ratings.dat` into the table, validating every row. A last row that
+ * lacks its final newline or is short means the file was cut: always an error.
+ */
 async function readRatings(
   files: MovieLensFiles,
   table: RatingTable,
@@ -663,7 +654,7 @@ async function readRatings(
   try {
     size = fs.statSync(file).size;
   } catch {
-    // forEachLine reports it
+    // forEachRow reports it
   }
   progress.start('reading ratings', size);
   const row = (line: number, fields: string[], u: number, m: number, r: number, t: number): void => {
@@ -673,13 +664,19 @@ async function readRatings(
     if (ts === undefined) return;
     acceptRating(table, movies, bad, file, line, fields[u], fields[m], rating, ts);
   };
+  const cut = (line: number, last: { isLast: boolean; unterminated: boolean }, found: number, expected: number): boolean => {
+    if (last.unterminated) throw truncatedError(file, line, 'the file ends without a final newline in the middle of this row');
+    if (last.isLast && found < expected) throw truncatedError(file, line, `the last row has ${found} of ${expected} fields`);
+    return false;
+  };
   if (files.format === 'dat') {
-    await forEachLine(
+    // ml-1m documents Latin-1; ratings lines are ASCII, any other line falls back per line.
+    await forEachRow(
       file,
-      'latin1',
-      (text, line) => {
-        if (text.trim() === '') return;
+      { encoding: options.encoding, latin1Fallback: true },
+      (text, line, last) => {
         const f = text.split('::');
+        cut(line, last, f.length, 4);
         if (f.length !== 4) {
           bad.report(new InputError(file, line, `expected 4 fields UserID::MovieID::Rating::Timestamp, found ${f.length}`));
           return;
@@ -694,12 +691,12 @@ async function readRatings(
       const t = s.trim();
       return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t;
     };
-    await forEachLine(
+    await forEachRow(
       file,
-      'utf8',
-      (text, line) => {
+      { encoding: options.encoding },
+      (text, line, last) => {
         if (!cols) {
-          const header = text.replace(/^\uFEFF/, '').split(',').map(unquote);
+          const header = text.split(',').map(unquote);
           const need = ['userId', 'movieId', 'rating', 'timestamp'];
           const missing = need.filter((c) => !header.includes(c));
           if (missing.length) {
@@ -709,8 +706,8 @@ async function readRatings(
           cols = { u, m, r, t, n: header.length };
           return;
         }
-        if (text.trim() === '') return;
         const f = text.split(',').map(unquote);
+        cut(line, last, f.length, cols.n);
         if (f.length !== cols.n) {
           bad.report(new InputError(file, line, `expected ${cols.n} fields, found ${f.length}`));
           return;
@@ -719,7 +716,6 @@ async function readRatings(
       },
       (b) => progress.update(b),
     );
-    if (!cols) throw new InputError(file, 1, 'empty file: expected a header row userId,movieId,rating,timestamp');
   }
   progress.stop();
 }
@@ -738,6 +734,7 @@ export async function importMovieLens(
   options: ImportOptions & { posters?: string },
 ): Promise<ImportSummary> {
   const name = options.name || 'movielens';
+  if (options.encoding !== undefined) checkEncoding(options.encoding);
   const bad = new BadRowPolicy(options.skipBad ?? false);
   const counter = new ImportCounter();
   const files = findMovieLensFiles(dir);
@@ -772,18 +769,25 @@ export async function importMovieLens(
         ratingsFile: files.ratings,
         usersFile: files.users,
       };
+      const decoding: TextDecoding = { encoding: options.encoding };
       let movies: MovieRecord[];
       if (files.format === 'csv') {
-        movies = readMoviesCsv(files.movies, bad);
+        movies = readMoviesCsv(files.movies, bad, decoding);
       } else {
-        movies = readMoviesDat(files.movies, bad);
-        if (files.users) ctx.users = readUsersDat(files.users, bad);
+        movies = readMoviesDat(files.movies, bad, decoding, counter.warnings);
+        if (files.users) ctx.users = readUsersDat(files.users, bad, decoding, counter.warnings);
       }
       const index = await addMovies(w, movies, ctx);
+      requireRows(index.ids.length, files.movies, 'movies', bad);
       const userAttrs = collectUsers(ctx);
       const table = new RatingTable();
       await readRatings(files, table, index, bad, options);
       writeRatings(w, table, index, userAttrs, ctx);
+      requireRows(counter.interactions, files.ratings, 'ratings', bad);
+      if (postersDir) {
+        const without = counter.items - counter.images;
+        if (without > 0) counter.warnings.push(`${without} of ${counter.items} movies have no poster in ${postersDir}: stored text-only`);
+      }
     },
     { replace: options.replace },
   );

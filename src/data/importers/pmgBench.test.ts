@@ -3,6 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../store/store.js';
 import { InputError } from '../../util/errors.js';
+import iconv from 'iconv-lite';
+import { runImporterContract } from './contract.testing.js';
 import { importPmgBench } from './pmgBench.js';
 import { countOf, garbageBytes, historyOf, itemOf, jpegBytes, pngBytes, snapshot, tempDir, writeFile } from './testing/fixtures-a.js';
 
@@ -159,7 +161,7 @@ describe('importPmgBench', () => {
   const badCases: { what: string; mutate: Mutate; reason: RegExp; skipped?: number; left?: { tasks: number } }[] = [
     { what: 'missing user_id', mutate: (s) => delete s[1].user_id, reason: /missing user_id/ },
     { what: 'non-string user_style', mutate: (s) => (s[1].user_style = 3), reason: /user_style must be a string/ },
-    { what: 'missing target_item_info', mutate: (s) => delete s[1].target_item_info, reason: /missing target_item_info/ },
+    { what: 'missing target_item_info', mutate: (s) => delete s[1].target_item_info, reason: /missing target_item_info \(null is allowed/ },
     {
       what: 'history ids not matching history_items_info',
       mutate: (s) => (s[1].history_item_ids = ['i1', 'i9', 'i3']),
@@ -168,7 +170,7 @@ describe('importPmgBench', () => {
     {
       what: 'history item without image_path',
       mutate: (s) => delete ((s[1].history_items_info as Record<string, unknown>[])[2] as Record<string, unknown>).image_path,
-      reason: /history_items_info\[2\]: missing image_path/,
+      reason: /history_items_info\[2\]: missing image_path for item "i3" \(null is allowed: a text-only item\)/,
     },
     { what: 'a sample that is not an object', mutate: (s) => (s[1] = [1, 2] as unknown as Sample), reason: /expected a JSON object/ },
     {
@@ -223,9 +225,20 @@ describe('importPmgBench', () => {
     expect((err as Error).message).toMatch(/train\.json:2: sample 0: image .*x\.png is corrupt or not an image/);
     expect(snapshot(store)).toEqual(before);
 
-    const s = await importPmgBench(store, file, { name: 'pmg', skipBad: true });
-    // The image error (sample 0) plus samples 1 and 2, which also use item i2.
-    expect(s).toMatchObject({ skipped: 3, tasks: 0, items: 4, users: 0, interactions: 0 });
+    // The image error (sample 0) plus samples 1 and 2, which also use item i2: nothing is left,
+    // and an empty dataset is refused rather than written.
+    const e2 = await importPmgBench(store, file, { name: 'pmg', skipBad: true }).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(InputError);
+    expect((e2 as Error).message).toMatch(
+      /train\.json: nothing to import: no samples; all 3 row\(s\) .*bad and skipped \(first: .*train\.json:2: sample 0: image .*x\.png is corrupt/,
+    );
+    expect(snapshot(store)).toEqual(before);
+
+    data.push({ ...samples()[0], user_id: 'u3' }); // a sample that does not use x.png
+    (data[3].history_items_info as Record<string, unknown>[])[1] = info('i6', 'A wool scarf', 'images/i1.png');
+    data[3].history_item_ids = ['i1', 'i6'];
+    const s = await importPmgBench(store, writeArray(dir, data), { name: 'pmg', skipBad: true });
+    expect(s).toMatchObject({ skipped: 3, tasks: 1, users: 1, interactions: 2 });
     expect(s.skippedExamples[1]).toMatch(/sample 1: item "i2" was skipped \(bad image, reported at sample 0\)/);
     store.close();
   });
@@ -259,7 +272,10 @@ describe('importPmgBench', () => {
     const garbage = writeFile(dir, 'garbage.json', garbageBytes(300));
     const e4 = await importPmgBench(store, garbage, { name: 'q', skipBad: true }).catch((e: unknown) => e);
     expect(e4).toBeInstanceOf(InputError);
-    expect((e4 as Error).message).toMatch(/garbage\.json:1: expected a JSON array of PMG samples or one JSON object per line/);
+    expect((e4 as Error).message).toMatch(/garbage\.json:1: not valid UTF-8 \(byte 0x[0-9A-F]{2}/);
+    const junk = writeFile(dir, 'junk.json', 'user_id,caption\nu1,hello\n');
+    const e5 = await importPmgBench(store, junk, { name: 'q', skipBad: true }).catch((e: unknown) => e);
+    expect((e5 as Error).message).toMatch(/junk\.json:1: expected a JSON array of PMG samples or one JSON object per line/);
     const empty = writeFile(dir, 'empty.json', '\n');
     await expect(importPmgBench(store, empty, { name: 'q' })).rejects.toThrow(/empty\.json: empty file/);
     await expect(importPmgBench(store, path.join(dir, 'missing.json'), { name: 'q' })).rejects.toThrow(/missing\.json: file not found/);
@@ -295,4 +311,174 @@ describe('importPmgBench', () => {
     expect(fs.existsSync(store.images.root)).toBe(true);
     store.close();
   });
+});
+
+describe('importPmgBench: the layouts PMG-Bench\'s own scripts write', () => {
+  it("accepts prepare_ser_dataset.py's output: history_topic, per-item annotation, target_* fields, absolute paths", async () => {
+    // Shaped like PMG-Bench method/data_process/prepare_ser_dataset.py: json.dump(indent=2),
+    // image paths os.path.join(IMAGES_ROOT, "<topic>/<file>") on the machine that ran it.
+    const dir = tempDir();
+    const root = '/data-nfs/gpu1-1/someone/SER_Dataset/Images';
+    const colours: Record<string, string> = { '01-panda/sticker_1.png': '#f00', '01-panda/sticker_10.png': '#0f0', '07-cat/sticker_3.png': '#00f', '02-dog/sticker_2.png': '#ff0' };
+    for (const [rel, c] of Object.entries(colours)) writeFile(dir, `SER/Images/${rel}`, await pngBytes(c));
+    const anno = (topic: string, file: string, n: number) => ({ topic, file_name: file, text: '', anno1: n, anno2: n, anno3: n, anno: n });
+    const hist = (topic: string, file: string, n: number | null, caption: string) => ({
+      item_id: `${topic}/${file}`,
+      annotation: n === null ? {} : anno(topic, file, n),
+      caption,
+      image_path: `${root}/${topic}/${file}`,
+    });
+    const data = [
+      {
+        history_topic: '01-panda',
+        history_item_ids: ['01-panda/sticker_1.png', '01-panda/sticker_10.png'],
+        history_items_info: [hist('01-panda', 'sticker_1.png', 3, 'a panda waving'), hist('01-panda', 'sticker_10.png', null, '')],
+        target_item_id: '07-cat/sticker_3.png',
+        target_annotation: anno('07-cat', 'sticker_3.png', 5),
+        target_caption: 'a cat crying',
+        target_image_path: `${root}/07-cat/sticker_3.png`,
+      },
+      {
+        history_topic: '02-dog',
+        history_item_ids: ['02-dog/sticker_2.png'],
+        history_items_info: [hist('02-dog', 'sticker_2.png', 1, 'a dog laughing')],
+        target_item_id: '01-panda/sticker_1.png',
+        target_annotation: anno('01-panda', 'sticker_1.png', 3),
+        target_caption: 'a panda waving',
+        target_image_path: `${root}/01-panda/sticker_1.png`,
+      },
+    ];
+    const file = writeArray(dir, data, 'test.json');
+    const store = Store.open(tempDir());
+    await expect(importPmgBench(store, file, { name: 'ser' })).rejects.toThrow(/test\.json:2: sample 0: image \/data-nfs\/.*sticker_1\.png not found \(an absolute path written on another machine\? pass --images DIR/);
+    const s = await importPmgBench(store, file, { name: 'ser', images: path.join(dir, 'SER') });
+    expect(s).toMatchObject({ layout: 'ser-topic', samples: 2, users: 2, items: 4, images: 4, interactions: 3, tasks: 2, skipped: 0, textOnlyItems: 0 });
+    expect(s.warnings).toEqual([
+      `4 image path(s) found under ${path.join(dir, 'SER')} by their tail: dropped "/data-nfs/gpu1-1/someone/SER_Dataset", matched e.g. "Images/01-panda/sticker_1.png"`,
+      'samples name a history_topic (PMG-Bench SER layout): each sticker topic is stored as a proxy user',
+    ]);
+    expect(historyOf(store, 'ser', '01-panda').map((h) => h.item)).toEqual(['01-panda/sticker_1.png', '01-panda/sticker_10.png']);
+    const user = store.db.prepare("SELECT attributes FROM users WHERE external_id = '01-panda'").pluck().get() as string;
+    expect(JSON.parse(user)).toEqual({ proxy: true, history_topic: '01-panda' });
+    expect(itemOf(store, 'ser', '07-cat/sticker_3.png')).toMatchObject({
+      text: 'a cat crying',
+      attributes: { caption: 'a cat crying', annotation: anno('07-cat', 'sticker_3.png', 5), image_path: `${root}/07-cat/sticker_3.png` },
+    });
+    // An empty annotation ({}) is not stored.
+    expect(itemOf(store, 'ser', '01-panda/sticker_10.png')?.attributes).not.toHaveProperty('annotation');
+    const tasks = store.db.prepare('SELECT t.split, i.external_id AS ref, t.target_item_id AS target FROM tasks t JOIN items i ON i.id = t.reference_item_id ORDER BY t.id').all();
+    expect(tasks).toEqual([
+      { split: 'test', ref: '07-cat/sticker_3.png', target: null },
+      { split: 'test', ref: '01-panda/sticker_1.png', target: null },
+    ]);
+    store.close();
+  });
+
+  it("accepts prepare_pog_dataset_split.py's nulls: image_path null (text-only item), target null (no task), and counts them", async () => {
+    // Shaped like PMG-Bench method/data_process/prepare_pog_dataset_split.py: find_image_path()
+    // returns None for items whose image was not downloaded; a one-item history has no target.
+    const dir = await pmgDir();
+    const data = [
+      {
+        user_id: '1000045',
+        history_item_ids: ['i1', 'i9'],
+        history_items_info: [info('i1', 'a red dress'), { item_id: 'i9', caption: '', image_path: null }],
+        target_item_id: 'i3',
+        target_item_info: info('i3', 'a blue skirt'),
+        user_style: '',
+        num_interactions: 2,
+      },
+      {
+        user_id: '1000046',
+        history_item_ids: ['i2'],
+        history_items_info: [info('i2', 'a denim jacket')],
+        target_item_id: null,
+        target_item_info: null,
+        user_style: 'casual',
+        num_interactions: 1,
+      },
+      {
+        user_id: '1000047',
+        history_item_ids: ['i2'],
+        history_items_info: [info('i2', 'a denim jacket')],
+        target_item_id: 'i8',
+        target_item_info: { item_id: 'i8', caption: 'sandals', image_path: null },
+        user_style: '',
+        num_interactions: 1,
+      },
+    ];
+    const store = Store.open(tempDir());
+    const s = await importPmgBench(store, writeArray(dir, data, 'train.json'), { name: 'pog' });
+    expect(s).toMatchObject({ samples: 3, users: 3, items: 5, images: 3, interactions: 4, tasks: 1, skipped: 0, textOnlyItems: 2, samplesWithoutTarget: 1, targetsWithoutImage: 1 });
+    expect(s.warnings).toEqual([
+      '2 item(s) have no image_path (null): stored text-only',
+      '1 sample(s) have no target (target_item_info null): their history is kept, no task made',
+      '1 sample(s) have a target without an image: no task made (the target item is stored text-only)',
+    ]);
+    expect(itemOf(store, 'pog', 'i9')).toMatchObject({ image_hash: null, attributes: { image_path: null } });
+    expect(historyOf(store, 'pog', '1000046').map((h) => h.item)).toEqual(['i2']);
+    // target_item_id naming an item while target_item_info is null is a contradiction: a bad row.
+    data[1].target_item_id = 'i5';
+    await expect(importPmgBench(store, writeArray(dir, data, 'train.json'), { name: 'pog2' })).rejects.toThrow(
+      /train\.json:\d+: sample 1: target_item_id is "i5" but target_item_info is null/,
+    );
+    store.close();
+  });
+
+  it('an empty array, or samples that are all bad under skipBad, is an error naming the file', async () => {
+    const dir = await pmgDir();
+    const store = Store.open(tempDir());
+    await expect(importPmgBench(store, writeFile(dir, 'empty.json', '[]\n'), { name: 'p' })).rejects.toThrow(/empty\.json: nothing to import: no samples; refusing/);
+    const bad = samples().map((x) => ({ ...x, user_id: undefined }));
+    await expect(importPmgBench(store, writeArray(dir, bad, 'bad.json'), { name: 'p', skipBad: true })).rejects.toThrow(
+      /bad\.json: nothing to import: no samples; all 3 row\(s\)/,
+    );
+    expect(store.listDatasets()).toEqual([]);
+    store.close();
+  });
+
+  it('a GBK caption is an error naming file:line, read with encoding gbk', async () => {
+    const dir = await pmgDir();
+    const data = samples();
+    data[2].history_items_info = [info('i6', '牛仔外套，铜扣', 'images/i2.png')];
+    data[2].history_item_ids = ['i6'];
+    const text = data.map((x) => JSON.stringify(x)).join('\n') + '\n';
+    const file = writeFile(dir, 'gbk.jsonl', iconv.encode(text, 'gbk'));
+    const store = Store.open(tempDir());
+    await expect(importPmgBench(store, file, { name: 'p' })).rejects.toThrow(/gbk\.jsonl:3: not valid UTF-8/);
+    const s = await importPmgBench(store, file, { name: 'p', encoding: 'gbk' });
+    expect(s.tasks).toBe(3);
+    expect(itemOf(store, 'p', 'i6')?.text).toBe('牛仔外套，铜扣');
+    store.close();
+  });
+});
+
+runImporterContract({
+  name: 'pmg-bench',
+  run: (store, file, options) => importPmgBench(store, file, options),
+  fixtures: {
+    async valid(dir, variant) {
+      const colours = variant === 'a' ? { i1: '#f00', i2: '#0f0', i3: '#00f' } : { i1: '#0f0', i2: '#ff0', i3: '#0ff' };
+      for (const [id, c] of Object.entries(colours)) writeFile(dir, `images/${id}.png`, await pngBytes(c));
+      const users = variant === 'a' ? ['u1', 'u2'] : ['u3'];
+      return writeJsonl(
+        dir,
+        users.map((u) => ({ user_id: u, history_item_ids: ['i1', 'i2'], history_items_info: [info('i1', 'one'), info('i2', 'two')], target_item_id: 'i3', target_item_info: info('i3', 'three'), user_style: 'bold' })),
+      );
+    },
+    async oneBadRow(dir) {
+      const input = await this.valid(dir, 'a');
+      fs.appendFileSync(input, JSON.stringify({ history_items_info: [info('i1', 'one')], target_item_info: info('i3', 'three') }) + '\n');
+      return { input, where: 'samples.jsonl:3' };
+    },
+    async nothing(dir) {
+      return { input: writeFile(dir, 'test.json', '[]'), file: 'test.json' };
+    },
+    async legacyEncoding(dir) {
+      const input = await this.valid(dir, 'a');
+      const line = JSON.stringify({ user_id: 'u9', history_items_info: [info('i7', '碎花连衣裙', 'images/i1.png')], target_item_info: info('i3', 'three') });
+      fs.appendFileSync(input, iconv.encode(line + '\n', 'gbk'));
+      return { input, where: 'samples.jsonl:3', encoding: 'gbk', text: '碎花连衣裙' };
+    },
+  },
 });

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { describe, it, expect, afterEach } from 'vitest';
 import { Store } from '../../store/store.js';
 import type { Progress } from '../../util/progress.js';
+import iconv from 'iconv-lite';
+import { runImporterContract } from './contract.testing.js';
 import { importPog } from './pog.js';
 import { history, itemRow, snapshot, splits, tempDir, tinyImage, writeFile } from './testing/fixtures-b.js';
 
@@ -182,9 +184,9 @@ describe('importPog', () => {
     },
     {
       name: 'duplicate item id',
-      fx: async () => ({ items: [...ITEMS, ITEMS[1]] }),
+      fx: async () => ({ items: [...ITEMS, 'b02e4d8f,50011277,http://img.alicdn.com/bao/uploaded/i9/other.png,另一件外套'] }),
       where: /item_data\.txt:5/,
-      reason: /duplicate item id "b02e4d8f" \(first on line 2\)/,
+      reason: /duplicate item id "b02e4d8f" with different fields \(first on line 2\)/,
     },
     {
       name: 'empty cate_id',
@@ -200,9 +202,9 @@ describe('importPog', () => {
     },
     {
       name: 'duplicate outfit id',
-      fx: async () => ({ outfits: [...OUTFITS, OUTFITS[0]] }),
+      fx: async () => ({ outfits: [...OUTFITS, 'o9aa11,a01f3c9e;d04c6f6b'] }),
       where: /outfit_data\.txt:3/,
-      reason: /duplicate outfit id/,
+      reason: /duplicate outfit id "o9aa11" with different items \(first on line 1\)/,
     },
     {
       name: 'user line with an unknown item',
@@ -228,16 +230,6 @@ describe('importPog', () => {
       where: /user_data\.txt:3/,
       reason: /unknown outfit id "o9zz99"/,
     },
-    {
-      name: 'missing image file',
-      fx: async () => {
-        const images = await defaultImages();
-        delete images.c03d5e7a;
-        return { images };
-      },
-      where: /item_data\.txt:3/,
-      reason: /no image for item "c03d5e7a"/,
-    },
   ];
 
   for (const c of badCases) {
@@ -255,32 +247,51 @@ describe('importPog', () => {
     });
   }
 
-  it('skips and counts bad rows under skipBad; a skipped item makes its user lines bad too', async () => {
+  it('skips and counts bad rows under skipBad; of two conflicting item lines the first stays', async () => {
     const store = openStore();
-    const images = await defaultImages();
-    delete images.c03d5e7a; // item line 3 has no image
     const dir = await writePog({
-      items: [...ITEMS, 'e05b7a1c,50010850'],
-      users: [...USERS, 'u7z3,nope,o9aa11', 'u7z3,a01f3c9e,o9aa11'],
-      images,
+      items: [...ITEMS, 'e05b7a1c,50010850', 'b02e4d8f,50011277,http://x/other.png,另一件外套'],
+      users: [...USERS, 'u7z3,nope,o9aa11', 'u7z3,a01f3c9e,o9aa11', 'u7w4,b02e4d8f,o9aa11'],
     });
     const s = await importPog(store, dir, { skipBad: true });
-    // items: line 5 (fields), line 3 (image); outfits: line 2 (uses c03d5e7a);
-    // users: line 1 (c03d5e7a), lines 2 and 3 (outfit o9bb22 was skipped), line 4 (unknown item).
-    expect(s.skipped).toBe(7);
+    // items: line 5 (fields), line 6 (conflicting duplicate: b02e4d8f is skipped, first stays).
+    expect(s.skipped).toBe(3);
     expect(s.skippedExamples).toEqual([
       expect.stringMatching(/item_data\.txt:5: expected 4 fields/),
-      expect.stringMatching(/item_data\.txt:3: no image for item "c03d5e7a"/),
-      expect.stringMatching(/outfit_data\.txt:2: .*unknown item id "c03d5e7a"/),
-      expect.stringMatching(/user_data\.txt:1: .*unknown item id "c03d5e7a"/),
-      expect.stringMatching(/user_data\.txt:2: .*unknown outfit id "o9bb22"/),
+      expect.stringMatching(/item_data\.txt:6: duplicate item id "b02e4d8f" with different fields \(first on line 2\)/),
+      expect.stringMatching(/user_data\.txt:4: .*unknown item id "nope"/),
     ]);
-    expect(s.items).toBe(3);
-    expect(s.outfits).toBe(1);
-    expect(history(store, 'pog', 'u7x1')).toEqual([]);
+    expect(s.items).toBe(4);
     expect(history(store, 'pog', 'u7z3').map((h) => h.item)).toEqual(['a01f3c9e']);
-    expect(s.users).toBe(1);
-    expect(s.interactions).toBe(1);
+    expect(history(store, 'pog', 'u7w4').map((h) => h.item)).toEqual(['b02e4d8f']);
+    expect(s.users).toBe(4);
+  });
+
+  it('keeps an item whose image file is missing, text-only, with a warning and a count (no cascade)', async () => {
+    // Real image folders have gaps: the iFashion downloaders log URLs that no longer answer.
+    const store = openStore();
+    const images = await defaultImages();
+    delete images.c03d5e7a; // item line 3, used by outfit o9bb22 and by users u7x1 and u7y2
+    const dir = await writePog({ images });
+    for (const skipBad of [false, true]) {
+      const s = await importPog(store, dir, { name: `pog-${skipBad}`, skipBad });
+      expect(s).toMatchObject({ users: 2, items: 4, images: 3, interactions: 6, outfits: 2, skipped: 0, textOnlyItems: 1 });
+      expect(s.warnings).toEqual([expect.stringMatching(/^1 of 4 items have no image in .*images \(e\.g\. "c03d5e7a"; .*\): imported text-only$/)]);
+      expect(itemRow(store, `pog-${skipBad}`, 'c03d5e7a')).toMatchObject({ title: '法式复古方领泡泡袖连衣裙', image_hash: null });
+      expect(history(store, `pog-${skipBad}`, 'u7x1').map((h) => h.item)).toEqual(['a01f3c9e', 'b02e4d8f', 'c03d5e7a', 'd04c6f6b']);
+    }
+  });
+
+  it('drops an identical duplicate line of item_data.txt / outfit_data.txt with a warning', async () => {
+    const store = openStore();
+    const dir = await writePog({ items: [ITEMS[0], ITEMS[1], ITEMS[2], ITEMS[1], ITEMS[3]], outfits: [...OUTFITS, OUTFITS[1]] });
+    const s = await importPog(store, dir, {});
+    expect(s).toMatchObject({ items: 4, outfits: 2, skipped: 0, duplicateLines: 2 });
+    expect(s.warnings).toEqual([
+      'dropped 2 identical duplicate line(s): item_data.txt:4 repeats line 2, outfit_data.txt:3 repeats line 2',
+    ]);
+    expect(itemRow(store, 'pog', 'b02e4d8f')!.attributes.outfits).toEqual(['o9aa11']);
+    expect(itemRow(store, 'pog', 'a01f3c9e')!.attributes.outfits).toEqual(['o9aa11', 'o9bb22']);
   });
 
   it('names a corrupt image file and its item line', async () => {
@@ -352,4 +363,59 @@ describe('importPog', () => {
     expect(s.interactions).toBe(2);
     expect(store.listDatasets()).toHaveLength(1);
   });
+});
+
+describe('importPog: encodings and empty results', () => {
+  it('a GBK item_data.txt is an error naming file:line; read with encoding gbk', async () => {
+    const store = openStore();
+    const dir = await writePog({ raw: { items: iconv.encode(lines(ITEMS), 'gbk') as unknown as string } });
+    for (const skipBad of [false, true]) {
+      await expect(importPog(store, dir, { skipBad })).rejects.toThrow(/item_data\.txt:1: not valid UTF-8 \(byte 0xCF at byte column 74\); .*--encoding/);
+    }
+    expect(store.listDatasets()).toEqual([]);
+    const s = await importPog(store, dir, { encoding: 'gbk' });
+    expect(s).toMatchObject({ items: 4, users: 2, interactions: 6, skipped: 0 });
+    expect(itemRow(store, 'pog', 'b02e4d8f')!.title).toBe('韩版宽松牛仔外套,百搭 春秋');
+  });
+
+  it('user lines that are all bad under skipBad are an error naming user_data.txt, not a dataset without users', async () => {
+    const store = openStore();
+    const dir = await writePog({ users: ['u1,nope,o9aa11', 'u2,,o9aa11'] });
+    await expect(importPog(store, dir, { skipBad: true })).rejects.toThrow(
+      /user_data\.txt: nothing to import: no users; all 2 row\(s\) .*\(first: .*user_data\.txt:1: user "u1": unknown item id "nope"\)/,
+    );
+    const blank = await writePog({ raw: { items: '\n\n' } });
+    await expect(importPog(store, blank, {})).rejects.toThrow(/item_data\.txt: empty file \(only blank lines\)/);
+    expect(store.listDatasets()).toEqual([]);
+  });
+});
+
+runImporterContract({
+  name: 'pog',
+  run: (store, dir, options) => importPog(store, dir, options),
+  fixtures: {
+    async valid(dir, variant) {
+      const images = await defaultImages(variant === 'a' ? ['#f00', '#0f0', '#00f', '#ff0'] : ['#f0f', '#0f0', '#0ff', '#fff']);
+      writeFile(path.join(dir, 'item_data.txt'), lines(ITEMS));
+      writeFile(path.join(dir, 'outfit_data.txt'), lines(OUTFITS));
+      writeFile(path.join(dir, 'user_data.txt'), lines(variant === 'a' ? USERS : USERS.slice(1)));
+      for (const [file, data] of Object.values(images)) writeFile(path.join(dir, 'images', file), data);
+      return dir;
+    },
+    async oneBadRow(dir) {
+      await this.valid(dir, 'a');
+      writeFile(path.join(dir, 'user_data.txt'), lines([USERS[0], 'u7y2,d04c6f6b;zzzz,o9bb22', USERS[2]]));
+      return { input: dir, where: 'user_data.txt:2' };
+    },
+    async nothing(dir) {
+      await this.valid(dir, 'a');
+      writeFile(path.join(dir, 'item_data.txt'), lines(['a01f3c9e,50010850', 'b02e4d8f']));
+      return { input: dir, file: 'item_data.txt' };
+    },
+    async legacyEncoding(dir) {
+      await this.valid(dir, 'a');
+      writeFile(path.join(dir, 'item_data.txt'), iconv.encode(lines(ITEMS), 'gbk'));
+      return { input: dir, where: 'item_data.txt:1', encoding: 'gbk', text: '碎花连衣裙' };
+    },
+  },
 });

@@ -28,8 +28,11 @@
  *   `<item_id>` + `.jpg`, `.jpeg`, `.png` or `.webp` (first found in that order, extension
  *   case-insensitive), normalised to `imageSize`. When the default folder does not exist the
  *   import is **text-only**: items get no image and the summary carries a warning and
- *   `textOnlyItems`. A folder named explicitly in `options.images` must exist. When the folder
- *   exists, an item whose file is missing or unreadable is a **bad row** of `item_data.txt`.
+ *   `textOnlyItems`. A folder named explicitly in `options.images` must exist. Real folders have
+ *   gaps (the downloaders log URLs that no longer answer): an item whose file is missing is kept
+ *   **text-only**, counted in `textOnlyItems` and named in a warning; a file that exists but
+ *   cannot be decoded is a **bad row** of `item_data.txt` (under `skipBad` the item is kept
+ *   text-only, so nothing that uses it is lost).
  * - **Outfits** are not a table of their own: each item lists the outfits it belongs to, and
  *   each user lists the outfits they created (`attributes.outfits`, in file order).
  *   `outfit_data.txt` is optional: without it items carry no outfit lists, user outfit ids are
@@ -43,13 +46,18 @@
  *
  * ## Bad rows
  *
- * A malformed line (wrong field count, empty id, empty history), a duplicate item or outfit id,
- * an id that names no (surviving) item or outfit, or a missing / corrupt image is a bad row:
+ * A line that repeats an earlier `item_data.txt` / `outfit_data.txt` line exactly (same id, same
+ * fields) is dropped and counted (`duplicateLines`, a warning). A malformed line (wrong field
+ * count, empty id, empty history), a duplicate item or outfit id with different fields (naming
+ * both lines), an id that names no (surviving) item or outfit, or a corrupt image is a bad row:
  * an {@link InputError} naming the file and line, or a counted skip under `skipBad`. A skipped
  * item also makes every line that mentions it a bad row; a bad `user_data.txt` line is skipped
  * whole. Blank lines are ignored; a header line (first field literally `item_id`, `outfit_id` or
  * `user_id`) is tolerated. A malformed last line without a final newline means the file was cut
- * short: that is always an error ("looks truncated"), even under `skipBad`.
+ * short: that is always an error ("looks truncated"), even under `skipBad`. Text is UTF-8 unless
+ * `options.encoding` names another (e.g. `gbk`); bytes that are not UTF-8 are an error naming
+ * `file:line`. No item or no user left (every row bad under `skipBad`) is an error, not an empty
+ * dataset.
  *
  * The files are read as streams, line by line, so a large `user_data.txt` need not fit in one
  * string; the import still holds the parsed rows in memory and writes everything in one
@@ -57,14 +65,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import type { Store } from '../../store/store.js';
-import { BadRowPolicy, InputError, RagarError } from '../../util/errors.js';
+import { BadRowPolicy, InputError } from '../../util/errors.js';
 import { silentProgress, type Progress } from '../../util/progress.js';
 import {
   IMPORT_DEFAULTS,
   ImportCounter,
+  checkEncoding,
+  forEachRow,
   importImage,
+  requireRows,
+  truncatedError,
   writeUserSplits,
   type ImportOptions,
   type ImportSummary,
@@ -94,10 +105,13 @@ export interface PogImportOptions extends Omit<ImportOptions, 'name'> {
 export interface PogImportSummary extends ImportSummary {
   /** Outfits read from `outfit_data.txt`. */
   outfits: number;
-  /** Items stored without an image because there was no images folder. */
+  /**
+   * Items stored without an image: all of them when there is no images folder, else those whose
+   * file is missing (or, under skip-bad, unreadable).
+   */
   textOnlyItems: number;
-  /** Things the user should know that did not stop the import. */
-  warnings: string[];
+  /** Identical duplicate lines of `item_data.txt` / `outfit_data.txt` that were dropped. */
+  duplicateLines: number;
 }
 
 interface PogItem {
@@ -138,9 +152,14 @@ export async function importPog(store: Store, dir: string, options: PogImportOpt
     users: path.join(dir, FILES.users),
   };
   const imagesDir = options.images ?? path.join(dir, 'images');
-  const warnings: string[] = [];
+  if (options.encoding !== undefined) checkEncoding(options.encoding);
+  const warnings = counter.warnings;
+  const read = (file: string, label: string, onLine: (text: string, line: number, unterminated: boolean) => void) =>
+    readRows(file, options.encoding, progress, label, onLine);
   let outfitCount = 0;
   let textOnlyItems = 0;
+  let duplicateLines = 0;
+  const duplicates: string[] = [];
 
   await store.writeDataset(
     {
@@ -165,7 +184,7 @@ export async function importPog(store: Store, dir: string, options: PogImportOpt
 
       // 1. Items, with their images (so that items skipped for a bad image are known below).
       const items = new Map<string, PogItem>();
-      await forEachLine(files.items, progress, 'pog: reading items', (text, line, unterminated) => {
+      await read(files.items, 'pog: reading items', (text, line, unterminated) => {
         const fail = (reason: string) => reportRow(bad, files.items, line, reason, unterminated);
         const comma = nthIndexOf(text, ',', 3);
         if (comma < 0) {
@@ -177,35 +196,47 @@ export async function importPog(store: Store, dir: string, options: PogImportOpt
         if (!id) return fail('empty item_id');
         if (!cate) return fail(`item ${JSON.stringify(id)}: empty cate_id`);
         const first = items.get(id);
-        if (first) return fail(`duplicate item id ${JSON.stringify(id)} (first on line ${first.line})`);
+        if (first) {
+          if (first.cate === cate && first.url === url && first.title === title) {
+            duplicateLines++;
+            if (duplicates.length < 3) duplicates.push(`${FILES.items}:${line} repeats line ${first.line}`);
+            return;
+          }
+          return fail(`duplicate item id ${JSON.stringify(id)} with different fields (first on line ${first.line})`);
+        }
         items.set(id, { id, cate, url, title, line });
       });
-      if (items.size === 0) throw new InputError(files.items, undefined, 'no valid items in the file');
+      requireRows(items.size, files.items, 'items', bad);
 
       if (images) {
+        // Real image folders have gaps (the downloaders log broken URLs): an item without a file
+        // stays, text-only, and is counted; an unreadable file is a bad row (kept text-only
+        // under skip-bad, so nothing cascades).
         progress.start('pog: item images', items.size);
         let done = 0;
-        for (const item of [...items.values()]) {
+        const missing: string[] = [];
+        for (const item of items.values()) {
           const file = images.find(item.id);
           if (!file) {
-            bad.report(
-              new InputError(
-                files.items,
-                item.line,
-                `no image for item ${JSON.stringify(item.id)} in ${imagesDir} ` +
-                  `(looked for ${POG_IMAGE_EXTENSIONS.map((e) => item.id + e).join(', ')})`,
-              ),
-            );
-            items.delete(item.id);
+            missing.push(item.id);
           } else {
             const hash = await importImage(w, file, { file: files.items, line: item.line }, common, bad);
-            if (hash === undefined) items.delete(item.id);
+            if (hash === undefined) textOnlyItems++;
             else item.imageHash = hash;
           }
           if (++done % 64 === 0) progress.update(done);
         }
         progress.update(done);
         progress.stop();
+        if (missing.length) {
+          textOnlyItems += missing.length;
+          warnings.push(
+            `${missing.length} of ${items.size} items have no image in ${imagesDir} (e.g. ${missing
+              .slice(0, 3)
+              .map((id) => JSON.stringify(id))
+              .join(', ')}; looked for <item_id>${POG_IMAGE_EXTENSIONS.join('|')}): imported text-only`,
+          );
+        }
       } else {
         textOnlyItems = items.size;
         warnings.push(
@@ -221,7 +252,8 @@ export async function importPog(store: Store, dir: string, options: PogImportOpt
       if (!haveOutfits) {
         warnings.push(`no ${FILES.outfits} in ${dir}: items carry no outfit lists and user outfit ids are not checked`);
       }
-      if (haveOutfits) await forEachLine(files.outfits, progress, 'pog: reading outfits', (text, line, unterminated) => {
+      const outfitText = new Map<string, string>();
+      if (haveOutfits) await read(files.outfits, 'pog: reading outfits', (text, line, unterminated) => {
         const fail = (reason: string) => reportRow(bad, files.outfits, line, reason, unterminated);
         const fields = text.split(',');
         if (isHeader(fields[0].trim(), 'outfit_id', line)) return;
@@ -231,10 +263,18 @@ export async function importPog(store: Store, dir: string, options: PogImportOpt
         const members = splitIds(fields[1]);
         if (members.length === 0) return fail(`outfit ${JSON.stringify(id)} has no items`);
         const first = outfits.get(id);
-        if (first !== undefined) return fail(`duplicate outfit id ${JSON.stringify(id)} (first on line ${first})`);
+        if (first !== undefined) {
+          if (outfitText.get(id) === members.join(';')) {
+            duplicateLines++;
+            if (duplicates.length < 3) duplicates.push(`${FILES.outfits}:${line} repeats line ${first}`);
+            return;
+          }
+          return fail(`duplicate outfit id ${JSON.stringify(id)} with different items (first on line ${first})`);
+        }
         const unknown = members.find((m) => !items.has(m));
         if (unknown !== undefined) return fail(`outfit ${JSON.stringify(id)}: unknown item id ${JSON.stringify(unknown)}`);
         outfits.set(id, line);
+        outfitText.set(id, members.join(';'));
         for (const m of new Set(members)) {
           const list = itemOutfits.get(m);
           if (list) list.push(id);
@@ -242,10 +282,13 @@ export async function importPog(store: Store, dir: string, options: PogImportOpt
         }
       });
       outfitCount = outfits.size;
+      if (duplicateLines) {
+        warnings.push(`dropped ${duplicateLines} identical duplicate line(s): ${duplicates.join(', ')}${duplicateLines > duplicates.length ? ', …' : ''}`);
+      }
 
       // 3. Users: histories grouped per user, in file order.
       const users = new Map<string, PogUser>();
-      await forEachLine(files.users, progress, 'pog: reading users', (text, line, unterminated) => {
+      await read(files.users, 'pog: reading users', (text, line, unterminated) => {
         const fail = (reason: string) => reportRow(bad, files.users, line, reason, unterminated);
         const fields = text.split(',');
         if (isHeader(fields[0].trim(), 'user_id', line)) return;
@@ -307,19 +350,18 @@ export async function importPog(store: Store, dir: string, options: PogImportOpt
       progress.update(done);
       progress.stop();
 
+      requireRows(users.size, files.users, 'users', bad);
       writeUserSplits(w, users.keys(), common);
     },
     { replace: options.replace },
   );
 
-  return { ...counter.summary(name, kind, bad), outfits: outfitCount, textOnlyItems, warnings };
+  return { ...counter.summary(name, kind, bad), outfits: outfitCount, textOnlyItems, duplicateLines };
 }
 
 /** A bad row, or (when it is the unterminated last line) a truncated file: always an error. */
 function reportRow(bad: BadRowPolicy, file: string, line: number, reason: string, unterminated: boolean): void {
-  if (unterminated) {
-    throw new InputError(file, line, `${reason}; the file ends here without a newline, so it looks truncated`);
-  }
+  if (unterminated) throw truncatedError(file, line, `${reason}; the file ends here without a final newline`);
   bad.report(new InputError(file, line, reason));
 }
 
@@ -378,17 +420,18 @@ function listImages(dir: string, required: boolean): { find(id: string): string 
 }
 
 /**
- * Stream `file` line by line (UTF-8, BOM and CR stripped, blank lines skipped), calling `onLine`
- * with the 1-based line number. `unterminated` is true only for a last line that is not
- * followed by a newline (a possibly truncated file). Progress is reported in bytes.
+ * Stream the non-blank lines of `file` (UTF-8 unless `encoding` is named; BOM and CR stripped),
+ * calling `onLine` with the 1-based line number. `unterminated` is true only for a last line
+ * that is not followed by a newline (a possibly truncated file). Progress is reported in bytes.
  */
-async function forEachLine(
+async function readRows(
   file: string,
+  encoding: string | undefined,
   progress: Progress,
   label: string,
   onLine: (text: string, line: number, unterminated: boolean) => void,
 ): Promise<void> {
-  let size: number;
+  let size = 0;
   try {
     const stat = fs.statSync(file);
     if (!stat.isFile()) throw new InputError(file, undefined, 'not a file');
@@ -398,44 +441,15 @@ async function forEachLine(
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError(file, undefined, code === 'ENOENT' ? 'file not found' : `cannot read (${code})`);
   }
-  if (size === 0) throw new InputError(file, undefined, 'empty file');
-  const endsWithNewline = lastByte(file) === 0x0a;
-
   progress.start(label, size);
-  const input = fs.createReadStream(file, { encoding: 'utf8' });
-  const rl = readline.createInterface({ input, crlfDelay: Infinity });
-  let pending: { text: string; line: number } | null = null;
-  let line = 0;
-  let bytes = 0;
-  let lines = 0;
-  let nonBlank = 0;
-  const flush = (unterminated: boolean) => {
-    if (pending && pending.text.trim() !== '') {
-      nonBlank++;
-      onLine(pending.text, pending.line, unterminated);
-    }
-  };
-  try {
-    for await (const raw of rl) {
-      line++;
-      bytes += Buffer.byteLength(raw, 'utf8') + 1;
-      let text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
-      if (text.endsWith('\r')) text = text.slice(0, -1);
-      flush(false);
-      pending = { text, line };
-      if (++lines % 4096 === 0) progress.update(Math.min(bytes, size));
-    }
-  } catch (err) {
-    rl.close();
-    input.destroy();
-    if (err instanceof RagarError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(file, line || undefined, `cannot read (${code ?? (err as Error).message})`);
-  }
-  flush(!endsWithNewline);
+  await forEachRow(
+    file,
+    { encoding },
+    (text, line, last) => onLine(text, line, last.unterminated),
+    (bytes) => progress.update(Math.min(bytes, size)),
+  );
   progress.update(size);
   progress.stop();
-  if (nonBlank === 0) throw new InputError(file, undefined, 'empty file (only blank lines)');
 }
 
 function isDirectory(p: string): boolean {
@@ -446,14 +460,3 @@ function isDirectory(p: string): boolean {
   }
 }
 
-function lastByte(file: string): number {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(1);
-    const size = fs.fstatSync(fd).size;
-    fs.readSync(fd, buf, 0, 1, size - 1);
-    return buf[0];
-  } finally {
-    fs.closeSync(fd);
-  }
-}

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it, expect, afterEach } from 'vitest';
 import { Store } from '../../store/store.js';
+import iconv from 'iconv-lite';
+import { runImporterContract } from './contract.testing.js';
 import { importSer30k, naturalCompare } from './ser30k.js';
 import { history, itemRow, snapshot, splits, tempDir, tinyImage, writeFile } from './testing/fixtures-b.js';
 
@@ -354,4 +356,66 @@ describe('naturalCompare', () => {
     const names = ['sticker_10.jpg', 'sticker_2.jpg', 'sticker_1.jpg', 'sticker_02.jpg', 'a.jpg'];
     expect([...names].sort(naturalCompare)).toEqual(['a.jpg', 'sticker_1.jpg', 'sticker_2.jpg', 'sticker_02.jpg', 'sticker_10.jpg']);
   });
+});
+
+/** A SER30K folder with one annotation per line of all_annos.json (entry i on line i + 2). */
+async function serOneLinePerEntry(dir: string, annos: Anno[], colours: Record<string, string>, encoding = 'utf8'): Promise<string> {
+  const text = '{"annotations": [\n' + annos.map((x) => JSON.stringify(x)).join(',\n') + '\n]}\n';
+  writeFile(path.join(dir, 'Annotations', 'all_annos.json'), iconv.encode(text, encoding));
+  for (const [key, colour] of Object.entries(colours)) writeFile(path.join(dir, 'Images', key), await tinyImage(colour, 'png'));
+  return dir;
+}
+
+describe('importSer30k: encodings and empty results', () => {
+  it('annotations whose every entry is bad are an error naming the file under skipBad, not an empty dataset', async () => {
+    const store = openStore();
+    const dir = await writeSer({ annos: [{ ...ANNOS[0], anno: 9 }, { ...ANNOS[1], anno: 0 }], layout: 'all' });
+    await expect(importSer30k(store, dir, { skipBad: true })).rejects.toThrow(/all_annos\.json: nothing to import: no annotations; all 2 row\(s\)/);
+    const empty = await writeSer({ annos: [] });
+    await expect(importSer30k(store, empty, {})).rejects.toThrow(/all_annos\.json: nothing to import: no annotations; refusing/);
+    expect(store.listDatasets()).toEqual([]);
+  });
+
+  it('a latin-1 sticker text is an error naming file:line; read with encoding latin1', async () => {
+    const store = openStore();
+    const dir = await serOneLinePerEntry(tempDir(), [a('01-panda-bear', 'sticker_1.png', 1), a('01-panda-bear', 'sticker_2.png', 2, 'très bien')], {
+      '01-panda-bear/sticker_1.png': '#f00',
+      '01-panda-bear/sticker_2.png': '#0f0',
+    }, 'latin1');
+    await expect(importSer30k(store, dir, {})).rejects.toThrow(/all_annos\.json:3: not valid UTF-8 \(byte 0xE8/);
+    const s = await importSer30k(store, dir, { encoding: 'latin1' });
+    expect(s.items).toBe(2);
+    expect(itemRow(store, 'ser30k', '01-panda-bear/sticker_2.png')!.text).toBe('très bien');
+  });
+});
+
+runImporterContract({
+  name: 'ser30k',
+  run: (store, dir, options) => importSer30k(store, dir, options),
+  fixtures: {
+    async valid(dir, variant) {
+      const annos = variant === 'a' ? [a('01-panda-bear', 'sticker_1.png', 1), a('01-panda-bear', 'sticker_2.png', 2)] : [a('01-panda-bear', 'sticker_2.png', 2), a('cute-ghost', 'sticker_1.png', 4)];
+      const colours: Record<string, string> =
+        variant === 'a' ? { '01-panda-bear/sticker_1.png': '#f00', '01-panda-bear/sticker_2.png': '#0f0' } : { '01-panda-bear/sticker_2.png': '#0f0', 'cute-ghost/sticker_1.png': '#00f' };
+      return serOneLinePerEntry(dir, annos, colours);
+    },
+    async oneBadRow(dir) {
+      await serOneLinePerEntry(dir, [a('01-panda-bear', 'sticker_1.png', 1), { ...a('01-panda-bear', 'sticker_2.png', 2), anno: 8 }], {
+        '01-panda-bear/sticker_1.png': '#f00',
+        '01-panda-bear/sticker_2.png': '#0f0',
+      });
+      return { input: dir, where: 'all_annos.json:3' };
+    },
+    async nothing(dir) {
+      await serOneLinePerEntry(dir, [{ ...a('01-panda-bear', 'sticker_1.png', 1), anno: 'sad' }], { '01-panda-bear/sticker_1.png': '#f00' });
+      return { input: dir, file: 'all_annos.json' };
+    },
+    async legacyEncoding(dir) {
+      await serOneLinePerEntry(dir, [a('01-panda-bear', 'sticker_1.png', 1, 'ça va'), a('01-panda-bear', 'sticker_2.png', 2)], {
+        '01-panda-bear/sticker_1.png': '#f00',
+        '01-panda-bear/sticker_2.png': '#0f0',
+      }, 'latin1');
+      return { input: dir, where: 'all_annos.json:2', encoding: 'latin1', text: 'ça va' };
+    },
+  },
 });

@@ -58,7 +58,9 @@
  * topic folder, has an `anno` outside 1..7, repeats an id, or whose image is missing or corrupt,
  * and a split-file entry naming no (surviving) item, is a bad row: an {@link InputError} naming
  * the annotation file and the line where the entry starts (with its index in the array), or a
- * counted skip under `skipBad`. A file that is not JSON, or is cut short, is always an error.
+ * counted skip under `skipBad`. A file that is not JSON, or is cut short, is always an error; so
+ * is text that is not UTF-8 (naming `file:line`) unless `options.encoding` names the encoding, and
+ * an import with no sticker left (every annotation bad under `skipBad`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -68,8 +70,10 @@ import { silentProgress } from '../../util/progress.js';
 import {
   IMPORT_DEFAULTS,
   ImportCounter,
+  checkEncoding,
   importImage,
   readTextFile,
+  requireRows,
   writeUserSplits,
   type ImportOptions,
   type ImportSummary,
@@ -105,8 +109,6 @@ export interface Ser30kImportSummary extends ImportSummary {
   emotionNames: string[];
   /** Where the names came from. */
   emotionNamesFrom: 'option' | 'file' | 'default';
-  /** Things the user should know that did not stop the import. */
-  warnings: string[];
 }
 
 interface AnnotationFile {
@@ -163,7 +165,8 @@ export async function importSer30k(
   const counter = new ImportCounter();
   const common: ImportOptions = { ...options, name };
   const imagesDir = path.join(dir, 'Images');
-  const warnings: string[] = [];
+  if (options.encoding !== undefined) checkEncoding(options.encoding);
+  const warnings = counter.warnings;
   let emotionNames: string[] = [];
   let emotionNamesFrom: Ser30kImportSummary['emotionNamesFrom'] = 'default';
   let topicCount = 0;
@@ -189,7 +192,7 @@ export async function importSer30k(
       if (!isDirectory(imagesDir)) {
         throw new InputError(imagesDir, undefined, 'images folder not found (expected Images/<topic>/<file_name>)');
       }
-      const { source, splits } = findAnnotationFiles(dir);
+      const { source, splits } = findAnnotationFiles(dir, options.encoding);
 
       // Emotion names: option, else the first `categories` we can read, else neutral labels.
       if (options.emotionNames) {
@@ -251,9 +254,7 @@ export async function importSer30k(
           if (f.split) itemSplit.set(id, f.split);
         });
       }
-      if (stickers.size === 0 && !bad.skipBad) {
-        throw new InputError(source[0].file, undefined, 'no annotations in the file');
-      }
+      requireRows(stickers.size, source.map((f) => f.file).join(', '), 'annotations', bad);
 
       // 2. Images: Images/<topic>/<file_name>; a missing or corrupt one drops the sticker.
       progress.start('ser30k: sticker images', stickers.size);
@@ -309,6 +310,7 @@ export async function importSer30k(
         else byTopic.set(s.topic, [s]);
       }
       topicCount = byTopic.size;
+      requireRows(counter.items, source.map((f) => f.file).join(', '), 'stickers with an image', bad);
 
       // 5. Proxy users: one per topic, history = its stickers in natural file-name order.
       if (usersMode === 'topics') {
@@ -332,7 +334,6 @@ export async function importSer30k(
     topics: topicCount,
     emotionNames,
     emotionNamesFrom,
-    warnings,
   };
 }
 
@@ -376,7 +377,7 @@ function entryKey(entry: unknown): { topic: string; fileName: string } | string 
 }
 
 /** Which annotation files exist: the item source and the split files that only assign splits. */
-function findAnnotationFiles(dir: string): { source: AnnotationFile[]; splits: AnnotationFile[] } {
+function findAnnotationFiles(dir: string, encoding: string | undefined): { source: AnnotationFile[]; splits: AnnotationFile[] } {
   const annDir = path.join(dir, 'Annotations');
   const all = path.join(annDir, 'all_annos.json');
   let splitFiles: { file: string; split: 'train' | 'valid' | 'test' }[] = [];
@@ -389,8 +390,8 @@ function findAnnotationFiles(dir: string): { source: AnnotationFile[]; splits: A
   }
   if (isFile(all)) {
     return {
-      source: [{ ...readAnnotationFile(all), split: null }],
-      splits: splitFiles.map((s) => ({ ...readAnnotationFile(s.file), split: s.split })),
+      source: [{ ...readAnnotationFile(all, encoding), split: null }],
+      splits: splitFiles.map((s) => ({ ...readAnnotationFile(s.file, encoding), split: s.split })),
     };
   }
   if (splitFiles.length === 0) {
@@ -400,12 +401,12 @@ function findAnnotationFiles(dir: string): { source: AnnotationFile[]; splits: A
       'no SER30K annotation files (expected all_annos.json, or image-level/train.json, val.json, test.json)',
     );
   }
-  return { source: splitFiles.map((s) => ({ ...readAnnotationFile(s.file), split: s.split })), splits: [] };
+  return { source: splitFiles.map((s) => ({ ...readAnnotationFile(s.file, encoding), split: s.split })), splits: [] };
 }
 
 /** Parse one annotation JSON file; errors name the file and line. */
-function readAnnotationFile(file: string): Omit<AnnotationFile, 'split'> {
-  const text = readTextFile(file).replace(/^\uFEFF/, '');
+function readAnnotationFile(file: string, encoding: string | undefined): Omit<AnnotationFile, 'split'> {
+  const text = readTextFile(file, { encoding }).replace(/^\uFEFF/, '');
   if (text.trim() === '') throw new InputError(file, undefined, 'empty file');
   let root: unknown;
   try {
