@@ -78,6 +78,39 @@ describe('ragar CLI end to end', () => {
     expect(JSON.parse(skipped.stdout)).toMatchObject({ items: 1, interactions: 0, skipped: 1 });
   });
 
+  it('imports with --encoding and --images, refuses an empty import, and dataset delete removes orphan images', () => {
+    const home = path.join(tmp, 'enc');
+    const dir = path.join(tmp, 'enc-data');
+    fs.mkdirSync(path.join(dir, 'local', 'pics'), { recursive: true });
+    // A 1x1 PNG (red).
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC', 'base64');
+    fs.writeFileSync(path.join(dir, 'local', 'pics', 'a.png'), png);
+    const file = path.join(dir, 'latin.jsonl');
+    fs.writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from('{"type": "item", "id": "a", "title": "Cr', 'latin1'),
+        Buffer.from([0xe8]),
+        Buffer.from('me", "image": "/home/alice/data/pics/a.png"}\n{"type": "interaction", "user": "u1", "item": "a"}\n', 'latin1'),
+      ]),
+    );
+    const notUtf8 = ragar(home, 'dataset', 'import', 'jsonl', file, '--dataset', 'd');
+    expect(notUtf8.code).toBe(1);
+    expect(notUtf8.stderr).toMatch(/latin\.jsonl:1: not valid UTF-8 .*--encoding/);
+    const noImages = ragar(home, 'dataset', 'import', 'jsonl', file, '--dataset', 'd', '--encoding', 'latin1', '--skip-bad');
+    expect(noImages.code).toBe(1);
+    expect(noImages.stderr).toMatch(/latin\.jsonl: nothing to import: no items/);
+    const ok = ragar(home, 'dataset', 'import', 'jsonl', file, '--dataset', 'd', '--encoding', 'latin1', '--images', path.join(dir, 'local'));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/warning: 1 image path\(s\) found under .*local by their tail: dropped "\/home\/alice\/data", matched e\.g\. "pics\/a\.png"/);
+    const files = () => fs.readdirSync(path.join(home, 'images'), { recursive: true }).filter((f) => String(f).endsWith('.png'));
+    expect(files()).toHaveLength(1);
+    const del = ragar(home, 'dataset', 'delete', '--dataset', 'd', '--json');
+    expect(del.code, del.stderr).toBe(0);
+    expect(JSON.parse(del.stdout)).toEqual({ deleted: 'd', images: 1 });
+    expect(files()).toHaveLength(0);
+  });
+
   it('explains usage errors and unknown names, and prints help', () => {
     const home = path.join(tmp, 'errs');
     const unknown = ragar(home, 'dataset', 'stats', '--dataset', 'nope');
