@@ -31,6 +31,8 @@ let setup: PersonalizationSetup;
 let instruments: TaskInstruments;
 const imageEncoder = new FakeEncoder<ImageInput>('image', { modelId: 'mobilenetv2-fake' });
 let styleEncoder: ImageEncoder;
+/** The target styles the oracle runs asked the engine for. */
+const oracleCalls: string[] = [];
 
 /**
  * A deterministic stand-in generator: the reference with its hue turned by the seed and by the
@@ -45,7 +47,8 @@ function fakeEngine(onCall?: (n: number) => void): GeneratorEngine & { calls: nu
       engine.calls++;
       onCall?.(engine.calls);
       request.abortSignal?.throwIfAborted();
-      const own = (request.engineOptions?.builtin ?? {}) as { unpersonalized?: boolean };
+      const own = (request.engineOptions?.builtin ?? {}) as { unpersonalized?: boolean; oracleStyle?: string };
+      if (own.oracleStyle) oracleCalls.push(own.oracleStyle);
       const shift = own.unpersonalized ? 0 : Math.round(200 * (request.preference.styleVector?.[0] ?? 0));
       const candidates = [];
       for (let i = 0; i < request.candidates; i++) {
@@ -131,7 +134,23 @@ describe('runEvaluation', () => {
     first = await runEvaluation(setup, instruments, engines(), { image: imageEncoder, style: styleEncoder }, options());
     const { report } = first;
     validateReport(report);
-    expect(report.methods.map((m) => m.name)).toEqual(['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'target']);
+    expect(report.methods.map((m) => m.name)).toEqual(['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'target']);
+    // style accuracy per target style: one entry per style among the tasks' targets, each a share
+    for (const m of report.methods) {
+      const by = m.styleByTarget!;
+      expect(Object.keys(by).length).toBeGreaterThan(0);
+      for (const v of Object.values(by)) expect(v >= 0 && v <= 1).toBe(true);
+    }
+    const evaluated = prepareEvalTasks(instruments, DatasetView.open(store, 'emoji-styles').tasks('test').filter((t) => t.targetItemId !== null).slice(0, 6));
+    const styleCounts = new Map<string, number>();
+    for (const t of evaluated) styleCounts.set(t.target.style!, (styleCounts.get(t.target.style!) ?? 0) + 1);
+    // the oracle conditions on each task's true target style
+    expect(oracleCalls.slice(0, 6)).toEqual(evaluated.map((t) => t.target.style));
+    // the overall style accuracy is the per-style accuracies weighted by each style's task count
+    for (const m of report.methods) {
+      const weighted = [...styleCounts].reduce((a, [st, c]) => a + c * m.styleByTarget![st], 0) / 6;
+      expect(weighted).toBeCloseTo(m.values.style, 10);
+    }
     const by = Object.fromEntries(report.methods.map((m) => [m.name, m.values]));
     // the copy is the reference, the target is the ground truth
     expect(by.copy.cis).toBeCloseTo(100, 4);
@@ -153,7 +172,7 @@ describe('runEvaluation', () => {
     expect(report.metrics.find((m) => m.key === 'cis')!.label).toBe('CIS [mobilenetv2-fake]');
     expect(report.metrics.find((m) => m.key === 'cs')!.label).toMatch(/joint/);
     // paired intervals of ragar against every other method but the ground truth
-    expect(new Set(report.intervals.map((iv) => iv.b))).toEqual(new Set(['copy', 'non-personalised', 'pooling', 'retrieval']));
+    expect(new Set(report.intervals.map((iv) => iv.b))).toEqual(new Set(['copy', 'non-personalised', 'pooling', 'retrieval', 'oracle']));
     expect(report.intervals.every((iv) => iv.a === 'ragar' && iv.n === 6 && iv.lo <= iv.diff + 1e-12 && iv.diff <= iv.hi + 1e-12)).toBe(true);
     // ablations: one default each; the default k is the tuned (here: built-in) k; λ from the two models
     const k = report.ablations.find((a) => a.parameter === 'k')!;
@@ -170,11 +189,11 @@ describe('runEvaluation', () => {
     expect(k.settings.find((s) => s.isDefault)!.values.rankerScore).toBeCloseTo(mean(ragar3.map((r) => r.scores.rankerScore)), 10);
     // grid: two tasks; generated methods only (copy and target are the reference and target columns)
     expect(report.tasks).toHaveLength(2);
-    expect(Object.keys(report.tasks[0].outputs)).toEqual(['non-personalised', 'pooling', 'retrieval', 'ragar']);
+    expect(Object.keys(report.tasks[0].outputs)).toEqual(['non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle']);
     expect(report.tasks[0].history.length).toBeGreaterThan(0);
     expect(report.tasks[0].history.length).toBeLessThanOrEqual(5);
-    // 6 tasks × 4 generating methods + 3 tasks × (6 k settings − default + λ 0) generated
-    expect(first.counts.generated).toBe(6 * 4 + 3 * (k.settings.length - 1 + 1));
+    // 6 tasks × 5 generating methods + 3 tasks × (6 k settings − default + λ 0) generated
+    expect(first.counts.generated).toBe(6 * 5 + 3 * (k.settings.length - 1 + 1));
     expect(first.counts.cached).toBe(0);
 
     const dir = path.join(home, 'report');
@@ -186,7 +205,7 @@ describe('runEvaluation', () => {
     expect(fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8').split('\n')[0]).toMatch(/^method,n,style,/);
     expect(metricsJson(report).ablations.k.length).toBe(k.settings.length);
     const csv = perTaskCsv(first.perTask, report.metrics).trim().split('\n');
-    expect(csv).toHaveLength(1 + 6 * 6);
+    expect(csv).toHaveLength(1 + 6 * 7);
     expect(csv[0]).not.toMatch(/frechet/);
   });
 
@@ -198,7 +217,7 @@ describe('runEvaluation', () => {
     expect(again.report.ablations).toEqual(first.report.ablations);
 
     const more = await runEvaluation(setup, instruments, engines(), { image: imageEncoder, style: styleEncoder }, options({ candidates: 3, ablate: [] }));
-    expect(more.counts.generated).toBe(6); // only ragar (candidates changed)
+    expect(more.counts.generated).toBe(6 * 2); // only ragar and the oracle (candidates changed)
     expect(more.counts.cached).toBe(6 * 3);
   });
 
@@ -207,7 +226,7 @@ describe('runEvaluation', () => {
     expect(other.key).not.toBe(instruments.key);
     const run = await runEvaluation(setup, other, engines(), { image: imageEncoder, style: styleEncoder }, options({ ablate: [] }));
     expect(run.counts.generated).toBe(0);
-    expect(run.counts.rescored).toBe(6 * 4);
+    expect(run.counts.rescored).toBe(6 * 5);
     const ragar = run.report.methods.find((m) => m.name === 'ragar')!;
     expect(ragar.values.rankerRank).toBeLessThanOrEqual(4);
     expect(ragar.values.style).toBe(first.report.methods.find((m) => m.name === 'ragar')!.values.style);

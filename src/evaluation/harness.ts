@@ -48,11 +48,11 @@ import {
 } from './taskMetrics.js';
 
 /** Every method `ragar eval --methods` accepts, in display order. */
-export const EVAL_METHOD_NAMES = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'l1', 'target'] as const;
+export const EVAL_METHOD_NAMES = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'l1', 'target'] as const;
 /** A method name (a key of `metrics.json`'s `methods`). */
 export type EvalMethodName = (typeof EVAL_METHOD_NAMES)[number];
 /** The methods run when `--methods` is not given. */
-export const DEFAULT_EVAL_METHODS: readonly EvalMethodName[] = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'target'];
+export const DEFAULT_EVAL_METHODS: readonly EvalMethodName[] = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'target'];
 /** Parameters `--ablate` accepts. */
 export const ABLATION_PARAMETERS = ['k', 'tau', 'lambda', 'alpha'] as const;
 /** An ablated parameter. */
@@ -74,6 +74,11 @@ export const EVAL_METHODS: Record<EvalMethodName, { label: string; description: 
   ragar: {
     label: 'RAGAR (retrieval + rank)',
     description: 'the λ > 0 generator (rank loss in training) on the retrieval-weighted history; the best of M candidates by ranker + semantic rank sum',
+    engine: 'ragar',
+  },
+  oracle: {
+    label: 'oracle (true target style)',
+    description: "the λ > 0 generator conditioned on the task's true target style instead of the preference (what a perfect preference would give); the best of M candidates as in RAGAR",
     engine: 'ragar',
   },
   l1: { label: 'L1 translator', description: 'baseline: the same network trained as a plain L1 translator, retrieval-weighted history, one candidate', engine: 'l1' },
@@ -145,6 +150,8 @@ interface RunConfig {
   engine?: EvalEngine;
   weighting: 'retrieval' | 'uniform';
   unpersonalized: boolean;
+  /** Condition on the task's true target style (the oracle run). */
+  oracle: boolean;
   rankerSelection: boolean;
   candidates: number;
   retrieval: RetrievalParams;
@@ -176,6 +183,20 @@ function mean(xs: readonly number[]): number {
   return f.length ? f.reduce((a, b) => a + b, 0) / f.length : NaN;
 }
 
+/** Style accuracy per target style: style → mean of the per-task style hits of that style's tasks. */
+function styleByTarget(results: Results, list: readonly EvalTask[]): Record<string, number> {
+  const by = new Map<string, number[]>();
+  for (const t of list) {
+    const s = t.target.style;
+    const hit = results.get(t.task.externalId)?.metrics.style;
+    if (!s || hit === undefined) continue;
+    const xs = by.get(s) ?? [];
+    xs.push(hit);
+    by.set(s, xs);
+  }
+  return Object.fromEntries([...by].sort(([a], [b]) => a.localeCompare(b)).map(([s, xs]) => [s, mean(xs)]));
+}
+
 /** The engine a role needs, or a clear error. */
 function needEngine(engines: EvalEngines, role: EngineRole, why: string): EvalEngine {
   const e = engines[role];
@@ -185,7 +206,7 @@ function needEngine(engines: EvalEngines, role: EngineRole, why: string): EvalEn
 
 /** The run configuration of a main method. */
 function methodConfig(name: EvalMethodName, engines: EvalEngines, setup: PersonalizationSetup, candidates: number): RunConfig {
-  const base = { name, weighting: 'retrieval' as const, unpersonalized: false, rankerSelection: false, candidates: 1, retrieval: setup.retrieval };
+  const base = { name, weighting: 'retrieval' as const, unpersonalized: false, oracle: false, rankerSelection: false, candidates: 1, retrieval: setup.retrieval };
   switch (name) {
     case 'copy':
       return { ...base, kind: 'copy' };
@@ -199,6 +220,8 @@ function methodConfig(name: EvalMethodName, engines: EvalEngines, setup: Persona
       return { ...base, kind: 'generate', engine: needEngine(engines, 'norank', name) };
     case 'ragar':
       return { ...base, kind: 'generate', engine: needEngine(engines, 'ragar', name), rankerSelection: true, candidates };
+    case 'oracle':
+      return { ...base, kind: 'generate', engine: needEngine(engines, 'ragar', name), oracle: true, rankerSelection: true, candidates };
     case 'l1':
       return { ...base, kind: 'generate', engine: needEngine(engines, 'l1', name) };
   }
@@ -298,6 +321,7 @@ export async function runEvaluation(
           engine: c.engine!.checksum,
           weighting: personal ? c.weighting : 'none',
           unpersonalized: c.unpersonalized,
+          ...(c.oracle ? { oracle: true } : {}),
           retrieval: personal && c.weighting === 'retrieval' ? jsonParams(c.retrieval) : null,
           rankerSelection: c.rankerSelection,
           ranker: c.rankerSelection ? options.rankerKey : null,
@@ -337,6 +361,7 @@ export async function runEvaluation(
               method: config.name,
               generator: { dir: config.engine!.dir, sha256: config.engine!.checksum, lambda: config.engine!.lambda },
               weighting: config.unpersonalized ? 'unpersonalized' : config.weighting,
+              ...(config.oracle ? { oracle: true } : {}),
               retrieval: jsonParams(config.retrieval),
               rankerSelection: config.rankerSelection,
               candidates: config.candidates,
@@ -388,7 +413,9 @@ export async function runEvaluation(
           rankerSelection: config.rankerSelection,
           candidates: config.candidates,
           seed: t.seed,
-          engineOptions: { [config.engine!.engine.name]: { ...engineOptions, ...(config.unpersonalized ? { unpersonalized: true } : {}) } },
+          engineOptions: {
+            [config.engine!.engine.name]: { ...engineOptions, ...(config.unpersonalized ? { unpersonalized: true } : {}), ...(config.oracle ? { oracleStyle: t.target.style } : {}) },
+          },
           abortSignal: options.signal,
         });
         const secs = (performance.now() - t0) / 1000;
@@ -455,6 +482,7 @@ export async function runEvaluation(
     description: EVAL_METHODS[m].description.replace('M candidates', `${options.candidates} candidates`),
     values: aggregate(mainResults.get(m)!.results, tasks),
     n: tasks.length,
+    ...(specs.some((x) => x.key === 'style') ? { styleByTarget: styleByTarget(mainResults.get(m)!.results, tasks) } : {}),
   }));
 
   // Paired bootstrap intervals: ragar against each other method (the ground truth excepted).

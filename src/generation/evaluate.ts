@@ -14,6 +14,11 @@ export interface RunSpec {
   rankerSelection: boolean;
   candidates: number;
   engineOptions?: Record<string, Record<string, unknown>>;
+  /**
+   * The oracle run: condition the built-in engine on each task's true target style instead of
+   * the preference (what a perfect preference would give the same generator).
+   */
+  oracle?: boolean;
 }
 
 /** Options of {@link evaluateGeneration}. */
@@ -84,7 +89,7 @@ export async function evaluateGeneration(
         rankerSelection: run.rankerSelection,
         candidates: run.candidates,
         seed: options.seed * 100_000 + ti * 100,
-        engineOptions: run.engineOptions,
+        engineOptions: run.oracle ? { ...run.engineOptions, [run.engine.name]: { ...run.engineOptions?.[run.engine.name], oracleStyle: target.style } } : run.engineOptions,
       });
       const chosen = result.candidates[sel.chosen];
       // The score for the true user is the ranker's, whether or not the run selected with it.

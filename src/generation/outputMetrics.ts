@@ -12,6 +12,8 @@ import type { PersonalizationSetup } from './personalize.js';
 export interface OutputMetrics {
   /** Share of outputs the style classifier assigns the user's true (target) style. */
   styleAccuracy: number;
+  /** The same per target style (style → accuracy over the tasks whose target is in that style). */
+  styleAccuracyByTarget: Record<string, number>;
   /** Share of outputs whose nearest of 10 concepts drawn in the target style is the true one (MobileNetV2 cosine). */
   conceptTop1: number;
   /** Mean SSIM (luminance, 11×11 Gaussian window) to the ground-truth target. */
@@ -120,6 +122,7 @@ export async function evaluateOutputs(
   if (outputs.length !== tasks.length) throw new RagarError(`got ${outputs.length} outputs for ${tasks.length} tasks`, 'BAD_INPUT');
   const view = setup.rc.view;
   let styleHits = 0;
+  const byTarget = new Map<string, { hits: number; n: number }>();
   let conceptHits = 0;
   let ssimSum = 0;
   let rankerSum = 0;
@@ -128,7 +131,12 @@ export async function evaluateOutputs(
   for (const [i, task] of tasks.entries()) {
     const target = view.item(task.targetItemId!);
     const out = outputs[i];
-    if (styleHit(instruments, out.image, out.style, target.style)) styleHits++;
+    const hit = styleHit(instruments, out.image, out.style, target.style);
+    if (hit) styleHits++;
+    const t = byTarget.get(target.style ?? '') ?? { hits: 0, n: 0 };
+    t.hits += hit ? 1 : 0;
+    t.n++;
+    byTarget.set(target.style ?? '', t);
     if (conceptHit(instruments, task.externalId, target, out.image)) conceptHits++;
     let b = instruments.targetPixels.get(target.id);
     if (!b) instruments.targetPixels.set(target.id, (b = await decodePixels64(view.store.images.read(target.imageHash!))));
@@ -142,6 +150,7 @@ export async function evaluateOutputs(
   const n = tasks.length;
   return {
     styleAccuracy: styleHits / n,
+    styleAccuracyByTarget: Object.fromEntries([...byTarget].sort(([a], [b]) => a.localeCompare(b)).map(([style, v]) => [style, v.hits / v.n])),
     conceptTop1: conceptHits / n,
     ssim: ssimSum / n,
     frechet: n >= 2 ? frechetDistance(outputs.map((o) => o.image), realFeatures) : NaN,

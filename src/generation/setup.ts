@@ -11,12 +11,12 @@ import type { PersonalizationSetup } from './personalize.js';
 
 /** The generator variants the project trains (and ships for emoji-styles). */
 export const GENERATOR_VARIANTS = {
-  /** Full RAGAR: conditional diffusion trained with λ > 0 (rank loss through the distilled tower). */
-  ragar: { objective: 'diffusion', rank: true },
+  /** Full RAGAR: the conditioned translator trained with L1 + adversarial + λ > 0 (rank loss through the distilled tower). */
+  ragar: { objective: 'translator', rank: true, adversarial: true },
   /** The same model trained with λ = 0 (no ranker in training). */
-  'ragar-norank': { objective: 'diffusion', rank: false },
-  /** Baseline: the same network as a plain L1 regressor (translator), λ = 0. */
-  l1: { objective: 'translator', rank: false },
+  'ragar-norank': { objective: 'translator', rank: false, adversarial: true },
+  /** Baseline: the same network trained with L1 alone (no adversarial term), λ = 0. */
+  l1: { objective: 'translator', rank: false, adversarial: false },
 } as const;
 export type GeneratorVariant = keyof typeof GENERATOR_VARIANTS;
 

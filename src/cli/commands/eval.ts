@@ -260,6 +260,11 @@ function textSummary(report: Awaited<ReturnType<typeof runEvaluation>>['report']
     `${'method'.padEnd(width)}${columns.map(([, h]) => h.padStart(9)).join('')}`,
     ...report.methods.map((m) => `${m.name.padEnd(width)}${columns.map(([k]) => formatMetric(m.values[k], spec.get(k)!).padStart(9)).join('')}`),
   ];
+  const byTarget = report.methods.filter((m) => m.styleByTarget && Object.keys(m.styleByTarget).length);
+  if (byTarget.length) {
+    lines.push('style accuracy by target style:');
+    for (const m of byTarget) lines.push(`  ${m.name.padEnd(width)}${Object.entries(m.styleByTarget!).map(([s, v]) => `${s} ${(100 * v).toFixed(1)}%`).join('  ')}`);
+  }
   const style = report.intervals.filter((iv) => iv.metric === 'style' || iv.metric === 'rankerScore');
   if (style.length) {
     lines.push('paired bootstrap, ragar − other (95% interval):');

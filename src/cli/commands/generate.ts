@@ -4,6 +4,9 @@ import { Command } from 'commander';
 import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
 import { createBuiltinEngine } from '../../generation/builtin/engine.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
+import { conditionMontage } from '../../generation/builtin/montage.js';
+import { toModelSpace } from '../../generation/builtin/data.js';
+import { decodePixels64 } from '../../encoders/pixels.js';
 import { evaluateGeneration, type RunSpec } from '../../generation/evaluate.js';
 import { generationPreference, selectCandidate, type GenerationReference } from '../../generation/personalize.js';
 import { openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../generation/setup.js';
@@ -155,9 +158,56 @@ export function generateCommand(): Command {
     );
 
   generate
+    .command('montage')
+    .description(
+      'a condition montage of a generator: for test-split (or --split) concepts, the reference, the output under each one-hot style condition, ' +
+        'the unconditioned output and the real renditions; writes a PNG and prints the column order',
+    )
+    .option('--variant <name>', 'generator variant (ragar | ragar-norank | l1)', 'ragar')
+    .option('--generator <dir>', 'generator weights folder (default: trained in the data home, else shipped)')
+    .option('--split <name>', 'split whose concepts are drawn', 'test')
+    .option('--concepts <n>', 'rows', intOption(1), 8)
+    .option('--cfg <x>', 'classifier-free guidance scale', numberOption(0, 20), 1)
+    .option('--out <file>', 'PNG to write', 'montage.png')
+    .action(async (_opts, cmd: Command) =>
+      withStore(cmd, async (ctx) => {
+        const opts = cmd.optsWithGlobals();
+        const setup = openGenerationSetup(ctx.store, opts.dataset);
+        const view = setup.rc.view;
+        const dir = resolveGeneratorDir(ctx.store.home, opts.dataset, opts.variant as GeneratorVariant, opts.generator);
+        const { generator } = await BuiltinGenerator.load(dir);
+        try {
+          const split = view.conceptSplits();
+          const byConcept = new Map<string, Map<string, string>>();
+          for (const it of view.items().values()) {
+            if (!it.concept || !it.style || !it.imageHash || split.get(it.concept) !== opts.split) continue;
+            const m = byConcept.get(it.concept) ?? new Map<string, string>();
+            m.set(it.style, it.imageHash);
+            byConcept.set(it.concept, m);
+          }
+          const styles = generator.config.conditioner.classes;
+          const concepts = [...byConcept].filter(([, m]) => styles.every((s) => m.has(s))).slice(0, opts.concepts);
+          if (!concepts.length) throw new RagarError(`no ${opts.split} concept is drawn in every style`, 'BAD_INPUT');
+          const rows = [];
+          for (const [i, [, m]] of concepts.entries()) {
+            const real = new Map<string, Float32Array>();
+            for (const s of styles) real.set(s, toModelSpace(await decodePixels64(view.store.images.read(m.get(s)!))));
+            rows.push({ reference: real.get(styles[i % styles.length])!, real });
+          }
+          const { png, columns } = await conditionMontage(generator, rows, { scale: opts.cfg });
+          fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
+          fs.writeFileSync(opts.out, png);
+          ctx.emit({ file: opts.out, generator: dir, columns, concepts: concepts.map(([c]) => c) }, () => `wrote ${opts.out} (${concepts.length} rows; columns: ${columns.join(' | ')})`);
+        } finally {
+          await generator.dispose();
+        }
+      }),
+    );
+
+  generate
     .command('evaluate')
     .description(
-      "evaluate the built-in generator on a split's tasks: the four runs retrieval+rank, retrieval, uniform+rank, uniform; " +
+      "evaluate the built-in generator on a split's tasks: the four runs retrieval+rank, retrieval, uniform+rank, uniform; the oracle run (the λ > 0 generator conditioned on the true target style); " +
         'the L1 translator baseline; copy-of-reference and real-target ceilings; style accuracy, concept top-1 of 10, SSIM, Fréchet distance, ranker score; seconds per image',
     )
     .option('--split <name>', 'split', 'test')
@@ -166,7 +216,10 @@ export function generateCommand(): Command {
     .option('--seed <n>', 'seed', intOption(0), 1)
     .option('--speed-runs <n>', 'single-candidate generations timed for secondsPerImage', intOption(0), 20)
     .option('--steps <n>', 'DDIM sampling steps (default: the models\')', intOption(1))
-    .option('--strength <x>', "sampling start (1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
+    .option('--strength <x>', "sampling start (diffusion models: 1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
+    .option('--cfg <x>', "classifier-free guidance scale (1 = plain conditional output); default: the models'", numberOption(0, 20))
+    .option('--cfg-jitter <x>', 'spread of the per-candidate guidance scales (0 = all at --cfg)', numberOption(0, 2))
+    .option('--runs <names>', 'comma-separated subset of the runs (default: all): retrieval+rank, retrieval, uniform+rank, uniform, oracle, l1Regressor')
     .action(async (_opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
         const opts = cmd.optsWithGlobals();
@@ -180,18 +233,29 @@ export function generateCommand(): Command {
             engines.push(e);
             return e;
           };
-          const builtin = { ...(opts.steps ? { steps: opts.steps } : {}), ...(opts.strength ? { strength: opts.strength } : {}) };
+          const builtin = {
+            ...(opts.steps ? { steps: opts.steps } : {}),
+            ...(opts.strength ? { strength: opts.strength } : {}),
+            ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}),
+            ...(opts.cfgJitter !== undefined ? { cfgJitter: opts.cfgJitter } : {}),
+          };
           const engineOptions = { builtin };
-          const ragar = await open('ragar');
-          const norank = await open('ragar-norank');
-          const l1 = await open('l1');
-          const runs: RunSpec[] = [
+          const wanted = opts.runs ? new Set(String(opts.runs).split(',').map((x) => x.trim())) : null;
+          const need = (names: string[]) => !wanted || names.some((n) => wanted.has(n));
+          const ragar = need(['retrieval+rank', 'uniform+rank', 'oracle']) || opts.speedRuns > 0 ? await open('ragar') : null!;
+          const norank = need(['retrieval', 'uniform']) ? await open('ragar-norank') : null!;
+          const l1 = need(['l1Regressor']) ? await open('l1') : null!;
+          const allRuns: RunSpec[] = [
             { name: 'retrieval+rank', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, engineOptions },
             { name: 'retrieval', engine: norank, weighting: 'retrieval', rankerSelection: false, candidates: 1, engineOptions },
             { name: 'uniform+rank', engine: ragar, weighting: 'uniform', rankerSelection: true, candidates: opts.candidates, engineOptions },
             { name: 'uniform', engine: norank, weighting: 'uniform', rankerSelection: false, candidates: 1, engineOptions },
+            { name: 'oracle', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, engineOptions, oracle: true },
             { name: 'l1Regressor', engine: l1, weighting: 'retrieval', rankerSelection: false, candidates: 1 },
           ];
+          const known = new Set(allRuns.map((r) => r.name));
+          for (const n of wanted ?? []) if (!known.has(n)) throw new RagarError(`unknown run ${JSON.stringify(n)} (known: ${[...known].join(', ')})`, 'BAD_INPUT');
+          const runs = allRuns.filter((r) => !wanted || wanted.has(r.name));
           const result = await evaluateGeneration(setup, runs, { image, style }, { split: opts.split, tasks: opts.tasks, seed: opts.seed, progress: ctx.progress });
           // Speed: one candidate of the full model, median of --speed-runs (model already loaded).
           const times: number[] = [];
@@ -222,8 +286,12 @@ export function generateCommand(): Command {
             [
               `${out.dataset} ${out.split}: ${out.tasks} tasks`,
               '  run              style   concept   ssim   frechet   ranker',
-              ...Object.entries({ ...fourRuns, l1Regressor, copy: result.ceilings.copy }).map(
+              ...Object.entries({ ...fourRuns, ...(l1Regressor ? { l1Regressor } : {}), copy: result.ceilings.copy }).map(
                 ([name, m]) => `  ${name.padEnd(15)} ${f(m.styleAccuracy)}   ${f(m.conceptTop1)}   ${f(m.ssim)}  ${f(m.frechet).padStart(7)}   ${f(m.userRankerScore)}`,
+              ),
+              '  style accuracy by target style:',
+              ...Object.entries({ ...fourRuns, ...(l1Regressor ? { l1Regressor } : {}) }).map(
+                ([name, m]) => `  ${name.padEnd(15)} ${Object.entries(m.styleAccuracyByTarget).map(([s, v]) => `${s} ${f(v)}`).join('  ')}`,
               ),
               `  ceilings: style classifier on real held-out renditions ${f(out.ceilings.styleRealAccuracy)}; concept top-1 of the real target ${f(out.ceilings.conceptTop1Target)}, of the reference copy ${f(out.ceilings.conceptTop1Copy)}`,
               `  seconds per image (one candidate, median of ${out.speedRuns}): ${out.secondsPerImage === null ? 'n/a' : out.secondsPerImage.toFixed(3)}`,

@@ -61,8 +61,17 @@ export function trainCommand(): Command {
         'checkpoints every --checkpoint-every steps and resumes from them; seed, data, steps and wall time are saved in generator.json',
     )
     .option('--dataset <name>', 'dataset', 'emoji-styles')
-    .option('--variant <name>', `what to train: ${Object.keys(GENERATOR_VARIANTS).join(' | ')} (ragar: diffusion with λ > 0; ragar-norank: λ = 0; l1: the plain L1 translator baseline)`, 'ragar')
+    .option(
+      '--variant <name>',
+      `what to train: ${Object.keys(GENERATOR_VARIANTS).join(' | ')} (ragar: L1 + adversarial + rank loss, λ > 0; ragar-norank: the same with λ = 0; l1: the same network with L1 alone, the baseline)`,
+      'ragar',
+    )
+    .option('--objective <name>', 'translator (one forward pass) or diffusion (DDIM denoiser)', DEFAULT_GENERATOR_TRAIN.objective)
     .option('--lambda <x>', 'weight of the rank loss (variant ragar; the others use 0)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.lambda)
+    .option('--adversarial <x>', 'weight of the PatchGAN hinge term (variants ragar and ragar-norank; l1 uses 0)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.adversarial)
+    .option('--condition-dropout <x>', 'share of examples trained without a condition (for classifier-free guidance)', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.conditionDropout)
+    .option('--one-hot-share <x>', 'share of examples conditioned on the target style itself', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.oneHotShare)
+    .option('--threads <n>', 'onnxruntime threads per network (does not change the result)', intOption(1), DEFAULT_GENERATOR_TRAIN.threads)
     .option('--minutes <x>', 'wall-clock budget in minutes (0 = no limit: use --steps)', numberOption(0, 10_000), DEFAULT_GENERATOR_TRAIN.minutes)
     .option('--steps <n>', 'most optimiser steps (0 = no limit: use --minutes)', intOption(0), DEFAULT_GENERATOR_TRAIN.steps)
     .option('--batch-size <n>', 'examples per step', intOption(1), DEFAULT_GENERATOR_TRAIN.batchSize)
@@ -79,6 +88,8 @@ export function trainCommand(): Command {
         const spec = GENERATOR_VARIANTS[variant];
         const lambda = spec.rank ? opts.lambda : 0;
         if (spec.rank && !(lambda > 0)) throw new RagarError('variant ragar trains with λ > 0; use --variant ragar-norank for λ = 0', 'BAD_INPUT');
+        const objective = opts.objective as 'translator' | 'diffusion';
+        if (objective !== 'translator' && objective !== 'diffusion') throw new RagarError(`--objective must be translator or diffusion, got ${JSON.stringify(opts.objective)}`, 'BAD_INPUT');
         const setup = openGenerationSetup(ctx.store, opts.dataset);
         const tower = lambda > 0 ? await loadDistilledTower(ctx.store.home, setup.rc) : null;
         ctx.note('loading training images …');
@@ -97,8 +108,12 @@ export function trainCommand(): Command {
             dir,
             {
               ...DEFAULT_GENERATOR_TRAIN,
-              objective: spec.objective,
+              objective: objective,
               lambda,
+              adversarial: spec.adversarial ? opts.adversarial : 0,
+              conditionDropout: opts.conditionDropout,
+              oneHotShare: opts.oneHotShare,
+              threads: opts.threads,
               minutes: opts.minutes,
               steps: opts.steps,
               batchSize: opts.batchSize,
@@ -113,7 +128,8 @@ export function trainCommand(): Command {
           const last = record.lossCurve[record.lossCurve.length - 1];
           ctx.emit({ variant, dir, ...record }, () =>
             `${variant}: ${record.steps} steps (${record.samples} samples) in ${record.seconds.toFixed(0)} s, ${record.msPerSample.toFixed(1)} ms/sample; ` +
-            `${record.parameters} parameters, ${(record.macsPerSample / 1e6).toFixed(0)} M multiply-adds per image; last L1 ${last ? last.l1.toFixed(4) : 'n/a'}; saved to ${dir}`,
+            `${record.parameters} parameters, ${(record.macsPerSample / 1e6).toFixed(0)} M multiply-adds per training image; last L1 ${last ? last.l1.toFixed(4) : 'n/a'}` +
+            `${last?.dLoss != null ? `, D hinge ${last.dLoss.toFixed(3)}, G adversarial ${last.gAdv!.toFixed(3)}` : ''}; saved to ${dir}`,
           );
         } finally {
           process.off('SIGINT', onSigint);

@@ -40,6 +40,8 @@ export interface MethodResult {
   values: Record<string, number>;
   /** Number of tasks the means are over. */
   n: number;
+  /** Style accuracy per target style (style → share of that style's tasks judged in it), where styles are known. */
+  styleByTarget?: Record<string, number>;
 }
 
 /** The fields of a paired comparison a report shows (see {@link PairedInterval}). */

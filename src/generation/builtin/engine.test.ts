@@ -5,20 +5,33 @@ import { fitStyleConditioner } from './conditioning.js';
 import { createBuiltinEngine } from './engine.js';
 import { BuiltinGenerator } from './model.js';
 
-/** A tiny, untrained built-in generator: the real engine code path at a test-friendly size. */
+/**
+ * A tiny built-in generator with random weights (untrained; the FiLM modulations, which start at
+ * zero, are perturbed too, so that the condition reaches the output): the real engine code path
+ * at a test-friendly size.
+ */
 function tinyGenerator(objective: 'diffusion' | 'translator' = 'diffusion'): BuiltinGenerator {
   const rng = new Rng(5);
+  const gen = createTiny(objective, rng);
+  for (let i = 0; i < gen.net.params.length; i++) gen.net.params[i] += 0.05 * rng.normal();
+  return gen;
+}
+
+function createTiny(objective: 'diffusion' | 'translator', rng: Rng): BuiltinGenerator {
   const rows = Array.from({ length: 20 }, () => Float32Array.from({ length: 48 }, () => rng.normal()));
   return BuiltinGenerator.create({
     objective,
     conditioner: fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'a' : 'b'))),
     steps: 2,
     shuffle: 2,
-    unet: { base: 4, levels: 2, seed: 3 },
+    residual: false,
+    timeFeatures: objective === 'diffusion' ? 4 : 0,
+        net: { base: 8, levels: 2, seed: 3, groups: 4, embed: 16 },
   });
 }
 
-runGeneratorContract('builtin (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator() }), styleDim: 48, rankerDim: 32 });
+runGeneratorContract('builtin diffusion (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator() }), styleDim: 48, rankerDim: 32 });
+runGeneratorContract('builtin translator (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator('translator') }), styleDim: 48, rankerDim: 32 });
 
 describe('built-in engine', () => {
   it('refuses a preference without a style vector and bad options, naming them', async () => {

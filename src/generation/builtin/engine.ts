@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { decodePixels64, PIXEL_SIZE } from '../../encoders/pixels.js';
 import type { ImageTower } from '../../ranking/tower.js';
 import { RagarError } from '../../util/errors.js';
+import { Rng } from '../../util/rng.js';
 import type { GenerateRequest, GenerateResult, GeneratorEngine } from '../types.js';
 import { PLANE, toModelSpace, toPixels } from './data.js';
 import { BuiltinGenerator } from './model.js';
@@ -22,10 +23,28 @@ export interface BuiltinEngineOptions {
    */
   strength?: number;
   /**
+   * Classifier-free guidance scale (1 = the plain conditional output, above 1 = a stronger push
+   * toward the preference). Default {@link DEFAULT_CFG_SCALE} (chosen on the valid split).
+   */
+  cfgScale?: number;
+  /**
+   * Spread of the per-candidate guidance scales: candidate i uses `cfgScale·exp(cfgJitter·z_i)`
+   * with z_i a standard normal drawn from its seed, so a translator (one forward pass, no noise)
+   * still gives seed-dependent candidates that differ in how far they move toward the
+   * preference, and ranker selection chooses among them. Default 0.25; 0 = every candidate at
+   * `cfgScale` (translator candidates are then identical).
+   */
+  cfgJitter?: number;
+  /**
    * Ignore the user's preference: condition on an even mix of every style (the
    * non-personalised baseline of `ragar eval`). Default false.
    */
   unpersonalized?: boolean;
+  /**
+   * Condition on this style instead of the preference (the oracle run of the evaluation: what a
+   * perfect preference would give; the true target style).
+   */
+  oracleStyle?: string;
 }
 
 /**
@@ -33,6 +52,15 @@ export interface BuiltinEngineOptions {
  * valid split (40 tasks: 0.6 beat 1.0 on concept top-1, SSIM and Fréchet at equal style accuracy).
  */
 export const DEFAULT_SAMPLING_STRENGTH = 0.6;
+
+/**
+ * Default classifier-free guidance scale of the built-in engine (see
+ * {@link BuiltinEngineOptions.cfgScale}); chosen on the valid split (README, "Generator v3").
+ */
+export const DEFAULT_CFG_SCALE = 1;
+
+/** Default spread of per-candidate guidance scales (see {@link BuiltinEngineOptions.cfgJitter}). */
+export const DEFAULT_CFG_JITTER = 0.25;
 
 /**
  * Encode CHW model-space pixels as a 64×64 RGB PNG.
@@ -81,7 +109,7 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       const style = request.preference.styleVector;
       // Each attended item's style posterior, weighted; the mean descriptor only when items lack theirs.
       const history = weighted.length && weighted.every((h) => h.styleVector) ? weighted.map((h) => ({ weight: h.weight, styleVector: h.styleVector! })) : style ? [{ weight: 1, styleVector: style }] : null;
-      if (!history && !own.unpersonalized) throw new RagarError('the built-in engine needs the history items\' style descriptors or the preference style vector (the dataset has none: run `ragar embed`)', 'BAD_INPUT');
+      if (!history && !own.unpersonalized && !own.oracleStyle) throw new RagarError('the built-in engine needs the history items\' style descriptors or the preference style vector (the dataset has none: run `ragar embed`)', 'BAD_INPUT');
       let reference: Float32Array;
       try {
         reference = toModelSpace(await decodePixels64(request.reference.image));
@@ -90,7 +118,7 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       }
       const preprocess = performance.now() - started;
       const classes = generator.config.conditioner.classes.length;
-      const cond = { reference, style: own.unpersonalized ? new Float32Array(classes).fill(1 / classes) : generator.condition(history!) };
+      const cond = { reference, style: own.oracleStyle ? generator.conditionOfStyle(own.oracleStyle) : own.unpersonalized ? new Float32Array(classes).fill(1 / classes) : generator.condition(history!) };
       const direction = request.preference.rankerDirection;
       let guide: ((x0: Float32Array[]) => void) | undefined;
       if (guidance > 0) {
@@ -106,6 +134,11 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
         }
       }
       const seeds = Array.from({ length: m }, (_, i) => request.seed + i);
+      const cfgScale = own.cfgScale ?? DEFAULT_CFG_SCALE;
+      const cfgJitter = own.cfgJitter ?? DEFAULT_CFG_JITTER;
+      if (!(Number.isFinite(cfgScale) && cfgScale >= 0 && cfgScale <= 20)) throw new RagarError(`builtin.cfgScale must be a number from 0 to 20, got ${cfgScale}`, 'BAD_INPUT');
+      if (!(Number.isFinite(cfgJitter) && cfgJitter >= 0 && cfgJitter <= 2)) throw new RagarError(`builtin.cfgJitter must be a number from 0 to 2, got ${cfgJitter}`, 'BAD_INPUT');
+      const scales = seeds.map((seed) => Math.min(20, cfgScale * Math.exp(cfgJitter * new Rng(seed * 7 + 11).normal())));
       const sampleStart = performance.now();
       const x0s = await generator.sample(
         seeds.map(() => cond),
@@ -113,6 +146,7 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
         {
           steps,
           strength: own.strength ?? generator.config.strength ?? DEFAULT_SAMPLING_STRENGTH,
+          guidance: scales,
           guide,
           signal: request.abortSignal,
           onStep: (done, total) => request.onProgress?.({ stage: 'sampling', done, total }),

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
-import { createUnet, loadUnet, type UnetConfig } from '../onnx/unet.js';
+import { createCondUnet, loadCondUnet, type CondUnetConfig } from '../onnx/condUnet.js';
+import type { SessionSettings } from '../onnx/graph.js';
 import type { OnnxNet } from '../onnx/net.js';
 import { conditionFromHistory, type StyleConditioner } from './conditioning.js';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
@@ -10,24 +11,25 @@ import { PLANE } from './data.js';
 import { ddimStep, noisy, samplingTimes } from './schedule.js';
 
 /** Format of `generator.json`. */
-export const GENERATOR_FORMAT = 'ragar-generator-v2';
+export const GENERATOR_FORMAT = 'ragar-generator-v3';
 
 /**
- * What the built-in generator is:
- * - `diffusion`: a conditional denoiser. Input planes: the noisy image x_t (3), the reference
- *   (3), the preference's style posterior (one constant plane per style), the time t (1); output: the
- *   clean image as a residual on the reference, `x̂₀ = ref + U(·)`. Sampled with DDIM.
- * - `translator`: the same network with x_t and t fixed at zero, trained as a plain L1
- *   regressor (the baseline the issue asks for: sharp renditions must beat it).
+ * What the built-in generator is (both read the reference as an input plane set and the
+ * preference as a condition vector applied in every block, see `../onnx/condUnet.ts`):
+ * - `translator`: one forward pass maps (reference, condition) to the output image (trained
+ *   with L1, optionally an adversarial PatchGAN term and the rank term).
+ * - `diffusion`: a conditional denoiser that also reads the noisy image x_t and the time t (in
+ *   the condition vector) and predicts the clean image; sampled with DDIM.
  */
 export type GeneratorObjective = 'diffusion' | 'translator';
 
 /** The generator's definition, saved beside its weights. */
 export interface GeneratorConfig {
   objective: GeneratorObjective;
-  unet: UnetConfig;
+  /** The conditioned U-Net (channel counts derived from the rest of this config). */
+  net: CondUnetConfig;
   conditioner: StyleConditioner;
-  /** Default DDIM steps when sampling. */
+  /** Default DDIM steps when sampling (diffusion). */
   steps: number;
   /**
    * Space-to-depth factor (1 or 2): with 2, the 64×64 input planes are folded into 4× as many
@@ -36,7 +38,11 @@ export interface GeneratorConfig {
    * predicted: the output is 64×64 natively.
    */
   shuffle: 1 | 2;
-  /** Default sampling strength (see `BuiltinEngineOptions.strength`); absent = 1. */
+  /** Output = reference + network (true) or the network's output itself (false). */
+  residual: boolean;
+  /** Sinusoidal time features in the condition vector (diffusion; 0 for the translator). */
+  timeFeatures: number;
+  /** Default sampling strength (diffusion; see `BuiltinEngineOptions.strength`); absent = 1. */
   strength?: number;
 }
 
@@ -71,25 +77,42 @@ export function depthToSpace(x: Float32Array, n: number, c: number, size: number
   return shuffle(x, n, c, size, f, false);
 }
 
-/** Input planes of the network for a config. */
-export function inputPlanes(conditionPlanes: number): number {
-  return 3 + 3 + conditionPlanes + 1;
+/** Image planes the network reads: the reference, plus x_t for diffusion. */
+export function imagePlanes(objective: GeneratorObjective): number {
+  return objective === 'diffusion' ? 6 : 3;
+}
+
+/** Length of the condition vector: the style mixture, a "condition present" flag, time features. */
+export function conditionLength(classes: number, timeFeatures: number): number {
+  return classes + 1 + timeFeatures;
+}
+
+/** Sinusoidal features of t ∈ [0, 1] (k/2 frequencies, sin and cos). */
+function timeEmbedding(t: number, k: number, out: Float32Array, offset: number): void {
+  for (let i = 0; i < k / 2; i++) {
+    const f = Math.PI * 2 ** i;
+    out[offset + 2 * i] = Math.sin(f * t);
+    out[offset + 2 * i + 1] = Math.cos(f * t);
+  }
 }
 
 /** One sample's conditioning, in model space. */
 export interface GeneratorCondition {
   /** CHW reference in [−1, 1]. */
   reference: Float32Array;
-  /** Style condition, one value per conditioner class (see {@link conditionFromHistory}). */
-  style: Float32Array;
+  /**
+   * Style condition, one value per conditioner class (see {@link conditionFromHistory}); null =
+   * no condition (the learned unconditional output that classifier-free guidance extrapolates from).
+   */
+  style: Float32Array | null;
 }
 
 /**
- * The built-in conditional generator (a small U-Net on onnxruntime, see `../onnx/unet.ts`).
+ * The built-in conditional generator (a conditioned U-Net on onnxruntime, see `../onnx/condUnet.ts`).
  *
  * @example
- * const gen = await BuiltinGenerator.load(dir);
- * const x0 = await gen.sample([{ reference, style }], [seed]); // CHW in [−1, 1]
+ * const gen = (await BuiltinGenerator.load(dir)).generator;
+ * const [x0] = await gen.sample([{ reference, style: gen.condition(history) }], [seed]); // CHW in [−1, 1]
  */
 export class BuiltinGenerator {
   readonly config: GeneratorConfig;
@@ -99,15 +122,23 @@ export class BuiltinGenerator {
     this.config = config;
     this.net = net;
     if (config.conditioner?.kind !== 'style-posterior') throw new RagarError('generator config has no style-posterior conditioner (weights from another version)', 'BAD_INPUT');
-    const expected = inputPlanes(config.conditioner.classes.length) * config.shuffle ** 2;
-    if (net.inputShape[0] !== expected) throw new RagarError(`generator network reads ${net.inputShape[0]} planes, the config needs ${expected}`, 'BAD_INPUT');
+    const planes = imagePlanes(config.objective) * config.shuffle ** 2;
+    if (net.inputShape[0] !== planes) throw new RagarError(`generator network reads ${net.inputShape[0]} planes, the config needs ${planes}`, 'BAD_INPUT');
+    const condLength = conditionLength(config.conditioner.classes.length, config.timeFeatures);
+    if (net.spec.conditions?.[0]?.channels !== condLength) throw new RagarError(`generator network reads a condition of ${net.spec.conditions?.[0]?.channels} values, the config needs ${condLength}`, 'BAD_INPUT');
   }
 
   /** A freshly initialised generator. */
-  static create(config: Omit<GeneratorConfig, 'unet'> & { unet: Omit<UnetConfig, 'inChannels' | 'outChannels'> }): BuiltinGenerator {
+  static create(config: Omit<GeneratorConfig, 'net'> & { net: Omit<CondUnetConfig, 'inChannels' | 'outChannels' | 'condChannels' | 'size'> }, session?: SessionSettings): BuiltinGenerator {
     const f = config.shuffle;
-    const unet: UnetConfig = { ...config.unet, inChannels: inputPlanes(config.conditioner.classes.length) * f * f, outChannels: 3 * f * f, size: PIXEL_SIZE / f };
-    return new BuiltinGenerator({ ...config, unet }, createUnet(unet));
+    const net: CondUnetConfig = {
+      ...config.net,
+      inChannels: imagePlanes(config.objective) * f * f,
+      outChannels: 3 * f * f,
+      condChannels: conditionLength(config.conditioner.classes.length, config.timeFeatures),
+      size: PIXEL_SIZE / f,
+    };
+    return new BuiltinGenerator({ ...config, net }, createCondUnet(net, { session }));
   }
 
   /** The style condition of a weighted history (each item's style descriptor and weight). */
@@ -115,21 +146,54 @@ export class BuiltinGenerator {
     return conditionFromHistory(this.config.conditioner, history);
   }
 
-  /** Assemble the network input for a batch (N × planes × 64 × 64). */
-  assemble(noisy: readonly (Float32Array | null)[], conds: readonly GeneratorCondition[], times: readonly number[]): Float32Array {
-    const planes = inputPlanes(this.config.conditioner.classes.length);
+  /** The condition of a known style (one-hot; e.g. the oracle run's true target style). */
+  conditionOfStyle(style: string): Float32Array {
+    const k = this.config.conditioner.classes.indexOf(style);
+    if (k < 0) throw new RagarError(`style "${style}" is not one the generator knows (${this.config.conditioner.classes.join(', ')})`, 'BAD_INPUT');
+    const out = new Float32Array(this.config.conditioner.classes.length);
+    out[k] = 1;
+    return out;
+  }
+
+  /** The network's image planes (N × planes × 64 × 64, before the shuffle) and condition vectors. */
+  private assemble(noisy: readonly (Float32Array | null)[], conds: readonly GeneratorCondition[], times: readonly number[]): { x: Float32Array; cond: Float32Array } {
+    const planes = imagePlanes(this.config.objective);
+    const k = this.config.conditioner.classes.length;
+    const len = conditionLength(k, this.config.timeFeatures);
     const n = conds.length;
     const x = new Float32Array(n * planes * PLANE);
+    const cond = new Float32Array(n * len);
     for (let b = 0; b < n; b++) {
       const o = b * planes * PLANE;
-      const xt = noisy[b];
-      if (xt) x.set(xt, o);
-      x.set(conds[b].reference, o + 3 * PLANE);
-      const k = this.config.conditioner.classes.length;
-      for (let c = 0; c < k; c++) x.fill(conds[b].style[c], o + (6 + c) * PLANE, o + (7 + c) * PLANE);
-      x.fill(times[b], o + (6 + k) * PLANE, o + (7 + k) * PLANE);
+      if (planes === 6) {
+        const xt = noisy[b];
+        if (xt) x.set(xt, o);
+        x.set(conds[b].reference, o + 3 * PLANE);
+      } else x.set(conds[b].reference, o);
+      const style = conds[b].style;
+      if (style) {
+        if (style.length !== k) throw new RagarError(`style condition has ${style.length} values, the generator expects ${k}`, 'BAD_INPUT');
+        cond.set(style, b * len);
+        cond[b * len + k] = 1;
+      }
+      if (this.config.timeFeatures) timeEmbedding(times[b], this.config.timeFeatures, cond, b * len + k + 1);
     }
-    return x;
+    return { x: spaceToDepth(x, n, planes, PIXEL_SIZE, this.config.shuffle), cond };
+  }
+
+  private finish(y: Float32Array, conds: readonly GeneratorCondition[]): Float32Array[] {
+    const n = conds.length;
+    const space = depthToSpace(y, n, 3, PIXEL_SIZE, this.config.shuffle);
+    const out: Float32Array[] = [];
+    for (let b = 0; b < n; b++) {
+      const r = space.slice(b * 3 * PLANE, (b + 1) * 3 * PLANE);
+      if (this.config.residual) {
+        const ref = conds[b].reference;
+        for (let i = 0; i < r.length; i++) r[i] += ref[i];
+      }
+      out.push(r);
+    }
+    return out;
   }
 
   /** Parameter gradients for a loss gradient `dY` on the last {@link predict}'s outputs (N×3×64×64). */
@@ -137,40 +201,62 @@ export class BuiltinGenerator {
     return this.net.backward(spaceToDepth(dY, n, 3, PIXEL_SIZE, this.config.shuffle));
   }
 
-  /** x̂₀ for a batch: `ref + U(input)` (CHW, model space). */
+  /** Training forward pass: x̂ for a batch (CHW, model space); {@link backward} follows it. */
   async predict(noisy: readonly (Float32Array | null)[], conds: readonly GeneratorCondition[], times: readonly number[]): Promise<Float32Array[]> {
-    const n = conds.length;
-    const f = this.config.shuffle;
-    const input = spaceToDepth(this.assemble(noisy, conds, times), n, inputPlanes(this.config.conditioner.classes.length), PIXEL_SIZE, f);
-    const y = depthToSpace(await this.net.forward(input, n), n, 3, PIXEL_SIZE, f);
-    const out: Float32Array[] = [];
-    for (let b = 0; b < n; b++) {
-      const r = y.slice(b * 3 * PLANE, (b + 1) * 3 * PLANE);
-      const ref = conds[b].reference;
-      for (let i = 0; i < r.length; i++) r[i] += ref[i];
-      out.push(r);
-    }
-    return out;
+    const { x, cond } = this.assemble(noisy, conds, times);
+    return this.finish(await this.net.forward(x, conds.length, { cond }), conds);
   }
 
   /**
-   * Generate one image per condition (CHW in model space). Diffusion: DDIM from seeded noise
-   * over `steps` steps; an optional `guide` nudges each x̂₀ (e.g. along the ranker's pixel
-   * gradient). Translator: one forward pass (seeds unused).
+   * Inference: x̂ for a batch with classifier-free guidance `scale` (one for all or one per
+   * sample; 1 = the conditional output; otherwise the unconditional output is computed in the
+   * same batch and extrapolated from).
+   */
+  async infer(noisy: readonly (Float32Array | null)[], conds: readonly GeneratorCondition[], times: readonly number[], scale: number | readonly number[]): Promise<Float32Array[]> {
+    const scaleOf = (b: number): number => (typeof scale === 'number' ? scale : scale[b]);
+    const guided = conds.some((c, b) => c.style && scaleOf(b) !== 1);
+    const allConds = guided ? [...conds, ...conds.map((c) => ({ reference: c.reference, style: null }))] : conds;
+    const { x, cond } = this.assemble(guided ? [...noisy, ...noisy] : noisy, allConds, guided ? [...times, ...times] : times);
+    const y = this.finish(await this.net.predict(x, allConds.length, { cond }), allConds);
+    if (!guided) return y;
+    const n = conds.length;
+    return y.slice(0, n).map((c, b) => {
+      if (!conds[b].style) return c;
+      const u = y[n + b];
+      const sb = scaleOf(b);
+      const out = new Float32Array(c.length);
+      for (let i = 0; i < c.length; i++) out[i] = u[i] + sb * (c[i] - u[i]);
+      return out;
+    });
+  }
+
+  /**
+   * Generate one image per condition (CHW in model space). Translator: one guided forward pass
+   * (seeds unused). Diffusion: DDIM from seeded noise over `steps` steps (from the reference
+   * noised to `strength` when below 1); an optional `guide` nudges each x̂₀ (e.g. along the
+   * ranker's pixel gradient). `guidance` is the classifier-free guidance scale, one for all or
+   * one per condition: `u + s·(c − u)` with c the conditioned and u the unconditioned prediction
+   * (default 1: the plain conditional output).
    */
   async sample(
     conds: readonly GeneratorCondition[],
     seeds: readonly number[],
-    options: { steps?: number; strength?: number; guide?: (x0: Float32Array[], step: number) => void; signal?: AbortSignal; onStep?: (done: number, total: number) => void } = {},
+    options: { steps?: number; strength?: number; guidance?: number | readonly number[]; guide?: (x0: Float32Array[], step: number) => void; signal?: AbortSignal; onStep?: (done: number, total: number) => void } = {},
   ): Promise<Float32Array[]> {
+    const scale = options.guidance ?? 1;
+    for (const v of typeof scale === 'number' ? [scale] : scale) {
+      if (!(Number.isFinite(v) && v >= 0 && v <= 20)) throw new RagarError(`guidance scale must be a number from 0 to 20, got ${v}`, 'BAD_INPUT');
+    }
+    if (typeof scale !== 'number' && scale.length !== conds.length) throw new RagarError(`${scale.length} guidance scales for ${conds.length} conditions`, 'BAD_INPUT');
     if (this.config.objective === 'translator') {
       options.signal?.throwIfAborted();
-      const out = await this.predict(conds.map(() => null), conds, conds.map(() => 0));
+      const out = await this.infer(conds.map(() => null), conds, conds.map(() => 0), scale);
+      options.guide?.(out, 0);
       options.onStep?.(1, 1);
       return out;
     }
     const steps = options.steps ?? this.config.steps;
-    const strength = options.strength ?? 1;
+    const strength = options.strength ?? this.config.strength ?? 1;
     if (!(strength > 0 && strength <= 1)) throw new RagarError(`strength must be in (0, 1], got ${strength}`, 'BAD_INPUT');
     const times = samplingTimes(steps).map((t) => t * strength);
     const xs = seeds.map((seed, b) => {
@@ -182,7 +268,7 @@ export class BuiltinGenerator {
     let x0: Float32Array[] = [];
     for (let s = 0; s < steps; s++) {
       options.signal?.throwIfAborted();
-      x0 = await this.predict(xs, conds, conds.map(() => times[s]));
+      x0 = await this.infer(xs, conds, conds.map(() => times[s]), scale);
       options.guide?.(x0, s);
       if (s < steps - 1) for (let b = 0; b < xs.length; b++) ddimStep(xs[b], x0[b], times[s], times[s + 1]);
       options.onStep?.(s + 1, steps);
@@ -199,7 +285,7 @@ export class BuiltinGenerator {
   }
 
   /** Load a saved generator, with clear errors for a missing folder or another format. */
-  static async load(dir: string): Promise<{ generator: BuiltinGenerator; meta: Record<string, unknown> }> {
+  static async load(dir: string, session?: SessionSettings): Promise<{ generator: BuiltinGenerator; meta: Record<string, unknown> }> {
     const file = path.join(dir, 'generator.json');
     if (!fs.existsSync(file)) throw new RagarError(`no generator weights in ${dir} (generator.json missing); run \`ragar train generator\``, 'NOT_FOUND');
     let meta: Record<string, unknown>;
@@ -210,7 +296,7 @@ export class BuiltinGenerator {
     }
     if (meta.format !== GENERATOR_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(meta.format)} is not ${GENERATOR_FORMAT} (weights from another version)`, 'BAD_INPUT');
     const config = meta.config as GeneratorConfig;
-    const net = await loadUnet(dir);
+    const net = await loadCondUnet(dir, { session });
     return { generator: new BuiltinGenerator(config, net), meta };
   }
 

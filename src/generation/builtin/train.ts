@@ -7,52 +7,85 @@ import { silentProgress, type Progress } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { PLANE, syntheticPreference, toPixels, type GeneratorData } from './data.js';
+import { PIXEL_SIZE } from '../../encoders/pixels.js';
+import type { OnnxNet } from '../onnx/net.js';
+import { createPatchDiscriminator, loadPatchDiscriminator } from '../onnx/patchgan.js';
 import { BuiltinGenerator, type GeneratorCondition, type GeneratorObjective } from './model.js';
+import { measureConditionResponse, type ConditionResponse } from './response.js';
 import { noisy } from './schedule.js';
 
 /** Options of {@link trainGenerator} (CLI flags of `ragar train generator`). */
 export interface GeneratorTrainOptions {
   objective: GeneratorObjective;
-  /** Weight λ of the rank loss `L_rank = −s(x̂₀)·v / σ` (0 = no ranker in training). */
+  /** Weight λ of the rank loss `L_rank = −s(x̂)·v / σ` (0 = no ranker in training). */
   lambda: number;
+  /** Weight of the adversarial (PatchGAN, hinge) term against the L1 term (0 = L1 only). */
+  adversarial: number;
   /** Wall-clock budget in minutes (training stops at the first of budget and steps). */
   minutes: number;
   /** Most optimiser steps (0 = no limit: the time budget decides). */
   steps: number;
   batchSize: number;
   learningRate: number;
+  /** Adam step size of the discriminator (β₁ = 0.5, as pix2pix). */
+  discriminatorLearningRate: number;
   seed: number;
   /** U-Net base width and levels. */
   base: number;
   levels: number;
   /** Space-to-depth factor of the U-Net (2: runs at 32×32, see `GeneratorConfig.shuffle`). */
   shuffle: 1 | 2;
+  /** Output = reference + network (true) or the network's own output (false, the default). */
+  residual: boolean;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
   purity: number;
-  /** DDIM steps recorded as the sampling default. */
+  /** Share of examples trained with no condition (classifier-free guidance needs it). */
+  conditionDropout: number;
+  /** Share of examples conditioned on the target style itself (one-hot), as a perfect preference would. */
+  oneHotShare: number;
+  /** DDIM steps recorded as the sampling default (diffusion). */
   samplingSteps: number;
   /** Save a checkpoint every this many steps (and at the end). */
   checkpointEvery: number;
+  /** onnxruntime threads per network (not part of the result: excluded from the resume check). */
+  threads: number;
 }
 
 /** Documented defaults (README, `--help`). */
 export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
-  objective: 'diffusion',
+  objective: 'translator',
   lambda: 0.01,
+  adversarial: 0.02,
   minutes: 30,
   steps: 0,
   batchSize: 8,
   learningRate: 3e-4,
+  discriminatorLearningRate: 2e-4,
   seed: 1,
   base: 32,
   levels: 3,
   shuffle: 2,
+  residual: false,
   historyK: 5,
   purity: 0.85,
+  conditionDropout: 0.1,
+  oneHotShare: 0.2,
   samplingSteps: 8,
   checkpointEvery: 100,
+  threads: 2,
 };
+
+/** One point of the loss curve: means over 50 steps. */
+export interface LossPoint {
+  step: number;
+  l1: number;
+  /** Mean rank score term (null without the rank loss). */
+  rank: number | null;
+  /** Discriminator hinge loss and generator adversarial loss (null without the adversarial term). */
+  dLoss: number | null;
+  gAdv: number | null;
+}
 
 /** What {@link trainGenerator} returns (also written to `generator.json`). */
 export interface GeneratorTrainingRecord {
@@ -65,9 +98,9 @@ export interface GeneratorTrainingRecord {
   seconds: number;
   msPerSample: number;
   parameters: number;
+  discriminatorParameters: number | null;
   macsPerSample: number;
-  /** Mean L1 (model space) per 50 steps, and the mean rank score term. */
-  lossCurve: { step: number; l1: number; rank: number | null }[];
+  lossCurve: LossPoint[];
   /** Standard deviation of tower scores used to scale the rank loss. */
   rankScale: number | null;
   /** SHA-256 of the ranker whose distilled tower gave the rank loss (null for λ = 0). */
@@ -75,20 +108,62 @@ export interface GeneratorTrainingRecord {
   resumedFrom: number;
   startedAt: string;
   finishedAt: string;
+  /** Measured at the end on train concepts: how much the output moves between one-hot style conditions (see `response.ts`). */
+  conditionResponse: ConditionResponse;
 }
 
 const STATE_FILE = 'train-state.json';
 
+/** Options that do not change the result and may differ on resume. */
+const RUN_ONLY = ['minutes', 'steps', 'checkpointEvery', 'threads'];
+
+/** Fill the discriminator's input: image, reference, then one constant plane per condition value. */
+function discriminatorInput(images: readonly Float32Array[], refs: readonly Float32Array[], conds: readonly Float32Array[], condLength: number, out: Float32Array): Float32Array {
+  const planes = 6 + condLength;
+  images.forEach((img, b) => {
+    const o = b * planes * PLANE;
+    out.set(img, o);
+    out.set(refs[b], o + 3 * PLANE);
+    for (let c = 0; c < condLength; c++) out.fill(conds[b][c], o + (6 + c) * PLANE, o + (7 + c) * PLANE);
+  });
+  return out;
+}
+
+function saveFloats(file: string, parts: readonly Float32Array[]): void {
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const all = new Float32Array(total);
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.length;
+  }
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, Buffer.from(all.buffer));
+  fs.renameSync(tmp, file);
+}
+
+function restoreAdam(file: string, size: number, lr: number, step: number, beta1 = 0.9): Adam {
+  const buf = fs.readFileSync(file);
+  const f = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  if (f.length !== 2 * size) throw new RagarError(`${file}: optimiser state of ${f.length} values, expected ${2 * size}`, 'BAD_INPUT');
+  const adam = new Adam(size, lr, beta1);
+  adam.restore({ t: step, m: f.subarray(0, size), v: f.subarray(size, 2 * size) });
+  return adam;
+}
+
 /**
  * Train the built-in generator on the train concepts of an emoji-styles-like dataset with
- * `L = L_gen + λ·L_rank` (DESIGN §2 step 4): `L_gen` is the L1 distance of the predicted clean
- * image to the target rendition (for diffusion, at a random noise level), `L_rank` is minus the
- * distilled tower's score of the prediction for the synthetic user's ranker direction,
- * normalised by the scores' standard deviation; its pixel gradient comes from
- * {@link ImageTower.scoreAndGrad}. Each example: a train concept, a reference rendition, a target
- * rendition in another style, and a synthetic attended history that prefers the target's style.
- * Checkpoints (weights, optimiser, step) go to `dir` every `checkpointEvery` steps; an existing
- * checkpoint there with the same options is resumed.
+ * `L = L1 + a·L_adv + λ·L_rank` (DESIGN §2 step 4): L1 to the target rendition (for diffusion,
+ * of the clean-image prediction at a random noise level); `L_adv` the hinge loss of a PatchGAN
+ * discriminator that sees the image, the reference and the condition (real: target renditions;
+ * `a = 0` turns it off); `L_rank` minus the distilled tower's score of the output for the
+ * synthetic user's ranker direction, normalised by the scores' standard deviation (pixel gradient
+ * from {@link ImageTower.scoreAndGrad}). Each example: a train concept, a reference rendition, a
+ * target rendition in another style, and a condition: the style mixture of a synthetic attended
+ * history that prefers the target's style, or (share `oneHotShare`) the target style itself, or
+ * (share `conditionDropout`) none, so that classifier-free guidance can extrapolate at sampling.
+ * Checkpoints (weights, discriminator, optimisers, step) go to `dir` every `checkpointEvery`
+ * steps; an existing checkpoint there with the same options is resumed.
  *
  * @example
  * const record = await trainGenerator(data, tower, dir, { ...DEFAULT_GENERATOR_TRAIN, minutes: 5 });
@@ -104,6 +179,8 @@ export async function trainGenerator(
   if (o.lambda > 0 && !tower) throw new RagarError('λ > 0 needs the distilled image tower: run `ragar rank distill` first', 'BAD_INPUT');
   if (!(o.batchSize >= 1 && Number.isInteger(o.batchSize))) throw new RagarError(`batch size must be a positive integer, got ${o.batchSize}`, 'BAD_INPUT');
   if (!(o.minutes > 0) && !(o.steps > 0)) throw new RagarError('give a time budget (minutes) or a number of steps', 'BAD_INPUT');
+  if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
+  if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
   const progress = hooks.progress ?? silentProgress;
   const note = hooks.note ?? (() => {});
   const train = data.items.filter((it) => it.split === 'train' && data.pixels.has(it.index));
@@ -112,39 +189,55 @@ export async function trainGenerator(
   if (!concepts.length) throw new RagarError('no train concept has two renditions: nothing to learn a restyling from', 'BAD_INPUT');
 
   fs.mkdirSync(dir, { recursive: true });
-  const optionsKey = JSON.stringify(o, Object.keys(o).filter((k) => !['minutes', 'steps', 'checkpointEvery'].includes(k)).sort());
+  const optionsKey = JSON.stringify(o, Object.keys(o).filter((k) => !RUN_ONLY.includes(k)).sort());
   const stateFile = path.join(dir, STATE_FILE);
+  const discDir = path.join(dir, 'discriminator');
+  const session = { threads: o.threads };
   let generator: BuiltinGenerator;
+  let disc: OnnxNet | null = null;
   let step = 0;
   let resumedFrom = 0;
   let elapsedBefore = 0;
-  const lossCurve: GeneratorTrainingRecord['lossCurve'] = [];
-  const opt = { current: null as Adam | null };
+  const lossCurve: LossPoint[] = [];
+  let adam: Adam;
+  let adamD: Adam | null = null;
   if (fs.existsSync(stateFile)) {
-    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { optionsKey: string; step: number; seconds: number; lossCurve: GeneratorTrainingRecord['lossCurve'] };
+    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { optionsKey: string; step: number; seconds: number; lossCurve: LossPoint[] };
     if (state.optionsKey !== optionsKey) throw new RagarError(`${dir} holds a checkpoint trained with other options; pass another --out or delete it`, 'CONFLICT');
-    generator = (await BuiltinGenerator.load(dir)).generator;
-    const adam = new Adam(generator.net.paramCount, o.learningRate);
-    const buf = fs.readFileSync(path.join(dir, 'optimizer.bin'));
-    const f = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-    const n = generator.net.paramCount;
-    adam.restore({ t: state.step, m: f.subarray(0, n), v: f.subarray(n, 2 * n) });
-    opt.current = adam;
+    generator = (await BuiltinGenerator.load(dir, session)).generator;
+    adam = restoreAdam(path.join(dir, 'optimizer.bin'), generator.net.paramCount, o.learningRate, state.step);
+    if (o.adversarial > 0) {
+      disc = await loadPatchDiscriminator(discDir, { session });
+      adamD = restoreAdam(path.join(dir, 'optimizer-d.bin'), disc.paramCount, o.discriminatorLearningRate, state.step, 0.5);
+    }
     step = resumedFrom = state.step;
     elapsedBefore = state.seconds;
     lossCurve.push(...state.lossCurve);
     note(`resuming from step ${step} (${elapsedBefore.toFixed(0)} s already trained)`);
   } else {
     const conditioner = fitStyleConditioner(train.map((it) => data.styleOf(it.index)), train.map((it) => it.style), o.seed);
-    generator = BuiltinGenerator.create({
-      objective: o.objective,
-      conditioner,
-      steps: o.samplingSteps,
-      shuffle: o.shuffle,
-      unet: { base: o.base, levels: o.levels, seed: o.seed },
-    });
+    generator = BuiltinGenerator.create(
+      {
+        objective: o.objective,
+        conditioner,
+        steps: o.samplingSteps,
+        shuffle: o.shuffle,
+        residual: o.residual,
+        timeFeatures: o.objective === 'diffusion' ? 16 : 0,
+       
+        net: { base: o.base, levels: o.levels, seed: o.seed },
+      },
+      session,
+    );
+    adam = new Adam(generator.net.paramCount, o.learningRate);
+    if (o.adversarial > 0) {
+      const k = generator.config.conditioner.classes.length;
+      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1 }, { session });
+      adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
+    }
   }
-  const adam = opt.current ?? new Adam(generator.net.paramCount, o.learningRate);
+  const classes = generator.config.conditioner.classes;
+  const condLength = classes.length + 1;
   const B = o.batchSize;
   await generator.net.ready(B);
 
@@ -169,21 +262,24 @@ export async function trainGenerator(
   const maxSteps = o.steps > 0 ? o.steps : Infinity;
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  let windowL1 = 0;
-  let windowRank = 0;
-  let windowN = 0;
+  const win = { l1: 0, rank: 0, d: 0, g: 0, n: 0 };
   const saveCheckpoint = async () => {
     const seconds = elapsedBefore + (Date.now() - started) / 1000;
     await generator.save(dir, { training: null });
     const st = adam.state();
-    const tmp = path.join(dir, `optimizer.bin.${process.pid}.tmp`);
-    const both = new Float32Array(st.m.length * 2);
-    both.set(st.m, 0);
-    both.set(st.v, st.m.length);
-    fs.writeFileSync(tmp, Buffer.from(both.buffer));
-    fs.renameSync(tmp, path.join(dir, 'optimizer.bin'));
-    fs.writeFileSync(stateFile, `${JSON.stringify({ optionsKey, step, seconds, lossCurve })}\n`);
+    saveFloats(path.join(dir, 'optimizer.bin'), [st.m, st.v]);
+    if (disc && adamD) {
+      await disc.save(discDir);
+      const sd = adamD.state();
+      saveFloats(path.join(dir, 'optimizer-d.bin'), [sd.m, sd.v]);
+    }
+    const tmp = `${stateFile}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, `${JSON.stringify({ optionsKey, step, seconds, lossCurve })}\n`);
+    fs.renameSync(tmp, stateFile);
   };
+  const dPlanes = 6 + condLength;
+  const dReal = new Float32Array(2 * B * dPlanes * PLANE);
+  const dFake = new Float32Array(B * dPlanes * PLANE);
   const totalForBar = Number.isFinite(maxSteps) ? maxSteps : Math.round(budgetMs / 1000);
   progress.start(Number.isFinite(maxSteps) ? 'generator steps' : 'generator training (seconds)', totalForBar);
   while (step < maxSteps && Date.now() - started < budgetMs) {
@@ -191,10 +287,12 @@ export async function trainGenerator(
       progress.stop();
       await saveCheckpoint();
       await generator.dispose();
+      await disc?.dispose();
       throw new RagarError(`interrupted at step ${step}: checkpoint saved in ${dir}; run the same command again to resume`, 'INTERRUPTED');
     }
     const rng = new Rng(o.seed * 1_000_003 + step);
     const conds: GeneratorCondition[] = [];
+    const condVectors: Float32Array[] = [];
     const targets: Float32Array[] = [];
     const xts: (Float32Array | null)[] = [];
     const times: number[] = [];
@@ -209,7 +307,16 @@ export async function trainGenerator(
       const target = data.pixels.get(r.get(st)!)!;
       const group = groupOf.get(c)!;
       const pref = syntheticPreference(data, c, group, st, rng, o.historyK, o.purity);
-      conds.push({ reference: data.pixels.get(r.get(sr)!)!, style: generator.condition(pref.history.map((h) => ({ weight: 1, styleVector: data.styleOf(h) }))) });
+      const u = rng.next();
+      const style = u < o.conditionDropout ? null : u < o.conditionDropout + o.oneHotShare ? generator.conditionOfStyle(st) : generator.condition(pref.history.map((h) => ({ weight: 1, styleVector: data.styleOf(h) })));
+      const reference = data.pixels.get(r.get(sr)!)!;
+      conds.push({ reference, style });
+      const cv = new Float32Array(condLength);
+      if (style) {
+        cv.set(style);
+        cv[classes.length] = 1;
+      }
+      condVectors.push(cv);
       targets.push(target);
       vs.push(pref.v);
       if (o.objective === 'diffusion') {
@@ -223,8 +330,8 @@ export async function trainGenerator(
       }
     }
     const pred = await generator.predict(xts, conds, times);
-    const dY = new Float32Array(B * 3 * PLANE);
     const n = 3 * PLANE;
+    const dY = new Float32Array(B * n);
     let l1 = 0;
     for (let b = 0; b < B; b++) {
       const p = pred[b];
@@ -236,6 +343,37 @@ export async function trainGenerator(
       }
     }
     l1 /= n * B;
+    let dLoss: number | null = null;
+    let gAdv: number | null = null;
+    if (disc && adamD) {
+      // discriminator step on [generated; real], hinge loss
+      const refs = conds.map((c) => c.reference);
+      discriminatorInput([...pred, ...targets], [...refs, ...refs], [...condVectors, ...condVectors], condLength, dReal);
+      const logits = await disc.forward(dReal, 2 * B);
+      const patches = logits.length / (2 * B);
+      const dl = new Float32Array(logits.length);
+      dLoss = 0;
+      const per = 1 / (B * patches);
+      for (let i = 0; i < logits.length; i++) {
+        const fake = i < B * patches;
+        const margin = fake ? 1 + logits[i] : 1 - logits[i];
+        if (margin > 0) {
+          dLoss += margin * per;
+          dl[i] = fake ? per : -per;
+        }
+      }
+      adamD.step(disc.params, await disc.backward(dl));
+      // generator's adversarial gradient through the updated discriminator: −mean D(fake)
+      discriminatorInput(pred, refs, condVectors, condLength, dFake);
+      const fl = await disc.forward(dFake, B);
+      gAdv = 0;
+      for (const v of fl) gAdv -= v * per;
+      const { dx } = await disc.backwardWithInput(new Float32Array(fl.length).fill(-per));
+      for (let b = 0; b < B; b++) {
+        const o2 = b * dPlanes * PLANE;
+        for (let i = 0; i < n; i++) dY[b * n + i] += o.adversarial * dx[o2 + i];
+      }
+    }
     let rankTerm: number | null = null;
     if (tower && o.lambda > 0 && rankScale) {
       rankTerm = 0;
@@ -258,17 +396,26 @@ export async function trainGenerator(
     const grads = await generator.backward(dY, B);
     adam.step(generator.net.params, grads);
     step++;
-    windowL1 += l1;
-    windowRank += rankTerm ?? 0;
-    windowN++;
+    win.l1 += l1;
+    win.rank += rankTerm ?? 0;
+    win.d += dLoss ?? 0;
+    win.g += gAdv ?? 0;
+    win.n++;
     if (!Number.isFinite(l1) || l1 > 50) {
       progress.stop();
       await generator.dispose();
+      await disc?.dispose();
       throw new RagarError(`generator training diverged at step ${step} (L1 ${l1}); lower --lr (now ${o.learningRate})${o.lambda > 0 ? ' or --lambda' : ''}`, 'DIVERGED');
     }
     if (step % 50 === 0) {
-      lossCurve.push({ step, l1: windowL1 / windowN, rank: rankTerm === null ? null : windowRank / windowN });
-      windowL1 = windowRank = windowN = 0;
+      lossCurve.push({
+        step,
+        l1: win.l1 / win.n,
+        rank: rankTerm === null ? null : win.rank / win.n,
+        dLoss: dLoss === null ? null : win.d / win.n,
+        gAdv: gAdv === null ? null : win.g / win.n,
+      });
+      win.l1 = win.rank = win.d = win.g = win.n = 0;
     }
     if (step % o.checkpointEvery === 0) await saveCheckpoint();
     progress.update(Number.isFinite(maxSteps) ? step - resumedFrom : Math.min(totalForBar, Math.round((Date.now() - started) / 1000)));
@@ -276,25 +423,38 @@ export async function trainGenerator(
   progress.stop();
   await saveCheckpoint();
   const seconds = elapsedBefore + (Date.now() - started) / 1000;
+  const responseConcepts = concepts
+    .filter((c) => data.renditions.get(c)!.size === data.styles.length)
+    .slice(0, 24)
+    .map((c) => {
+      const r = data.renditions.get(c)!;
+      const renditions = data.styles.map((s) => data.pixels.get(r.get(s)!)!);
+      return { reference: renditions[0], renditions };
+    });
+  const conditionResponse = await measureConditionResponse(generator, responseConcepts);
+  note(`condition response: outputs for different styles differ by ${conditionResponse.outputSpread.toFixed(4)} per pixel, real renditions by ${conditionResponse.realSpread.toFixed(4)}`);
   const record: GeneratorTrainingRecord = {
     dataset: data.view.dataset.name,
     datasetDigest: hooks.datasetDigest ?? null,
-    data: 'train concepts only (valid/test concepts never seen); reference and target: two renditions of one concept; preference: a synthetic attended history of same-group train concepts',
+    data: 'train concepts only (valid/test concepts never seen); reference and target: two renditions of one concept; condition: the style mixture of a synthetic attended history of same-group train concepts, the target style (one-hot) or none',
     options: o,
     steps: step,
     samples: step * B,
     seconds,
     msPerSample: (seconds * 1000) / Math.max(1, step * B),
     parameters: generator.net.paramCount,
-    macsPerSample: generator.net.macsPerSample,
+    discriminatorParameters: disc?.paramCount ?? null,
+    macsPerSample: generator.net.macsPerSample + (disc ? 3 * disc.macsPerSample : 0),
     lossCurve,
     rankScale,
     rankerSha256: hooks.rankerSha256 ?? null,
     resumedFrom,
     startedAt,
     finishedAt: new Date().toISOString(),
+    conditionResponse,
   };
   await generator.save(dir, { training: record });
   await generator.dispose();
+  await disc?.dispose();
   return record;
 }

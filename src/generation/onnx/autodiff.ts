@@ -26,6 +26,8 @@ export type BackwardMode = 'saved' | 'recompute';
 export const DY = 'dy';
 /** Name of the concatenated parameter-gradient output of the backward graph. */
 export const GRADS = 'grads';
+/** Name of the input-gradient output of the backward graph (with `inputGradient`). */
+export const DX = 'dx';
 
 /** Layers whose outputs the backward pass recomputes instead of receiving them (pure data movement). */
 const CHEAP = new Set(['concat', 'upsample']);
@@ -38,6 +40,11 @@ export interface TrainingGraphOptions {
   convBackward?: ConvBackward;
   /** Build the forward graph in the blocked layout with this block size (see `nchwc.ts`); 0/absent: NCHW. */
   nchwcBlock?: number;
+  /**
+   * Also output {@link DX}, the gradient w.r.t. the network input `x` (e.g. a discriminator's
+   * gradient w.r.t. the image it judged, passed on to a generator).
+   */
+  inputGradient?: boolean;
 }
 
 /** The two graphs of one batch size, as ONNX bytes. */
@@ -54,6 +61,7 @@ function batchDims(n: number, s: Shape): number[] {
 
 function declareInputs(g: GraphBuilder, spec: NetSpec, n: number, shapes: Map<string, Shape>): void {
   g.input(spec.input.name, batchDims(n, shapes.get(spec.input.name)!));
+  for (const c of spec.conditions ?? []) g.input(c.name, [n, c.channels, 1, 1]);
   for (const p of spec.params) g.input(p.name, p.shape);
 }
 
@@ -74,10 +82,10 @@ export function buildForwardGraph(spec: NetSpec, n: number, saved: readonly stri
   return g.build();
 }
 
-/** Which activations depend on parameters (and so need a gradient). */
-function gradientNeeds(spec: NetSpec): Set<string> {
+/** Which activations depend on parameters (or, with `withInput`, on the input) and so need a gradient. */
+function gradientNeeds(spec: NetSpec, withInput: boolean): Set<string> {
   const params = new Set(spec.params.map((p) => p.name));
-  const needs = new Set<string>();
+  const needs = new Set<string>(withInput ? [spec.input.name] : []);
   for (const layer of spec.layers) {
     if (layerInputs(layer).some((x) => params.has(x) || needs.has(x))) needs.add(layer.output);
   }
@@ -96,7 +104,7 @@ export function buildTrainingGraphs(spec: NetSpec, n: number, options: TrainingG
   const g = new GraphBuilder('backward');
   declareInputs(g, spec, n, shapes);
   const ctx: EmitContext = { g, n, shape: (name) => shapes.get(name)!, convBackward };
-  const paramNames = new Set(spec.params.map((p) => p.name));
+  const paramNames = new Set([...spec.params.map((p) => p.name), ...(spec.conditions ?? []).map((c) => c.name)]);
   const saved: string[] = [];
   if (mode === 'recompute') {
     for (const layer of spec.layers) emitForward(ctx, layer);
@@ -120,7 +128,7 @@ export function buildTrainingGraphs(spec: NetSpec, n: number, options: TrainingG
     saved.push(name);
     return name;
   };
-  const needs = gradientNeeds(spec);
+  const needs = gradientNeeds(spec, options.inputGradient ?? false);
   const contributions = new Map<string, string[]>();
   const paramGrads = new Map<string, string[]>();
   const add = (map: Map<string, string[]>, key: string, grad: string): void => {
@@ -146,6 +154,12 @@ export function buildTrainingGraphs(spec: NetSpec, n: number, options: TrainingG
   });
   if (g.node('Concat', flat, GRADS, { axis: 0 }) !== GRADS) throw new Error(`autodiff: internal name clash on "${GRADS}"`);
   g.output(GRADS, [spec.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0)]);
+  if (options.inputGradient) {
+    const list = contributions.get(spec.input.name);
+    if (!list) throw new RagarError('network spec: the output does not depend on the input', 'BAD_INPUT');
+    if (g.node('Identity', [total(list, `d.${spec.input.name}.total`)], DX) !== DX) throw new Error(`autodiff: internal name clash on "${DX}"`);
+    g.output(DX, batchDims(n, shapes.get(spec.input.name)!));
+  }
   const backward = g.build();
   const handed = mode === 'saved' ? saved : [];
   const forward = (options.nchwcBlock ? buildForwardGraphNchwc(spec, n, handed, options.nchwcBlock) : null) ?? buildForwardGraph(spec, n, handed);

@@ -19,6 +19,9 @@ const A = leaky(0.2);
 interface Case {
   name: string;
   channels: number;
+  conditions?: { name: string; channels: number }[];
+  /** Finite-difference step when the default (1e-3 for piecewise-linear activations) is too small for float32 round-off. */
+  eps?: number;
   layers: Layer[];
   params: ParamSpec[];
   act: Activation;
@@ -60,11 +63,27 @@ function cases(act: Activation): Case[] {
       const down = conv('down', h, 'h2', 3, 3, 3, 2, act);
       return { layers: [down.layer, { op: 'upsample', input: 'h2', output: 't' }], params: down.params, out: 't', outCh: 3 };
     }),
+    { ...wrap('groupnorm', act, 4, (h) => ({ layers: [{ op: 'groupnorm', input: h, output: 't', groups: 2, eps: 1e-5 }], params: [], out: 't', outCh: 4 })), eps: 1e-2 },
+    {
+      eps: 1e-2,
+      // FiLM from a condition vector through a 1×1 "MLP", after group normalisation
+      ...wrap('film', act, 4, (h) => {
+        const mlp = conv('mlp', 'c', 'm1', 3, 5, 1, 1, act);
+        const mod = conv('mod', 'm1', 'mod', 5, 8, 1, 1, LINEAR);
+        return {
+          layers: [{ op: 'groupnorm', input: h, output: 'n', groups: 2, eps: 1e-5 }, mlp.layer, mod.layer, { op: 'film', input: 'n', mod: 'mod', output: 't' }],
+          params: [...mlp.params, ...mod.params],
+          out: 't',
+          outCh: 4,
+        };
+      }),
+      conditions: [{ name: 'c', channels: 3 }],
+    },
   ];
 }
 
 function specOf(c: Case): NetSpec {
-  return { input: { name: 'x', channels: c.channels, height: SIZE, width: SIZE }, output: 'y', layers: c.layers, params: c.params };
+  return { input: { name: 'x', channels: c.channels, height: SIZE, width: SIZE }, conditions: c.conditions, output: 'y', layers: c.layers, params: c.params };
 }
 
 const nets: OnnxNet[] = [];
@@ -77,7 +96,8 @@ async function check(c: Case, mode: BackwardMode, convBackward: ConvBackward): P
   nets.push(net);
   const x = randomArray(new Rng(4), BATCH * c.channels * SIZE * SIZE);
   const smooth = c.act.kind !== 'leaky';
-  const r = await gradCheck(net, x, BATCH, { samplesPerParam: 12, eps: smooth ? 1e-2 : 1e-3, kinks: !smooth });
+  const conds = Object.fromEntries((c.conditions ?? []).map((k, i) => [k.name, randomArray(new Rng(9 + i), BATCH * k.channels)]));
+  const r = await gradCheck(net, x, BATCH, { samplesPerParam: 12, eps: c.eps ?? (smooth ? 1e-2 : 1e-3), kinks: !smooth, conds });
   const bad = r.checked.filter((e) => e.error > 1e-2);
   expect(bad, JSON.stringify(bad.slice(0, 3))).toEqual([]);
   // every parameter tensor got a non-zero gradient somewhere
@@ -105,4 +125,45 @@ describe('other backward variants match finite differences', () => {
       await check(c, 'recompute', 'shared');
     });
   }
+});
+
+describe('input gradient', () => {
+  it('matches finite differences of the input (for a discriminator passing gradients to a generator)', async () => {
+    const c = cases(SILU).find((x) => x.name === 'film')!;
+    const net = new OnnxNet(specOf(c), { seed: 5, inputGradient: true });
+    nets.push(net);
+    const rng = new Rng(21);
+    const x = randomArray(rng, BATCH * c.channels * SIZE * SIZE);
+    const conds = { c: randomArray(rng, BATCH * 3) };
+    const y = await net.forward(x, BATCH, conds);
+    const dY = randomArray(rng, y.length);
+    const { grads, dx } = await net.backwardWithInput(dY);
+    expect(grads.length).toBe(net.paramCount);
+    expect(dx.length).toBe(x.length);
+    const loss = async (input: Float32Array): Promise<number> => {
+      const out = await net.predict(input, BATCH, conds);
+      let s = 0;
+      for (let i = 0; i < out.length; i++) s += out[i] * dY[i];
+      return s;
+    };
+    const eps = 1e-2;
+    for (const i of [0, 7, 33, 101, x.length - 1]) {
+      const plus = x.slice();
+      plus[i] += eps;
+      const minus = x.slice();
+      minus[i] -= eps;
+      const numeric = ((await loss(plus)) - (await loss(minus))) / (2 * eps);
+      expect(Math.abs(dx[i] - numeric)).toBeLessThan(1e-2 * Math.max(1, Math.abs(numeric)));
+    }
+  });
+
+  it('is refused for a network built without it, and a missing condition is named', async () => {
+    const c = cases(SILU).find((x) => x.name === 'film')!;
+    const net = new OnnxNet(specOf(c), { seed: 5 });
+    nets.push(net);
+    const x = new Float32Array(BATCH * c.channels * SIZE * SIZE);
+    await expect(net.forward(x, BATCH)).rejects.toThrow(/condition "c" is missing/);
+    await net.forward(x, BATCH, { c: new Float32Array(BATCH * 3) });
+    await expect(net.backwardWithInput(new Float32Array(BATCH * 2 * SIZE * SIZE))).rejects.toThrow(/inputGradient/);
+  });
 });

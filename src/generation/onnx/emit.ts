@@ -12,6 +12,9 @@
  * - conv, stride 2: im2col of the input (strided Slices) for dW, ConvTranspose for dx.
  * - LeakyReLU: Where(y > 0, dy, alpha·dy) from the saved output; SiLU from the saved pre-activation.
  * - concat: Split; nearest upsampling: Reshape + ReduceSum over each 2×2 block; add: identity.
+ * - group normalisation: InstanceNormalization over (N, groups, rest) forward; backward
+ *   `(dy − mean(dy) − x̂·mean(dy·x̂))/σ` per group, σ recomputed from the saved input.
+ * - FiLM: `dx = dy ⊙ (1 + scale)`, `d scale = Σ_hw dy ⊙ x`, `d shift = Σ_hw dy`.
  *
  * Batch size `n` is a fixed number in every graph (shapes constant, so ORT plans memory once).
  */
@@ -97,8 +100,30 @@ export function emitForward(ctx: EmitContext, layer: Layer): void {
         nearest_mode: 'floor',
       });
       break;
+    case 'groupnorm': {
+      // InstanceNormalization over (N, G, C/G·H·W) is group normalisation without an affine part
+      const [c, h, w] = ctx.shape(layer.input);
+      const grouped = g.node('Reshape', [layer.input, g.int64([ctx.n, layer.groups, (c / layer.groups) * h * w])], `${layer.output}.grouped`);
+      const ones = g.float(new Float32Array(layer.groups).fill(1), [layer.groups]);
+      const zeros = g.float(new Float32Array(layer.groups), [layer.groups]);
+      const normed = g.node('InstanceNormalization', [grouped, ones, zeros], `${layer.output}.normed`, { epsilon: layer.eps });
+      made = g.node('Reshape', [normed, g.int64([ctx.n, c, h, w])], layer.output);
+      break;
+    }
+    case 'film': {
+      const [scale, shift] = filmParts(ctx, layer.mod, ctx.shape(layer.input)[0], layer.output);
+      made = g.node('Add', [g.node('Mul', [layer.input, g.node('Add', [scale, g.float([1], [])], `${layer.output}.gain`)], `${layer.output}.scaled`), shift], layer.output);
+      break;
+    }
   }
   if (made !== layer.output) throw new Error(`emitForward: tensor name "${layer.output}" clashes with an internal name`);
+}
+
+/** The scale (first `c` channels) and shift (last `c`) of a FiLM modulation tensor. */
+function filmParts(ctx: EmitContext, mod: string, c: number, label: string): [string, string] {
+  const { g } = ctx;
+  const parts = g.nodeMulti('Split', [mod, g.int64([c, c])], [`${label}.scale`, `${label}.shift`], { axis: 1 });
+  return [parts[0], parts[1]];
 }
 
 /**
@@ -268,6 +293,39 @@ export function emitBackward(
       const [c, h, w] = ctx.shape(layer.input);
       const r = g.node('Reshape', [dy, g.int64([n, c, h, 2, w, 2])], `d.${layer.output}.blocks`);
       out.activations.push([layer.input, g.node('ReduceSum', [r, g.int64([3, 5])], `d.${layer.input}.from.${layer.output}`, { keepdims: 0 })]);
+      return out;
+    }
+    case 'groupnorm': {
+      if (!needsGrad(layer.input)) return out;
+      // dx = (dy − mean(dy) − x̂·mean(dy·x̂)) / σ per group, σ recomputed from the input
+      const [c, h, w] = ctx.shape(layer.input);
+      const dims = g.int64([n, layer.groups, (c / layer.groups) * h * w]);
+      const x = g.node('Reshape', [fwd(layer.input), dims], `${layer.output}.bx`);
+      const xhat = g.node('Reshape', [fwd(layer.output), dims], `${layer.output}.bxhat`);
+      const d = g.node('Reshape', [dy, dims], `d.${layer.output}.grouped`);
+      const mean = (t: string, label: string): string => g.node('ReduceMean', [t], label, { axes: [2], keepdims: 1 });
+      const xc = g.node('Sub', [x, mean(x, `${layer.output}.bmean`)], `${layer.output}.bxc`);
+      const variance = mean(g.node('Mul', [xc, xc], `${layer.output}.bsq`), `${layer.output}.bvar`);
+      const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [variance, g.float([layer.eps], [])], `${layer.output}.bvareps`)], `${layer.output}.bstd`)], `${layer.output}.binv`);
+      const m1 = mean(d, `d.${layer.output}.m1`);
+      const m2 = mean(g.node('Mul', [d, xhat], `d.${layer.output}.dxh`), `d.${layer.output}.m2`);
+      const centred = g.node('Sub', [g.node('Sub', [d, m1], `d.${layer.output}.c1`), g.node('Mul', [xhat, m2], `d.${layer.output}.c2`)], `d.${layer.output}.c3`);
+      const dx = g.node('Mul', [centred, inv], `d.${layer.output}.dxg`);
+      out.activations.push([layer.input, g.node('Reshape', [dx, g.int64([n, c, h, w])], `d.${layer.input}.from.${layer.output}`)]);
+      return out;
+    }
+    case 'film': {
+      const c = ctx.shape(layer.input)[0];
+      if (needsGrad(layer.input)) {
+        const [scale] = filmParts(ctx, fwd(layer.mod), c, `${layer.output}.b`);
+        const gain = g.node('Add', [scale, g.float([1], [])], `${layer.output}.bgain`);
+        out.activations.push([layer.input, g.node('Mul', [dy, gain], `d.${layer.input}.from.${layer.output}`)]);
+      }
+      if (needsGrad(layer.mod)) {
+        const dScale = g.node('ReduceSum', [g.node('Mul', [dy, fwd(layer.input)], `d.${layer.output}.dyx`), g.int64([2, 3])], `d.${layer.output}.dscale`, { keepdims: 1 });
+        const dShift = g.node('ReduceSum', [dy, g.int64([2, 3])], `d.${layer.output}.dshift`, { keepdims: 1 });
+        out.activations.push([layer.mod, g.node('Concat', [dScale, dShift], `d.${layer.mod}.from.${layer.output}`, { axis: 1 })]);
+      }
       return out;
     }
   }

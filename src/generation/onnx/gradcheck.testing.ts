@@ -3,7 +3,7 @@
  * of the scalar loss `sum(c ⊙ y)` for a random `c` (accumulated in float64).
  */
 import { Rng } from '../../util/rng.js';
-import type { OnnxNet } from './net.js';
+import type { ConditionFeeds, OnnxNet } from './net.js';
 
 /** Result of {@link gradCheck}: worst relative error and every checked entry. */
 export interface GradCheckResult {
@@ -37,18 +37,18 @@ export async function gradCheck(
   net: OnnxNet,
   x: Float32Array,
   batch: number,
-  options: { seed?: number; samplesPerParam?: number; eps?: number; absFloor?: number; kinks?: boolean } = {},
+  options: { seed?: number; samplesPerParam?: number; eps?: number; absFloor?: number; kinks?: boolean; conds?: ConditionFeeds } = {},
 ): Promise<GradCheckResult> {
   const rng = new Rng(options.seed ?? 3);
   const eps = options.eps ?? 1e-2;
-  const y0 = await net.forward(x, batch);
+  const y0 = await net.forward(x, batch, options.conds);
   const c = randomArray(rng, y0.length);
   const grads = (await net.backward(c)).slice();
   let gmax = 0;
   for (const g of grads) gmax = Math.max(gmax, Math.abs(g));
   const floor = (options.absFloor ?? 1e-3) * gmax;
   const result: GradCheckResult = { worst: 0, checked: [] };
-  const base = dot(await net.predict(x, batch), c);
+  const base = dot(await net.predict(x, batch, options.conds), c);
   const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), floor, 1e-12);
   for (const p of net.paramShapes) {
     const k = Math.min(p.size, options.samplesPerParam ?? 4);
@@ -57,9 +57,9 @@ export async function gradCheck(
     for (const index of picks) {
       const old = net.params[index];
       net.params[index] = old + eps;
-      const plus = dot(await net.predict(x, batch), c);
+      const plus = dot(await net.predict(x, batch, options.conds), c);
       net.params[index] = old - eps;
-      const minus = dot(await net.predict(x, batch), c);
+      const minus = dot(await net.predict(x, batch, options.conds), c);
       net.params[index] = old;
       const numeric = (plus - minus) / (2 * eps);
       const analytic = grads[index];

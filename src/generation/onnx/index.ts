@@ -38,5 +38,7 @@ export {
   type Shape,
 } from './layers.js';
 export { buildForwardGraphNchwc, nchwcApplicable, nchwcBlockSize } from './nchwc.js';
-export { initParams, OnnxNet, type OnnxNetOptions } from './net.js';
+export { initParams, OnnxNet, type ConditionFeeds, type OnnxNetOptions } from './net.js';
 export { createUnet, loadUnet, resolveUnetConfig, unetSpec, type UnetConfig, type UnetRuntimeOptions } from './unet.js';
+export { COND_INPUT, COND_UNET_KIND, condUnetSpec, createCondUnet, loadCondUnet, resolveCondUnetConfig, type CondUnetConfig } from './condUnet.js';
+export { createPatchDiscriminator, loadPatchDiscriminator, PATCH_DISCRIMINATOR_KIND, patchDiscriminatorSpec, resolvePatchDiscriminatorConfig, type PatchDiscriminatorConfig } from './patchgan.js';

@@ -80,8 +80,34 @@ export interface UpsampleLayer {
   output: string;
 }
 
+/**
+ * Group normalisation without an affine part: the channels are split into `groups` groups and
+ * each group of each sample is shifted and scaled to mean 0, variance 1 (over its channels and
+ * pixels; `eps` is added to the variance). The per-channel scale and shift come from a
+ * {@link FilmLayer} after it (adaptive group normalisation, as in ADM-style diffusion U-Nets).
+ */
+export interface GroupNormLayer {
+  op: 'groupnorm';
+  input: string;
+  output: string;
+  groups: number;
+  eps: number;
+}
+
+/**
+ * Feature-wise linear modulation: `output = input ⊙ (1 + scale) + shift`, per sample and
+ * channel, where `mod` is a per-sample tensor of shape [2·C, 1, 1] holding `scale` (first C)
+ * then `shift` (typically a 1×1 conv of a condition vector, see {@link NetSpec.conditions}).
+ */
+export interface FilmLayer {
+  op: 'film';
+  input: string;
+  mod: string;
+  output: string;
+}
+
 /** One layer of a {@link NetSpec}. */
-export type Layer = ConvLayer | ActLayer | AddLayer | ConcatLayer | UpsampleLayer;
+export type Layer = ConvLayer | ActLayer | AddLayer | ConcatLayer | UpsampleLayer | GroupNormLayer | FilmLayer;
 
 /** How a parameter starts: He-normal (`std = gain·sqrt(1/fanIn)`) or zeros. */
 export type ParamInit = { kind: 'he'; gain: number; fanIn: number } | { kind: 'zeros' };
@@ -93,9 +119,15 @@ export interface ParamSpec {
   init: ParamInit;
 }
 
-/** A network: one input, one output, layers in execution order, parameters. */
+/**
+ * A network: one image input, optional condition vectors, one output, layers in execution
+ * order, parameters. A condition `{ name, channels }` is a per-sample vector, seen by the layers
+ * as a tensor of shape [channels, 1, 1] (1×1 convs on it form an MLP; {@link FilmLayer} applies
+ * the result to image tensors). Conditions receive no gradient.
+ */
 export interface NetSpec {
   input: { name: string; channels: number; height: number; width: number };
+  conditions?: { name: string; channels: number }[];
   output: string;
   layers: Layer[];
   params: ParamSpec[];
@@ -119,7 +151,10 @@ export function layerInputs(layer: Layer): string[] {
       return [layer.input, layer.weight, ...(layer.bias ? [layer.bias] : []), ...(layer.residual ? [layer.residual] : [])];
     case 'act':
     case 'upsample':
+    case 'groupnorm':
       return [layer.input];
+    case 'film':
+      return [layer.input, layer.mod];
     case 'add':
     case 'concat':
       return [...layer.inputs];
@@ -174,6 +209,11 @@ export function inferShapes(spec: NetSpec): Map<string, Shape> {
   if (!NAME.test(input.name) || RESERVED.has(input.name)) bad(`bad input name "${input.name}"`);
   if (![input.channels, input.height, input.width].every((d) => Number.isInteger(d) && d > 0)) bad('input sizes must be positive integers');
   shapes.set(input.name, [input.channels, input.height, input.width]);
+  for (const cond of spec.conditions ?? []) {
+    if (!NAME.test(cond.name) || RESERVED.has(cond.name) || shapes.has(cond.name) || params.has(cond.name)) bad(`bad or repeated condition name "${cond.name}"`);
+    if (!(Number.isInteger(cond.channels) && cond.channels > 0)) bad(`condition "${cond.name}" needs a positive channel count`);
+    shapes.set(cond.name, [cond.channels, 1, 1]);
+  }
   const used = new Set<string>();
   const get = (name: string, where: string): Shape => {
     const s = shapes.get(name);
@@ -236,6 +276,18 @@ export function inferShapes(spec: NetSpec): Map<string, Shape> {
       case 'upsample': {
         const [c, h, w] = get(layer.input, where);
         out = [c, 2 * h, 2 * w];
+        break;
+      }
+      case 'groupnorm': {
+        out = get(layer.input, where);
+        if (!(Number.isInteger(layer.groups) && layer.groups > 0 && out[0] % layer.groups === 0)) bad(`${where}: ${out[0]} channels cannot form ${layer.groups} groups`);
+        if (!(layer.eps > 0)) bad(`${where}: eps must be positive, got ${layer.eps}`);
+        break;
+      }
+      case 'film': {
+        out = get(layer.input, where);
+        const m = get(layer.mod, where);
+        if (m.join() !== [2 * out[0], 1, 1].join()) bad(`${where}: modulation "${layer.mod}" is [${m}], expected [${2 * out[0]},1,1]`);
         break;
       }
     }

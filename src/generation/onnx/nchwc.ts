@@ -58,6 +58,8 @@ const ceilTo = (v: number, b: number): number => Math.ceil(v / b) * b;
  */
 export function nchwcApplicable(spec: NetSpec, block: number): boolean {
   if (!(block > 0)) return false;
+  // condition vectors, group normalisation and FiLM have no blocked kernels here
+  if (spec.conditions?.length || spec.layers.some((l) => l.op === 'groupnorm' || l.op === 'film')) return false;
   const shapes = inferShapes(spec);
   const ok = (name: string): boolean => shapes.get(name)![0] % block === 0;
   for (const layer of spec.layers) {
@@ -167,6 +169,8 @@ export function buildForwardGraphNchwc(spec: NetSpec, n: number, saved: readonly
       case 'upsample':
         blocked.set(layer.output, g.node('Upsample', [inBlocked(layer.input)], out, { scales: [1, 1, 2, 2], mode: 'nearest' }, DOMAIN));
         return;
+      default:
+        throw new Error(`nchwc: layer "${layer.op}" has no blocked form (nchwcApplicable should have said so)`);
     }
   };
   for (const layer of spec.layers) emit(layer);

@@ -14,7 +14,7 @@
 import type * as ort from 'onnxruntime-node';
 import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
-import { buildForwardGraph, buildTrainingGraphs, DY, GRADS, type BackwardMode } from './autodiff.js';
+import { buildForwardGraph, buildTrainingGraphs, DX, DY, GRADS, type BackwardMode } from './autodiff.js';
 import { checkLayout, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { ConvBackward } from './emit.js';
 import { openSession, tensor, type SessionSettings } from './graph.js';
@@ -40,7 +40,12 @@ export interface OnnxNetOptions {
   session?: SessionSettings;
   /** What `save` records so that a loader can rebuild the network. */
   meta?: { kind: string; config: unknown };
+  /** Build backward graphs that also return the gradient w.r.t. the input (see {@link OnnxNet.backwardWithInput}). */
+  inputGradient?: boolean;
 }
+
+/** Per-sample condition vectors by condition name (N × channels each), for nets with `spec.conditions`. */
+export type ConditionFeeds = Readonly<Record<string, Float32Array>>;
 
 interface Sessions {
   forward: ort.InferenceSession;
@@ -51,6 +56,7 @@ interface Sessions {
 interface LastForward {
   batch: number;
   x: ort.Tensor;
+  conds: Record<string, ort.Tensor>;
   saved: ort.Tensor[];
 }
 
@@ -134,7 +140,12 @@ export class OnnxNet {
     let s = this.sessions.get(batch);
     if (!s) {
       s = (async () => {
-        const graphs = buildTrainingGraphs(this.spec, batch, { mode: this.mode, convBackward: this.options.convBackward, nchwcBlock: await this.block() });
+        const graphs = buildTrainingGraphs(this.spec, batch, {
+          mode: this.mode,
+          convBackward: this.options.convBackward,
+          nchwcBlock: await this.block(),
+          inputGradient: this.options.inputGradient,
+        });
         const [forward, backward] = await Promise.all([openSession(graphs.forward, this.options.session), openSession(graphs.backward, this.options.session)]);
         return { forward, backward, saved: graphs.saved };
       })();
@@ -168,16 +179,28 @@ export class OnnxNet {
     return tensor(x, [batch, c, h, w]);
   }
 
+  private conditionTensors(conds: ConditionFeeds | undefined, batch: number): Record<string, ort.Tensor> {
+    const out: Record<string, ort.Tensor> = {};
+    for (const { name, channels } of this.spec.conditions ?? []) {
+      const v = conds?.[name];
+      if (!(v instanceof Float32Array)) throw new RagarError(`condition "${name}" is missing (a Float32Array of batch × ${channels} values)`, 'BAD_INPUT');
+      if (v.length !== batch * channels) throw new RagarError(`condition "${name}" has ${v.length} values; batch ${batch} of ${channels} needs ${batch * channels}`, 'BAD_INPUT');
+      out[name] = tensor(v, [batch, channels, 1, 1]);
+    }
+    return out;
+  }
+
   /**
    * Training forward pass over `batch` samples (N×C×H×W, NCHW order); returns the output
    * (N×C'×H'×W') and keeps what {@link OnnxNet.backward} needs. `x` must not change until then.
    */
-  async forward(x: Float32Array, batch: number): Promise<Float32Array> {
+  async forward(x: Float32Array, batch: number, conds?: ConditionFeeds): Promise<Float32Array> {
     const xt = this.inputTensor(x, batch);
+    const ct = this.conditionTensors(conds, batch);
     const s = await this.sessionsFor(batch);
-    const out = await s.forward.run({ [this.spec.input.name]: xt, ...this.paramFeeds });
+    const out = await s.forward.run({ [this.spec.input.name]: xt, ...ct, ...this.paramFeeds });
     const y = out[this.spec.output];
-    this.last = { batch, x: xt, saved: s.saved.map((name) => out[name]) };
+    this.last = { batch, x: xt, conds: ct, saved: s.saved.map((name) => out[name]) };
     return y.data as Float32Array;
   }
 
@@ -186,6 +209,20 @@ export class OnnxNet {
    * (with the parameters it used: call before updating them). Flat, in `params` order.
    */
   async backward(dY: Float32Array): Promise<Float32Array> {
+    return (await this.runBackward(dY)).grads;
+  }
+
+  /**
+   * Like {@link OnnxNet.backward}, and also the gradient of `sum(dY ⊙ y)` w.r.t. the input of the
+   * last forward pass (N×C×H×W). Needs the `inputGradient` option.
+   */
+  async backwardWithInput(dY: Float32Array): Promise<{ grads: Float32Array; dx: Float32Array }> {
+    if (!this.options.inputGradient) throw new RagarError('this network was built without inputGradient', 'BAD_INPUT');
+    const r = await this.runBackward(dY);
+    return { grads: r.grads, dx: r.dx! };
+  }
+
+  private async runBackward(dY: Float32Array): Promise<{ grads: Float32Array; dx: Float32Array | null }> {
     const last = this.last;
     if (!last) throw new RagarError('backward() needs a forward() first', 'BAD_INPUT');
     const [c, h, w] = this.outputShape;
@@ -194,15 +231,16 @@ export class OnnxNet {
       throw new RagarError(`output gradient has ${dY?.length} values; batch ${n} of ${c}×${h}×${w} needs ${n * c * h * w}`, 'BAD_INPUT');
     }
     const s = await this.sessionsFor(n);
-    const feeds: Record<string, ort.Tensor> = { [this.spec.input.name]: last.x, ...this.paramFeeds, [DY]: tensor(dY, [n, c, h, w]) };
+    const feeds: Record<string, ort.Tensor> = { [this.spec.input.name]: last.x, ...last.conds, ...this.paramFeeds, [DY]: tensor(dY, [n, c, h, w]) };
     s.saved.forEach((name, i) => (feeds[name] = last.saved[i]));
     const out = await s.backward.run(feeds);
-    return out[GRADS].data as Float32Array;
+    return { grads: out[GRADS].data as Float32Array, dx: this.options.inputGradient ? (out[DX].data as Float32Array) : null };
   }
 
   /** Inference only (no state kept for backward): the output for `batch` samples. */
-  async predict(x: Float32Array, batch: number): Promise<Float32Array> {
+  async predict(x: Float32Array, batch: number, conds?: ConditionFeeds): Promise<Float32Array> {
     const xt = this.inputTensor(x, batch);
+    const ct = this.conditionTensors(conds, batch);
     this.checkAlive();
     let s = this.inference.get(batch);
     if (!s) {
@@ -214,7 +252,7 @@ export class OnnxNet {
       this.inference.set(batch, s);
       s.catch(() => this.inference.delete(batch));
     }
-    const out = await (await s).run({ [this.spec.input.name]: xt, ...this.paramFeeds });
+    const out = await (await s).run({ [this.spec.input.name]: xt, ...ct, ...this.paramFeeds });
     return out[this.spec.output].data as Float32Array;
   }
 

@@ -15,6 +15,7 @@
  * const y = ref.forward(xNchw, 8);           // NCHW, like OnnxNet
  * const ms = await ref.trainStepL1(xNchw, targetNchw, 8);
  */
+import { RagarError } from '../../util/errors.js';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
@@ -146,6 +147,8 @@ export function createTfjsNet(tf: Tf, spec: NetSpec, params: Float32Array, optio
           out = tf.image.resizeNearestNeighbor(get(layer.input), [2 * h, 2 * w]);
           break;
         }
+        default:
+          throw new RagarError(`tfjs reference network: layer "${layer.op}" is not implemented (use the ONNX engine)`, 'BAD_INPUT');
       }
       t.set(layer.output, out);
     }
