@@ -136,8 +136,9 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const gev = ragar('generate', 'evaluate', '--tasks', '3', '--candidates', '2', '--speed-runs', '2', '--json');
     expect(gev.code, gev.stderr).toBe(0);
     const ge = gev.json();
-    for (const run of ['retrieval+rank', 'retrieval', 'uniform+rank', 'uniform']) {
+    for (const run of ['retrieval+rank', 'retrieval', 'uniform+rank', 'uniform', 'oracle']) {
       for (const metric of ['styleAccuracy', 'conceptTop1', 'ssim', 'frechet', 'userRankerScore']) expect(typeof ge.runs[run][metric]).toBe('number');
+      expect(Object.values(ge.runs[run].styleAccuracyByTarget).every((v) => typeof v === 'number')).toBe(true);
     }
     expect(typeof ge.baselines.l1Regressor.ssim).toBe('number');
     expect(ge.ceilings.styleRealAccuracy).toBeGreaterThan(0);
@@ -149,11 +150,12 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const ev1 = ragar(...evalArgs, '--json');
     expect(ev1.code, ev1.stderr).toBe(0);
     const mj = JSON.parse(fs.readFileSync(path.join(reportDir, 'metrics.json'), 'utf8'));
-    for (const name of ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'target']) {
+    for (const name of ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'target']) {
       for (const metric of ['style', 'concept', 'targetSsim', 'cis', 'cs', 'histCis', 'histSsim', 'rankerScore', 'frechet']) expect(typeof mj.methods[name][metric], `${name} ${metric}`).toBe('number');
       expect(mj.methods[name].n).toBe(3);
     }
     expect(mj.intervals['ragar vs pooling'].style).toHaveProperty('lo');
+    expect(Object.keys(mj.styleByTarget.oracle).length).toBeGreaterThan(0);
     expect(mj.ablations.k.filter((s: { isDefault: boolean }) => s.isDefault)).toHaveLength(1);
     expect(mj.metrics.find((m: { key: string }) => m.key === 'cis').label).toMatch(/^CIS \[MobileNetV2 flatten_1\]$/);
     expect(fs.readFileSync(path.join(reportDir, 'metrics.csv'), 'utf8')).toMatch(/^method,n,style,/);

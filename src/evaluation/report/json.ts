@@ -5,6 +5,7 @@
  * ```json
  * {
  *   "methods":   { "NAME": { "METRIC": 0.71, "n": 40 } },
+ *   "styleByTarget": { "NAME": { "STYLE": 0.55 } },
  *   "intervals": { "A vs B": { "METRIC": { "meanA": …, "meanB": …, "diff": …, "lo": …, "hi": …,
  *                                          "level": 0.95, "n": 40, "pValue": 0.003 } } },
  *   "ablations": { "PARAMETER": [ { "value": "8", "isDefault": true, "n": 40,
@@ -31,6 +32,8 @@ export interface MetricsJson extends Pick<EvalReport, 'metrics' | 'title' | 'dat
   intervals: Record<string, Record<string, IntervalJson>>;
   /** Parameter → settings in display order. */
   ablations: Record<string, { value: string; isDefault: boolean; n: number | null; values: Record<string, number | null> }[]>;
+  /** Method name → target style → style accuracy over that style's tasks (methods that have it). */
+  styleByTarget: Record<string, Record<string, number | null>>;
 }
 
 /** A finite number, or null. */
@@ -68,6 +71,8 @@ export function metricsJson(report: EvalReport): MetricsJson {
   const values = (v: Record<string, number>) => Object.fromEntries(keys.map((k) => [k, num(v[k])]));
   const methods: MetricsJson['methods'] = {};
   for (const m of report.methods) methods[m.name] = { ...values(m.values), n: num(m.n) };
+  const styleByTarget: MetricsJson['styleByTarget'] = {};
+  for (const m of report.methods) if (m.styleByTarget) styleByTarget[m.name] = Object.fromEntries(Object.entries(m.styleByTarget).map(([s, v]) => [s, num(v)]));
   const intervals: MetricsJson['intervals'] = {};
   for (const iv of report.intervals) {
     const key = comparisonKey(iv.a, iv.b);
@@ -90,6 +95,7 @@ export function metricsJson(report: EvalReport): MetricsJson {
     methods,
     intervals,
     ablations,
+    styleByTarget,
     metrics: jsonSafe(report.metrics),
     title: report.title,
     dataset: report.dataset,

@@ -42,7 +42,7 @@ export interface CondUnetConfig {
   size?: number;
   /** Blocks per level on each side (default 1). */
   blocks?: number;
-  /** Groups of every group normalisation (default 8; every width must be divisible by it). */
+  /** Groups of every group normalisation (default: 8, or the largest of 4, 2, 1 that divides `base`). */
   groups?: number;
   /** Width of the condition MLP (default 128). */
   embed?: number;
@@ -58,7 +58,8 @@ function check(cond: boolean, message: string): void {
 
 /** The config with defaults filled in, checked. */
 export function resolveCondUnetConfig(config: CondUnetConfig): Required<CondUnetConfig> {
-  const c: Required<CondUnetConfig> = { size: 32, blocks: 1, groups: 8, embed: 128, residualScale: 0.2, seed: 1, ...config };
+  const groups = [8, 4, 2, 1].find((g) => Number.isInteger(config.base) && config.base % g === 0) ?? 1;
+  const c: Required<CondUnetConfig> = { size: 32, blocks: 1, groups, embed: 128, residualScale: 0.2, seed: 1, ...config };
   for (const key of ['inChannels', 'outChannels', 'condChannels', 'base', 'levels', 'size', 'groups', 'embed'] as const) {
     check(Number.isInteger(c[key]) && c[key] > 0, `${key} must be a positive integer, got ${c[key]}`);
   }
