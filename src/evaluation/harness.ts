@@ -384,11 +384,11 @@ export async function runEvaluation(
         const { result, selection: sel } = await personalizeItem(setupFor, config.engine!.engine, encoders, {
           user: t.task.userExternalId,
           reference: t.reference,
-          weighting: config.weighting,
+          weighting: config.unpersonalized ? 'none' : config.weighting,
           rankerSelection: config.rankerSelection,
           candidates: config.candidates,
           seed: t.seed,
-          engineOptions: { [config.engine!.engine.name]: { ...engineOptions, ...(config.unpersonalized ? { unpersonalized: true } : {}) } },
+          providerOptions: { [config.engine!.engine.provider]: engineOptions },
           abortSignal: options.signal,
         });
         const secs = (performance.now() - t0) / 1000;

@@ -7,10 +7,8 @@ import { prepareRanking, trainRankingModels } from '../ranking/pipeline.js';
 import { DEFAULT_RANKER } from '../ranking/ranker.js';
 import type { Store } from '../store/store.js';
 import { silentProgress, type Progress } from '../util/progress.js';
-import { createBuiltinEngine } from './builtin/engine.js';
-import { BuiltinGenerator } from './builtin/model.js';
 import { renderDemoPage } from './demoPage.js';
-import { generationSetupFrom, resolveGeneratorDir } from './setup.js';
+import { generationSetupFrom, openBuiltinEngine } from './setup.js';
 import type { DemoRow } from './demoPage.js';
 import { personalizeItem, type PersonalizationSetup } from './personalize.js';
 import type { GeneratorEngine } from './types.js';
@@ -92,9 +90,7 @@ export async function demoGeneration(
     trainRankingModels(rc, store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress, note });
     setup = generationSetupFrom(rc, store.home);
   }
-  const dir = resolveGeneratorDir(store.home, dataset, 'ragar');
-  const { generator } = await BuiltinGenerator.load(dir);
-  const engine = createBuiltinEngine({ generator });
+  const { engine, dir } = await openBuiltinEngine(store.home, dataset, 'ragar');
   const image = await createImageEncoder({ workers: 0 });
   const style = await createImageEncoder({ image: 'style-stats' });
   try {

@@ -13,7 +13,8 @@ export interface RunSpec {
   /** Choose among candidates with the ranker (else by semantic score only). */
   rankerSelection: boolean;
   candidates: number;
-  engineOptions?: Record<string, Record<string, unknown>>;
+  /** Engine options keyed by provider. */
+  providerOptions?: Record<string, Record<string, unknown>>;
 }
 
 /** Options of {@link evaluateGeneration}. */
@@ -84,7 +85,7 @@ export async function evaluateGeneration(
         rankerSelection: run.rankerSelection,
         candidates: run.candidates,
         seed: options.seed * 100_000 + ti * 100,
-        engineOptions: run.engineOptions,
+        providerOptions: run.providerOptions,
       });
       const chosen = result.candidates[sel.chosen];
       // The score for the true user is the ranker's, whether or not the run selected with it.

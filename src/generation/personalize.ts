@@ -1,5 +1,5 @@
 import type { ItemRecord } from '../data/access.js';
-import type { ImageEncoder } from '../encoders/types.js';
+import type { ImageEncoder, TextEncoder } from '../encoders/types.js';
 import { dot } from '../encoders/types.js';
 import { buildPreference, type UserPreference } from '../preference/build.js';
 import { imageRow } from '../ranking/content.js';
@@ -8,7 +8,8 @@ import type { ContentRanker } from '../ranking/ranker.js';
 import type { RankingUser } from '../ranking/types.js';
 import type { ItemVectors, RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
-import type { GenerateResult, GenerationPreference, GeneratorEngine } from './types.js';
+import type { BuiltinEngineOptions } from './builtin/engine.js';
+import type { GeneratorEngineV1, GeneratorHistoryItemV1, GeneratorPreferenceV1, GeneratorResultV1 } from './types.js';
 
 /** Everything personalised generation needs about a dataset. */
 export interface PersonalizationSetup {
@@ -23,21 +24,37 @@ export type GenerationReference =
   | { kind: 'item'; item: ItemRecord }
   | { kind: 'file'; title: string; text: string; vectors: ItemVectors; styleVector: Float32Array | null };
 
+/** What {@link generationPreference} prepares for the engine. */
+export interface PreparedGeneration {
+  /** The full preference (weights, similarities, keywords): part of every record. */
+  preference: UserPreference;
+  /** The standard preference every engine reads (an empty history when non-personalised). */
+  generation: GeneratorPreferenceV1;
+  /** The prompt for engines that take text: the reference text, then the keyword preference. */
+  prompt: string;
+  /** The built-in engine's own options derived from the preference (`providerOptions.builtin`). */
+  builtin: Pick<BuiltinEngineOptions, 'itemStyles' | 'styleVector' | 'rankerDirection'>;
+  rankingUser: RankingUser;
+}
+
 /**
  * RAGAR steps 1–2 for the generator: weight the user's whole history against the reference
- * (retrieval, or uniform pooling), and turn the weights into the generator's preference — the
- * weighted mean of the history's standardised style descriptors, the keywords, and the ranker's
- * user direction for the reference's text (`R(u, x) = g_img(x)·v + c`).
+ * (retrieval, or uniform pooling) and turn the weights into the engine's standard preference
+ * (attended items with weights, texts, styles and images; keywords), plus what the built-in engine
+ * reads from its own options: each attended item's standardised style descriptor (the ranker's
+ * style block), their weighted mean, and the ranker's user direction for the reference's text
+ * (`R(u, x) = g_img(x)·v + c`). `weighting: 'none'` is the non-personalised request: the weights
+ * are still computed for the record, but the engine gets an empty history and no keywords.
  *
  * @example
- * const { generation, preference } = generationPreference(setup, 'u042', { kind: 'item', item }, 'retrieval');
+ * const { generation, builtin } = generationPreference(setup, 'u042', { kind: 'item', item }, 'retrieval');
  */
 export function generationPreference(
   setup: PersonalizationSetup,
   user: string,
   reference: GenerationReference,
-  weighting: 'retrieval' | 'uniform',
-): { preference: UserPreference; generation: GenerationPreference; rankingUser: RankingUser } {
+  weighting: 'retrieval' | 'uniform' | 'none',
+): PreparedGeneration {
   const { rc, ranker } = setup;
   const view = rc.view;
   const record: ItemRecord =
@@ -45,38 +62,43 @@ export function generationPreference(
       ? reference.item
       : { id: -1, externalId: '(file)', title: reference.title, text: reference.text, tags: [], group: null, subgroup: null, concept: null, style: null, imageHash: null };
   const preference = buildPreference(view, rc.vectors, user, record, setup.retrieval, {
-    weighting,
+    weighting: weighting === 'none' ? 'retrieval' : weighting,
     referenceVectors: reference.kind === 'file' ? reference.vectors : undefined,
   });
   const u = view.user(user);
-  const history = view.history(u.id).map((h) => rc.data.itemIndex.get(h.itemId));
+  const historyIds = view.history(u.id).map((h) => h.itemId);
+  const history = historyIds.map((id) => rc.data.itemIndex.get(id));
   if (history.some((i) => i === undefined)) throw new RagarError(`user ${user}: a history item is missing from the ranking data`, 'BAD_INPUT');
   const block = rc.features.style;
   let styleVector: Float32Array | null = null;
-  const itemStyles: (Float32Array | null)[] = preference.history.map(() => null);
+  const itemStyles: Record<string, Float32Array> = {};
   if (block) {
     styleVector = new Float32Array(block.dim);
     preference.history.forEach((h, j) => {
       if (!h.weight) return;
       const o = history[j]! * rc.features.imageDim + block.offset;
       const s = rc.features.image.slice(o, o + block.dim);
-      itemStyles[j] = s;
+      itemStyles[h.item] = s;
       for (let k = 0; k < block.dim; k++) styleVector![k] += h.weight * s[k];
     });
   }
   const rankingUser: RankingUser = { userId: u.id, externalId: u.externalId, split: null, history: history as number[], heldOut: [] };
   const textVector = reference.kind === 'item' ? rc.vectors.text.get(reference.item.id) ?? null : reference.vectors.text;
   const rankerDirection = textVector ? ranker.imageScoreParts(rankingUser, textVector) : null;
+  const keywords = preference.keywords.map((k) => k.keyword);
+  const attended: GeneratorHistoryItemV1[] = preference.history.flatMap((h, j) => {
+    if (!(h.weight > 0)) return [];
+    const item = view.item(historyIds[j]);
+    const hash = item.imageHash;
+    return [{ item: h.item, weight: h.weight, text: item.text, style: h.style, image: hash ? () => view.store.images.read(hash) : null }];
+  });
+  const personal = weighting !== 'none';
   return {
     preference,
     rankingUser,
-    generation: {
-      weighting,
-      history: preference.history.flatMap((h, j) => (h.weight > 0 ? [{ item: h.item, weight: h.weight, style: h.style, styleVector: itemStyles[j] }] : [])),
-      styleVector,
-      keywords: preference.keywords.map((k) => k.keyword),
-      rankerDirection,
-    },
+    generation: personal ? { weighting, history: attended, keywords } : { weighting: 'retrieval', history: [], keywords: [] },
+    prompt: personal && keywords.length ? `${record.text}, ${keywords.join(', ')}` : record.text,
+    builtin: personal ? { itemStyles, styleVector, rankerDirection } : { rankerDirection: null },
   };
 }
 
@@ -102,7 +124,7 @@ export interface CandidateScore {
 export async function selectCandidate(
   setup: PersonalizationSetup,
   rankingUser: RankingUser,
-  result: GenerateResult,
+  result: GeneratorResultV1,
   encoders: { image: ImageEncoder; style: ImageEncoder | null },
   reference: { imageVector: Float32Array; textVector: Float32Array | null },
   options: { useRanker: boolean },
@@ -129,25 +151,115 @@ export async function selectCandidate(
   };
 }
 
+/** A reference: a dataset item (with its image and cached embeddings), or an image with its text. */
+export type PersonalizeReference = ItemRecord | { image: Buffer | Uint8Array; text: string; title?: string; /** Where the image came from (a file name), for error messages. */ source?: string };
+
 /** What {@link personalizeItem} is asked. */
 export interface PersonalizeItemRequest {
   /** External id of the user. */
   user: string;
-  /** The reference: a dataset item with an image and cached embeddings. */
-  reference: ItemRecord;
-  weighting: 'retrieval' | 'uniform';
-  /** Steer with the ranker (its direction reaches the engine) and choose by ranker + semantic rank sum. */
+  /** The reference: a dataset item, or image bytes with their text (embedded with the encoders). */
+  reference: PersonalizeReference;
+  /** How the history is weighted; `none` = non-personalised (the engine gets an empty history). */
+  weighting: 'retrieval' | 'uniform' | 'none';
+  /** Choose by the ranker + semantic rank sum (else by the semantic score only). */
   rankerSelection: boolean;
   candidates: number;
   seed: number;
-  engineOptions?: Record<string, Record<string, unknown>>;
+  /** Engine options keyed by provider; the built-in engine's derived options are merged under `builtin`. */
+  providerOptions?: Record<string, Record<string, unknown>>;
   abortSignal?: AbortSignal;
+  onProgress?: (event: { stage: string; done: number; total: number }) => void;
+}
+
+/** The encoders personalisation uses: image and style for selection, text for a reference given as a file. */
+export interface PersonalizationEncoders {
+  image: ImageEncoder;
+  style: ImageEncoder | null;
+  text?: TextEncoder;
+}
+
+/** A reference resolved to what the pipeline needs: its generation reference, bytes, text and vectors. */
+async function resolveReference(
+  setup: PersonalizationSetup,
+  encoders: PersonalizationEncoders,
+  ref: PersonalizeReference,
+): Promise<{ reference: GenerationReference; png: Buffer; text: string; imageVector: Float32Array; textVector: Float32Array | null }> {
+  const { rc } = setup;
+  if ('externalId' in ref) {
+    if (!ref.imageHash) throw new RagarError(`reference ${ref.externalId} has no image`, 'BAD_INPUT');
+    const imageVector = rc.vectors.image.get(ref.id);
+    if (!imageVector) throw new RagarError(`reference ${ref.externalId} has no cached image embedding; run \`ragar embed --dataset ${rc.view.dataset.name}\``, 'NOT_FOUND');
+    return { reference: { kind: 'item', item: ref }, png: rc.view.store.images.read(ref.imageHash), text: ref.text, imageVector, textVector: rc.vectors.text.get(ref.id) ?? null };
+  }
+  if (!encoders.text) throw new RagarError('a reference given as an image needs a text encoder for its text', 'BAD_INPUT');
+  const png = Buffer.from(ref.image);
+  let imageVector: Float32Array;
+  let styleVector: Float32Array | null = null;
+  try {
+    [imageVector] = await encoders.image.encode([png]);
+    if (encoders.style) [styleVector] = await encoders.style.encode([png]);
+  } catch (err) {
+    throw new RagarError(`${ref.source ?? 'reference image'}: ${(err as Error).message}`, 'BAD_IMAGE', { cause: err });
+  }
+  const [textVector] = await encoders.text.encode([ref.text]);
+  return {
+    reference: { kind: 'file', title: ref.title ?? ref.text, text: ref.text, vectors: { image: imageVector, text: textVector }, styleVector },
+    png,
+    text: ref.text,
+    imageVector,
+    textVector,
+  };
 }
 
 /**
- * RAGAR end to end for one dataset reference: preference (steps 1–2), the engine's candidates
- * (step 3) and the chosen one (step 4). Without `rankerSelection` the ranker direction is
- * withheld from the engine and only the semantic score chooses.
+ * Call an engine for a prepared preference: the standard options, and the built-in engine's
+ * derived options under `builtin` beside whatever the caller set there. Requests larger than
+ * the engine's `maxCandidatesPerCall` are split into several calls with consecutive seeds.
+ *
+ * @example
+ * const result = await generateFor(engine, prepared, { image: png, text: item.text }, { user: 'u042', candidates: 4, seed: 1 });
+ */
+export async function generateFor(
+  engine: GeneratorEngineV1,
+  prepared: PreparedGeneration,
+  reference: { image: Buffer; text: string },
+  call: { user: string; candidates: number; seed: number; providerOptions?: Record<string, Record<string, unknown>>; abortSignal?: AbortSignal; onProgress?: PersonalizeItemRequest['onProgress'] },
+): Promise<GeneratorResultV1> {
+  const providerOptions = { ...call.providerOptions, builtin: { ...call.providerOptions?.builtin, ...prepared.builtin } };
+  const per = engine.maxCandidatesPerCall ?? call.candidates;
+  const out: GeneratorResultV1 = { candidates: [], warnings: [], response: { provider: engine.provider, modelId: engine.modelId, timings: {} } };
+  for (let done = 0; done < call.candidates || done === 0; ) {
+    const n = Math.max(1, Math.min(per, call.candidates - done));
+    const r = await engine.doGenerate({
+      reference,
+      prompt: prepared.prompt,
+      preference: prepared.generation,
+      user: call.user,
+      candidates: n,
+      seed: call.seed + done,
+      providerOptions,
+      abortSignal: call.abortSignal,
+      onProgress: call.onProgress,
+    });
+    out.candidates.push(...r.candidates);
+    out.warnings.push(...r.warnings);
+    out.response = { ...r.response, timings: done === 0 ? r.response.timings : sumTimings(out.response.timings, r.response.timings) };
+    done += n;
+  }
+  return out;
+}
+
+function sumTimings(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/**
+ * RAGAR end to end for one reference (a dataset item, or image bytes with their text): preference
+ * (steps 1–2), the engine's candidates (step 3) and the chosen one (step 4). The CLI's
+ * `ragar generate`, `ragar eval`, the demo and the library's `personalize` all run this.
  *
  * @example
  * const { result, selection } = await personalizeItem(setup, engine, { image, style }, { user: 'u042', reference: item, weighting: 'retrieval', rankerSelection: true, candidates: 4, seed: 1 });
@@ -155,24 +267,13 @@ export interface PersonalizeItemRequest {
  */
 export async function personalizeItem(
   setup: PersonalizationSetup,
-  engine: GeneratorEngine,
-  encoders: { image: ImageEncoder; style: ImageEncoder | null },
+  engine: GeneratorEngineV1,
+  encoders: PersonalizationEncoders,
   request: PersonalizeItemRequest,
-): Promise<ReturnType<typeof generationPreference> & { referencePng: Buffer; result: GenerateResult; selection: Awaited<ReturnType<typeof selectCandidate>> }> {
-  const { rc } = setup;
-  const ref = request.reference;
-  const prepared = generationPreference(setup, request.user, { kind: 'item', item: ref }, request.weighting);
-  if (!request.rankerSelection) prepared.generation.rankerDirection = null;
-  const referencePng = rc.view.store.images.read(ref.imageHash!);
-  const result = await engine.generate({
-    reference: { image: referencePng, text: ref.text },
-    preference: prepared.generation,
-    user: request.user,
-    candidates: request.candidates,
-    seed: request.seed,
-    engineOptions: request.engineOptions,
-    abortSignal: request.abortSignal,
-  });
-  const selection = await selectCandidate(setup, prepared.rankingUser, result, encoders, { imageVector: rc.vectors.image.get(ref.id)!, textVector: rc.vectors.text.get(ref.id) ?? null }, { useRanker: request.rankerSelection });
-  return { ...prepared, referencePng, result, selection };
+): Promise<PreparedGeneration & { referencePng: Buffer; result: GeneratorResultV1; selection: Awaited<ReturnType<typeof selectCandidate>> }> {
+  const ref = await resolveReference(setup, encoders, request.reference);
+  const prepared = generationPreference(setup, request.user, ref.reference, request.weighting);
+  const result = await generateFor(engine, prepared, { image: ref.png, text: ref.text }, request);
+  const selection = await selectCandidate(setup, prepared.rankingUser, result, encoders, { imageVector: ref.imageVector, textVector: ref.textVector }, { useRanker: request.rankerSelection });
+  return { ...prepared, referencePng: ref.png, result, selection };
 }

@@ -7,7 +7,11 @@ import { defaultRetrievalFor } from '../retrieval/tuned.js';
 import type { RetrievalParams } from '../retrieval/weights.js';
 import type { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
+import type { ImageTower } from '../ranking/tower.js';
+import { createBuiltinEngine } from './builtin/engine.js';
+import { BuiltinGenerator } from './builtin/model.js';
 import type { PersonalizationSetup } from './personalize.js';
+import type { GeneratorEngineV1 } from './types.js';
 
 /** The generator variants the project trains (and ships for emoji-styles). */
 export const GENERATOR_VARIANTS = {
@@ -58,4 +62,23 @@ export function generationSetupFrom(rc: RankingContext, home: string, retrieval?
   const { ranker } = loadSavedRanker(rc, home, 'ranker');
   const defaults = defaultRetrievalFor(home, rc.view.dataset.name);
   return { rc, ranker, retrieval: retrieval ?? defaults.params, retrievalSource: retrieval ? 'command line' : defaults.source };
+}
+
+/**
+ * Load a variant's built-in engine from {@link resolveGeneratorDir}'s folder (an explicit `dir`,
+ * else the data home's, else the shipped weights), with the distilled tower when ranker guidance
+ * is wanted. The engine's `modelId` is the variant.
+ *
+ * @example
+ * const { engine, dir } = await openBuiltinEngine(home, 'emoji-styles', 'ragar');
+ */
+export async function openBuiltinEngine(
+  home: string,
+  dataset: string,
+  variant: GeneratorVariant,
+  options: { tower?: ImageTower | null; dir?: string } = {},
+): Promise<{ engine: GeneratorEngineV1; dir: string; meta: Record<string, unknown> }> {
+  const dir = resolveGeneratorDir(home, dataset, variant, options.dir);
+  const { generator, meta } = await BuiltinGenerator.load(dir);
+  return { engine: createBuiltinEngine({ generator, tower: options.tower ?? null, modelId: variant }), dir, meta };
 }

@@ -47,7 +47,7 @@ async function loadEngine(dir: string, what: string, variant: GeneratorVariant |
   const training = loaded.meta.training as { options?: { lambda?: unknown } } | undefined;
   const raw = training?.options?.lambda;
   const lambda = typeof raw === 'number' ? raw : variant === 'ragar' ? NaN : 0;
-  return { engine: createBuiltinEngine({ generator: loaded.generator, tower: null, name: 'builtin' }), checksum: generatorChecksum(dir), dir, lambda };
+  return { engine: createBuiltinEngine({ generator: loaded.generator, tower: null, modelId: variant ?? path.basename(dir) }), checksum: generatorChecksum(dir), dir, lambda };
 }
 
 /**
