@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TaskRecord } from '../data/access.js';
 import type { ImageEncoder } from '../encoders/types.js';
-import { personalizeItem, type PersonalizationSetup } from '../generation/personalize.js';
+import { personalizeItem, type PersonalizationSetup } from '../pipeline/personalize.js';
 import type { GeneratorEngine } from '../generation/types.js';
 import { validateRetrievalParams, type RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DatasetView } from '../data/access.js';
-import { EmbeddingCache } from '../encoders/cache.js';
+import { EmbeddingCache } from '../store/embeddings.js';
 import { loadDatasetVectors, resolveCachedModel, type DatasetVectors } from '../retrieval/vectors.js';
 import { RagarError } from '../util/errors.js';
 import type { Progress } from '../util/progress.js';

@@ -4,10 +4,10 @@ import { DEFAULT_EMOJI_BUILD, buildEmojiStyles } from '../../data/emoji/build.js
 import { datasetStats, formatStats } from '../../data/stats.js';
 import { embedDataset } from '../../encoders/embed.js';
 import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
-import { evaluateEmojiRetrieval } from '../../evaluation/retrieval.js';
+import { evaluateEmojiRetrieval } from '../../retrieval/evaluate.js';
 import { saveTunedFromEvaluation } from '../../retrieval/tuned.js';
 import { loadDatasetVectors } from '../../retrieval/vectors.js';
-import { demoGeneration } from '../../generation/demo.js';
+import { demoGeneration } from '../../pipeline/demo.js';
 import { withStore } from '../context.js';
 import { intOption } from '../options.js';
 

@@ -11,11 +11,11 @@ import { ABLATION_PARAMETERS, DEFAULT_EVAL_METHODS, EVAL_METHOD_NAMES, EVAL_METH
 import { formatMetric } from '../../evaluation/report/html.js';
 import { metricsJson } from '../../evaluation/report/json.js';
 import { writeFileAtomic, writeReport } from '../../evaluation/report/write.js';
-import { prepareEvaluation, type PreparationSummary } from '../../evaluation/prepare.js';
+import { prepareEvaluation, type PreparationSummary } from '../../pipeline/prepare.js';
 import { openTaskInstruments } from '../../evaluation/taskMetrics.js';
 import { createBuiltinEngine } from '../../generation/builtin/engine.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
-import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../../generation/setup.js';
+import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
 import { rankerChecksum } from '../../ranking/distill.js';
 import { prepareRanking } from '../../ranking/pipeline.js';
 import { RagarError } from '../../util/errors.js';

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RagarError } from '../../util/errors.js';
-import { Rng } from '../../util/rng.js';
+import { RagarError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
 import { STYLE_CLASSIFIER_FORMAT, StyleClassifier, trainStyleClassifier } from './styleClassifier.js';
 
 const IDS = { dataset: 'synthetic', featureModel: 'test-features' };

@@ -8,8 +8,8 @@ import type { ContentRanker } from '../ranking/ranker.js';
 import type { RankingUser } from '../ranking/types.js';
 import type { ItemVectors, RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
-import type { BuiltinEngineOptions } from './builtin/engine.js';
-import type { GeneratorEngineV1, GeneratorHistoryItemV1, GeneratorPreferenceV1, GeneratorResultV1 } from './types.js';
+import type { BuiltinEngineOptions } from '../generation/builtin/engine.js';
+import type { GeneratorEngineV1, GeneratorHistoryItemV1, GeneratorPreferenceV1, GeneratorResultV1 } from '../generation/types.js';
 
 /** Everything personalised generation needs about a dataset. */
 export interface PersonalizationSetup {

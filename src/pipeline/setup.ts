@@ -8,10 +8,10 @@ import type { RetrievalParams } from '../retrieval/weights.js';
 import type { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
 import type { ImageTower } from '../ranking/tower.js';
-import { createBuiltinEngine } from './builtin/engine.js';
-import { BuiltinGenerator } from './builtin/model.js';
+import { createBuiltinEngine } from '../generation/builtin/engine.js';
+import { BuiltinGenerator } from '../generation/builtin/model.js';
 import type { PersonalizationSetup } from './personalize.js';
-import type { GeneratorEngineV1 } from './types.js';
+import type { GeneratorEngineV1 } from '../generation/types.js';
 
 /** The generator variants the project trains (and ships for emoji-styles). */
 export const GENERATOR_VARIANTS = {

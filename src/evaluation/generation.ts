@@ -1,7 +1,7 @@
 import type { ImageEncoder } from '../encoders/types.js';
 import { conceptTop1Gallery, evaluateOutputs, type OutputMetrics } from './outputMetrics.js';
-import { generationPreference, personalizeItem, type PersonalizationSetup } from './personalize.js';
-import type { GeneratorEngine } from './types.js';
+import { generationPreference, personalizeItem, type PersonalizationSetup } from '../pipeline/personalize.js';
+import type { GeneratorEngine } from '../generation/types.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 

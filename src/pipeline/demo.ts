@@ -11,7 +11,7 @@ import { renderDemoPage } from './demoPage.js';
 import { generationSetupFrom, openBuiltinEngine } from './setup.js';
 import type { DemoRow } from './demoPage.js';
 import { personalizeItem, type PersonalizationSetup } from './personalize.js';
-import type { GeneratorEngine } from './types.js';
+import type { GeneratorEngine } from '../generation/types.js';
 
 /**
  * Run full RAGAR (retrieval weights, candidates chosen by ranker + semantic score) on the first
