@@ -194,7 +194,7 @@ export class DatasetWriter {
  * The project's store: one SQLite database plus content-addressed images, in a data home folder.
  *
  * @example
- * const store = Store.open(resolveHome());
+ * const store = Store.open(resolveHome(undefined, process.env));
  * await store.writeDataset({ name: 'demo', kind: 'jsonl' }, async (w) => { w.addItem({ externalId: 'a' }); });
  * store.close();
  */
