@@ -5,6 +5,7 @@ import { buildPreference, type UserPreference } from '../preference/build.js';
 import { imageRow } from '../ranking/content.js';
 import type { RankingContext } from '../ranking/pipeline.js';
 import type { ContentRanker } from '../ranking/ranker.js';
+import { contentRankerV1 } from '../ranking/spec.js';
 import type { RankingUser } from '../ranking/types.js';
 import type { ItemVectors, RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
@@ -133,7 +134,7 @@ export async function selectCandidate(
   const images = await encoders.image.encode(pngs);
   const styles = encoders.style ? await encoders.style.encode(pngs) : pngs.map(() => null);
   const ranker = setup.ranker;
-  const rankerScores = images.map((v, i) => ranker.scoreOne(rankingUser, -1, { image: imageRow(setup.rc.features, v, styles[i]), text: reference.textVector }));
+  const rankerScores = await contentRankerV1(ranker).scoreCold(rankingUser, -1, images.map((v, i) => ({ image: imageRow(setup.rc.features, v, styles[i]), text: reference.textVector })));
   const semantic = images.map((v) => dot(v, reference.imageVector));
   const rankOf = (xs: number[]) => xs.map((x) => 1 + xs.filter((y) => y > x).length);
   const rr = rankOf(rankerScores);

@@ -2,6 +2,7 @@ import type { ImageEncoder, TextEncoder } from '../encoders/types.js';
 import { imageRow } from '../ranking/content.js';
 import type { RankingContext } from '../ranking/pipeline.js';
 import type { ContentRanker, RankerMeta } from '../ranking/ranker.js';
+import { contentRankerV1 } from '../ranking/spec.js';
 import { RagarError } from '../util/errors.js';
 
 /** The score of one image for a user, and where it would rank among the dataset's items. */
@@ -55,8 +56,8 @@ export async function scoreImages(
   const ui = rc.data.users.findIndex((u) => u.userId === user.id);
   const rankingUser = rc.data.users[ui];
   const all = ranker.scoreItems(rankingUser, ui);
-  return images.map((v, i) => {
-    const score = ranker.scoreOne(rankingUser, -1, { image: imageRow(rc.features, v, styles[i]), text: textVec });
+  const scores = await contentRankerV1(ranker).scoreCold(rankingUser, ui, images.map((v, i) => ({ image: imageRow(rc.features, v, styles[i]), text: textVec })));
+  return scores.map((score) => {
     let above = 0;
     for (const s of all) if (s > score) above++;
     return { score, rankAmongItems: above + 1, items: all.length, percentile: 1 - above / all.length };
