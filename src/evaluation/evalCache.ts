@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../util/errors.js';
 import { writeFileAtomic } from './report/write.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 
 /** One finished (configuration, task) result as the harness uses it. */
 export interface CachedResult {
@@ -97,7 +98,7 @@ export class RunCache {
     const cache = new RunCache(path.join(root, key));
     fs.mkdirSync(path.join(cache.dir, 'images'), { recursive: true });
     const settingsFile = path.join(cache.dir, 'settings.json');
-    if (!fs.existsSync(settingsFile)) fs.writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+    if (!fs.existsSync(settingsFile)) writeFileAtomicSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
     cache.load();
     return cache;
   }

@@ -5,18 +5,20 @@
  * deviation; the weights are L2-regularised and fitted by mini-batch Adam from zero, with a
  * seeded shuffle, so the same data, options and seed give the same weights bit for bit.
  *
- * Saved as `meta.json` (format `ragar-style-classifier-v1`, classes, dataset and feature-model
- * ids, options, training curve) plus `weights.bin` (float32 little-endian: weights
- * [classes × dimension] row-major, bias [classes], mean [dimension], std [dimension]).
+ * Saved as one tensor bundle (`util/tensorBundle.ts`, kind `ragar-style-classifier-v1`): the
+ * metadata (classes, dataset and feature-model ids, options, training curve) and the tensors w
+ * [classes × dimension] row-major, b [classes], mean [dimension], std [dimension].
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../util/errors.js';
+import { readTensorBundle, writeTensorBundle } from '../util/tensorBundle.js';
 import { Rng } from '../util/rng.js';
 
-/** Format id written to and required in `meta.json`. */
+/** Model kind written to and required in the saved bundle. */
 export const STYLE_CLASSIFIER_FORMAT = 'ragar-style-classifier-v1';
+/** The file a saved classifier lives in, inside its folder. */
+export const STYLE_CLASSIFIER_FILE = 'style-classifier.bundle';
 
 /** Training options of {@link trainStyleClassifier}. */
 export interface StyleClassifierOptions {
@@ -39,7 +41,7 @@ export interface StyleClassifierOptions {
 /** The numeric options as stored. */
 export type StyleClassifierHyper = Required<Omit<StyleClassifierOptions, 'dataset' | 'featureModel'>>;
 
-/** What `meta.json` holds. */
+/** The metadata saved with the weights. */
 export interface StyleClassifierMeta {
   format: typeof STYLE_CLASSIFIER_FORMAT;
   dataset: string;
@@ -55,7 +57,6 @@ export interface StyleClassifierMeta {
   lossCurve: number[];
   trainSeconds: number;
   createdAt: string;
-  weights: { file: string; dtype: 'float32'; byteOrder: 'little-endian'; length: number; sha256: string };
 }
 
 const DEFAULTS: StyleClassifierHyper = { l2: 1e-3, epochs: 60, batchSize: 64, learningRate: 0.01, seed: 0 };
@@ -79,13 +80,13 @@ export class StyleClassifier {
   /** Input dimension. */
   readonly dimension: number;
   /** Provenance and training record. */
-  readonly meta: Omit<StyleClassifierMeta, 'weights'>;
+  readonly meta: StyleClassifierMeta;
   private readonly w: Float32Array;
   private readonly b: Float32Array;
   private readonly mean: Float32Array;
   private readonly std: Float32Array;
 
-  constructor(meta: Omit<StyleClassifierMeta, 'weights'>, w: Float32Array, b: Float32Array, mean: Float32Array, std: Float32Array) {
+  constructor(meta: StyleClassifierMeta, w: Float32Array, b: Float32Array, mean: Float32Array, std: Float32Array) {
     const k = meta.classes.length;
     const d = meta.dimension;
     if (w.length !== k * d || b.length !== k || mean.length !== d || std.length !== d) {
@@ -153,48 +154,35 @@ export class StyleClassifier {
   }
 
   /**
-   * Write `meta.json` and `weights.bin` into `dir` (created if missing; weights written atomically).
+   * Save as one tensor bundle, `<dir>/style-classifier.bundle` (metadata, weights, bias, mean and
+   * std), written atomically.
    *
    * @example
    * clf.save(path.join(home, 'models', dataset, 'style-classifier'));
    */
   save(dir: string): void {
-    fs.mkdirSync(dir, { recursive: true });
-    const parts = [this.w, this.b, this.mean, this.std];
-    const length = parts.reduce((s, p) => s + p.length, 0);
-    const buf = Buffer.alloc(length * 4);
-    let o = 0;
-    for (const p of parts) for (let i = 0; i < p.length; i++, o += 4) buf.writeFloatLE(p[i], o);
-    const meta: StyleClassifierMeta = {
-      ...this.meta,
-      weights: { file: 'weights.bin', dtype: 'float32', byteOrder: 'little-endian', length, sha256: createHash('sha256').update(buf).digest('hex') },
-    };
-    const tmp = path.join(dir, `.weights.${process.pid}.tmp`);
-    fs.writeFileSync(tmp, buf);
-    fs.renameSync(tmp, path.join(dir, 'weights.bin'));
-    fs.writeFileSync(path.join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+    const k = this.classes.length;
+    const d = this.dimension;
+    writeTensorBundle(path.join(dir, STYLE_CLASSIFIER_FILE), STYLE_CLASSIFIER_FORMAT, this.meta, {
+      w: { data: this.w, shape: [k, d] },
+      b: this.b,
+      mean: this.mean,
+      std: this.std,
+    });
   }
 
   /**
    * Load a classifier saved by {@link save}. With `expect`, refuse one trained on another dataset
-   * or feature model (`BAD_INPUT`). Missing files → `NOT_FOUND`; another format → `VERSION`;
-   * damaged weights → `BAD_INPUT`.
+   * or feature model (`BAD_INPUT`). A missing file → `NOT_FOUND`; another format → `VERSION`;
+   * damaged weights → `CORRUPT`.
    *
    * @example
    * const clf = StyleClassifier.load(dir, { featureModel: 'mobilenet+style-stats' });
    */
   static load(dir: string, expect: { dataset?: string; featureModel?: string } = {}): StyleClassifier {
-    const metaFile = path.join(dir, 'meta.json');
-    if (!fs.existsSync(metaFile)) throw new RagarError(`no style classifier at ${dir} (meta.json missing)`, 'NOT_FOUND');
-    let meta: StyleClassifierMeta;
-    try {
-      meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as StyleClassifierMeta;
-    } catch (err) {
-      throw new RagarError(`${metaFile} is not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
-    }
-    if (meta.format !== STYLE_CLASSIFIER_FORMAT) {
-      throw new RagarError(`${metaFile}: unsupported style classifier format ${String(meta.format)} (this ragar reads ${STYLE_CLASSIFIER_FORMAT})`, 'VERSION');
-    }
+    const file = path.join(dir, STYLE_CLASSIFIER_FILE);
+    if (!fs.existsSync(file)) throw new RagarError(`no style classifier at ${dir} (${STYLE_CLASSIFIER_FILE} missing)`, 'NOT_FOUND');
+    const { meta, tensors } = readTensorBundle<StyleClassifierMeta>(file, STYLE_CLASSIFIER_FORMAT);
     if (expect.dataset !== undefined && meta.dataset !== expect.dataset) {
       throw new RagarError(`${dir} holds a style classifier trained on dataset ${meta.dataset}, not ${expect.dataset}`, 'BAD_INPUT');
     }
@@ -203,20 +191,12 @@ export class StyleClassifier {
     }
     const k = meta.classes?.length ?? 0;
     const d = meta.dimension;
-    const expected = k * d + k + 2 * d;
-    if (!(k >= 2) || !Number.isInteger(d) || d < 1) throw new RagarError(`${metaFile}: bad classes or dimension`, 'BAD_INPUT');
-    const file = path.join(dir, meta.weights?.file ?? 'weights.bin');
-    if (!fs.existsSync(file)) throw new RagarError(`${file} is missing`, 'NOT_FOUND');
-    const buf = fs.readFileSync(file);
-    if (buf.byteLength !== expected * 4) throw new RagarError(`${file} has ${buf.byteLength} bytes, expected ${expected * 4} for ${k} classes × ${d} features`, 'BAD_INPUT');
-    if (meta.weights?.sha256 && createHash('sha256').update(buf).digest('hex') !== meta.weights.sha256) {
-      throw new RagarError(`${file} does not match the checksum in meta.json (damaged or replaced)`, 'BAD_INPUT');
+    if (!(k >= 2) || !Number.isInteger(d) || d < 1) throw new RagarError(`${file}: bad classes or dimension`, 'CORRUPT');
+    const sizes = { w: k * d, b: k, mean: d, std: d };
+    for (const [name, n] of Object.entries(sizes)) {
+      if (tensors[name]?.length !== n) throw new RagarError(`${file}: tensor ${name} has ${tensors[name]?.length ?? 0} values, expected ${n} for ${k} classes × ${d} features`, 'CORRUPT');
     }
-    const all = new Float32Array(expected);
-    for (let i = 0; i < expected; i++) all[i] = buf.readFloatLE(i * 4);
-    const { weights: _weights, ...rest } = meta;
-    void _weights;
-    return new StyleClassifier(rest, all.slice(0, k * d), all.slice(k * d, k * d + k), all.slice(k * d + k, k * d + k + d), all.slice(k * d + k + d));
+    return new StyleClassifier(meta, tensors.w, tensors.b, tensors.mean, tensors.std);
   }
 }
 
@@ -354,7 +334,7 @@ export function trainStyleClassifier(features: readonly ArrayLike<number>[], lab
     // the mean loss of the batches seen during the epoch, plus the penalty at its end
     lossCurve.push(lossSum / n + (opt.l2 / 2) * w2);
   }
-  const meta: Omit<StyleClassifierMeta, 'weights'> = {
+  const meta: StyleClassifierMeta = {
     format: STYLE_CLASSIFIER_FORMAT,
     dataset: options.dataset,
     featureModel: options.featureModel,

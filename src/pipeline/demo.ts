@@ -18,6 +18,7 @@ import { generationSetupFrom, openBuiltinEngine } from './setup.js';
 import type { DemoRow } from './demoPage.js';
 import { personalizeItem, type PersonalizationSetup } from './personalize.js';
 import type { GeneratorEngine } from '../generation/types.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 
 /**
  * Run full RAGAR (retrieval weights, candidates chosen by ranker + semantic score) on the first
@@ -109,7 +110,7 @@ export async function demoGeneration(
     const out = options.out ?? path.join(store.home, 'demo');
     fs.mkdirSync(out, { recursive: true });
     const page = path.join(out, 'index.html');
-    fs.writeFileSync(
+    writeFileAtomicSync(
       page,
       renderDemoPage(`RAGAR on ${dataset}: ${rows.length} test tasks`, rows, [
         'Each row: the reference (a concept never seen in training, drawn in a style the user does not prefer), the history items with the highest retrieval weights, ' +

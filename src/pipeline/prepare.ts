@@ -17,7 +17,7 @@ import { DatasetView } from '../data/access.js';
 import { DEFAULT_EMOJI_BUILD, buildEmojiStyles } from '../data/emoji/build.js';
 import { EmbeddingCache } from '../store/embeddings.js';
 import { embedDataset } from '../encoders/embed.js';
-import { DEFAULT_JOINT } from '../encoders/joint.js';
+import { DEFAULT_JOINT, jointSpaceFile } from '../encoders/joint.js';
 import { MOBILENET_MODEL_ID } from '../encoders/mobilenet.js';
 import { createImageEncoder, createTextEncoder } from '../encoders/registry.js';
 import { STYLE_STATS_MODEL_ID } from '../encoders/styleStats.js';
@@ -115,7 +115,7 @@ export async function prepareEvaluation(
     summary.ranker = 'trained';
   }
 
-  if (!fs.existsSync(path.join(jointSpaceDir(store.home, dataset), 'meta.json'))) {
+  if (!jointSpaceFile(jointSpaceDir(store.home, dataset))) {
     note('training the image–text joint space (for CS and Hist-CS) …');
     trainJointForDataset(store, dataset, { image: 'mobilenet', text: 'use' }, { ...DEFAULT_JOINT, progress });
     summary.joint = 'trained';

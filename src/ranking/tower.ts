@@ -29,6 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
+import { readTensorBundle, writeTensorBundle } from '../util/tensorBundle.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { PIXEL_LENGTH, PIXEL_SIZE } from '../encoders/pixels.js';
@@ -42,6 +43,8 @@ export const TOWER_INPUT_SIZE = PIXEL_SIZE;
 export const TOWER_INPUT_LENGTH = PIXEL_LENGTH;
 /** The on-disk format written by {@link ImageTower.save}. */
 export const TOWER_FORMAT = 'ragar-tower-v1';
+/** The file a saved tower lives in, inside its folder (a tensor bundle). */
+export const TOWER_FILE = 'tower.bundle';
 
 /** Pixels as the tower reads them: 64·64·3 values in [0, 1], HWC (row by row, RGB per pixel). */
 export type TowerPixels = Float32Array | Float64Array;
@@ -817,29 +820,28 @@ export class ImageTower {
   }
 
   /**
-   * Write `meta.json` and `weights.bin` into `dir` (created if needed; files written through a
-   * temporary name, then renamed).
+   * Save as one tensor bundle, `<dir>/tower.bundle` (the metadata and the parameters), written
+   * atomically; files of the older two-file layout are removed.
    *
    * @example
    * await tower.save('models/tower'); const again = await ImageTower.load('models/tower');
    */
   async save(dir: string): Promise<void> {
-    await fs.promises.mkdir(dir, { recursive: true });
-    const { meta, weights } = this.toBuffers();
-    const write = async (name: string, data: string | Buffer): Promise<void> => {
-      const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-      await fs.promises.writeFile(tmp, data);
-      await fs.promises.rename(tmp, path.join(dir, name));
-    };
-    await write('weights.bin', weights);
-    await write('meta.json', `${JSON.stringify(meta, null, 2)}\n`);
+    writeTensorBundle(path.join(dir, TOWER_FILE), TOWER_FORMAT, this.meta(), { params: this.params });
+    for (const legacy of ['weights.bin', 'meta.json']) await fs.promises.rm(path.join(dir, legacy), { force: true });
   }
 
   /**
-   * Load a tower saved by {@link save}. A missing folder or file, or a file of another format,
-   * throws a {@link RagarError}.
+   * Load a tower saved by {@link save} (or in the older two-file layout, `meta.json` +
+   * `weights.bin`). A missing folder or file, or a file of another format, throws a {@link RagarError}.
    */
   static async load(dir: string): Promise<ImageTower> {
+    const bundle = path.join(dir, TOWER_FILE);
+    if (fs.existsSync(bundle)) {
+      const { meta, tensors } = readTensorBundle<TowerMeta>(bundle, TOWER_FORMAT);
+      const params = tensors.params ?? new Float32Array(0);
+      return ImageTower.fromBuffer(meta, Buffer.from(params.buffer, params.byteOffset, params.byteLength), bundle);
+    }
     const metaPath = path.join(dir, 'meta.json');
     let text: string;
     try {

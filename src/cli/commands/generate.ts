@@ -10,6 +10,7 @@ import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
 import { intOption, numberOption } from '../options.js';
+import { writeFileAtomicSync } from '../../util/persist.js';
 
 async function readImageFile(file: string): Promise<Buffer> {
   try {
@@ -79,11 +80,11 @@ export function generateCommand(): Command {
           const files: string[] = [];
           result.candidates.forEach((c, i) => {
             const f = path.join(opts.out, `candidate-${i + 1}-seed${c.seed}.png`);
-            fs.writeFileSync(f, c.png);
+            writeFileAtomicSync(f, c.png);
             files.push(f);
           });
           const chosenFile = path.join(opts.out, 'chosen.png');
-          fs.writeFileSync(chosenFile, result.candidates[sel.chosen].png);
+          writeFileAtomicSync(chosenFile, result.candidates[sel.chosen].png);
           const record = {
             user: opts.user,
             reference: 'externalId' in reference ? { item: reference.externalId, title: reference.title, style: reference.style } : { file: opts.referenceImage, text: opts.referenceText },
@@ -97,7 +98,7 @@ export function generateCommand(): Command {
             timings: { loadMs, ...result.response.timings, perCandidateMs: result.candidates[0].milliseconds },
             warnings: result.warnings.map(warningText),
           };
-          fs.writeFileSync(path.join(opts.out, 'record.json'), `${JSON.stringify(record, null, 2)}\n`);
+          writeFileAtomicSync(path.join(opts.out, 'record.json'), `${JSON.stringify(record, null, 2)}\n`);
           const top = record.retrievalWeights.slice().sort((a, b) => b.weight - a.weight).slice(0, 5);
           ctx.emit(record, () =>
             [
