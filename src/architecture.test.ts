@@ -59,6 +59,14 @@ describe('architecture', () => {
     expect(violations).toEqual([]);
   });
 
+  it('throws no plain Error from library code', () => {
+    // Files other issues are rewriting (the generator's ONNX engine, issue 11; the JSON importer, issue 15).
+    const pending = new Set(['generation/onnx/layers.ts', 'generation/onnx/tfjsNet.ts', 'generation/onnx/autodiff.ts', 'generation/onnx/graph.ts', 'generation/onnx/emit.ts', 'generation/onnx/nchwc.ts', 'generation/builtin/schedule.ts', 'data/importers/json.ts']);
+    const plain = /throw new (Error|RangeError|TypeError)\(/;
+    const offenders = files.map((f) => path.relative(src, f)).filter((f) => !pending.has(f) && plain.test(fs.readFileSync(path.join(src, f), 'utf8')));
+    expect(offenders).toEqual([]);
+  });
+
   it('keeps SQL in store/ and data/', () => {
     const sql = /\.(prepare|exec|pragma|transaction)\(|\bSELECT\s+\S+.*\bFROM\b|\bINSERT\s+INTO\b/;
     const offenders = files.filter((f) => !['store', 'data'].includes(stageOf(f)) && sql.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(src, f));

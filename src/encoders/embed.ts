@@ -100,7 +100,7 @@ export async function embedDataset(store: Store, datasetName: string, options: E
         }
         throw err;
       }
-      if (vectors.length !== batch.length) throw new RagarError(`${encoder.modelId} returned ${vectors.length} vectors for ${batch.length} inputs`, 'ENCODER');
+      if (vectors.length !== batch.length) throw new RagarError(`${encoder.modelId} returned ${vectors.length} vectors for ${batch.length} inputs`, 'INTERNAL');
       const rows: [number, Float32Array][] = [];
       batch.forEach((key, i) => {
         for (const id of groups.get(key)!) rows.push([id, vectors[i]]);

@@ -57,7 +57,7 @@ const encodeVector = (v: Float32Array): string => Buffer.from(v.buffer, v.byteOf
 
 function decodeVector(s: string): Float32Array {
   const b = Buffer.from(s, 'base64');
-  if (b.byteLength % 4 !== 0) throw new Error('vector length is not a multiple of 4 bytes');
+  if (b.byteLength % 4 !== 0) throw new RagarError('vector length is not a multiple of 4 bytes', 'CORRUPT');
   const out = new Float32Array(b.byteLength / 4);
   new Uint8Array(out.buffer).set(b);
   return out;

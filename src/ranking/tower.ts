@@ -369,13 +369,13 @@ export class ImageTower {
     this.architecture = arch;
     this.layout = computeLayout(arch);
     if (params.length !== this.layout.total) {
-      throw new RagarError(`image tower weights have ${params.length} values, the architecture needs ${this.layout.total}`, 'BAD_FORMAT');
+      throw new RagarError(`image tower weights have ${params.length} values, the architecture needs ${this.layout.total}`, 'BAD_INPUT');
     }
     if (targetMean.length !== arch.outputDim) {
-      throw new RagarError(`image tower target mean has ${targetMean.length} values, expected ${arch.outputDim}`, 'BAD_FORMAT');
+      throw new RagarError(`image tower target mean has ${targetMean.length} values, expected ${arch.outputDim}`, 'BAD_INPUT');
     }
     if (!(targetScale > 0) || !Number.isFinite(targetScale)) {
-      throw new RagarError(`image tower target scale must be a positive number, got ${targetScale}`, 'BAD_FORMAT');
+      throw new RagarError(`image tower target scale must be a positive number, got ${targetScale}`, 'BAD_INPUT');
     }
     this.params = params;
     this.targetMean = targetMean;
@@ -781,32 +781,32 @@ export class ImageTower {
 
   /**
    * Rebuild a tower from its `meta.json` content and `weights.bin` bytes. Anything of another
-   * format, size or checksum throws a {@link RagarError} (`BAD_FORMAT`).
+   * format, size or checksum throws a {@link RagarError} (`CORRUPT`, or `VERSION` for another format).
    */
   static fromBuffer(meta: unknown, weights: Buffer | Uint8Array, label = 'image tower'): ImageTower {
     const m = meta as Partial<TowerMeta> | null;
     if (!m || typeof m !== 'object' || m.format !== TOWER_FORMAT) {
       const got = m && typeof m === 'object' ? JSON.stringify((m as { format?: unknown }).format) : typeof m;
-      throw new RagarError(`${label}: not a ${TOWER_FORMAT} model (format ${got})`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: not a ${TOWER_FORMAT} model (format ${got})`, 'VERSION');
     }
-    if (!m.architecture || typeof m.architecture !== 'object') throw new RagarError(`${label}: meta.json has no architecture`, 'BAD_FORMAT');
+    if (!m.architecture || typeof m.architecture !== 'object') throw new RagarError(`${label}: meta.json has no architecture`, 'CORRUPT');
     try {
       validateArchitecture(m.architecture);
     } catch (err) {
-      throw new RagarError(`${label}: ${(err as Error).message}`, 'BAD_FORMAT', { cause: err });
+      throw new RagarError(`${label}: ${(err as Error).message}`, 'CORRUPT', { cause: err });
     }
     const layout = computeLayout(m.architecture);
     if (weights.length !== layout.total * 4) {
-      throw new RagarError(`${label}: weights.bin has ${weights.length} bytes, the architecture needs ${layout.total * 4}`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: weights.bin has ${weights.length} bytes, the architecture needs ${layout.total * 4}`, 'CORRUPT');
     }
     const buf = Buffer.from(weights.buffer, weights.byteOffset, weights.length);
     if (m.weights?.sha256 && sha256(buf) !== m.weights.sha256) {
-      throw new RagarError(`${label}: weights.bin does not match the checksum in meta.json`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: weights.bin does not match the checksum in meta.json`, 'CORRUPT');
     }
     const params = new Float32Array(layout.total);
     for (let i = 0; i < params.length; i++) params[i] = buf.readFloatLE(i * 4);
     if (!Array.isArray(m.targetMean) || !m.targetMean.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      throw new RagarError(`${label}: meta.json targetMean must be a list of numbers`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: meta.json targetMean must be a list of numbers`, 'CORRUPT');
     }
     const tower = new ImageTower(
       { ...m.architecture, convChannels: [...m.architecture.convChannels] },
@@ -853,13 +853,13 @@ export class ImageTower {
     try {
       meta = JSON.parse(text);
     } catch (err) {
-      throw new RagarError(`${metaPath}: not JSON (${(err as Error).message})`, 'BAD_FORMAT', { cause: err });
+      throw new RagarError(`${metaPath}: not JSON (${(err as Error).message})`, 'CORRUPT', { cause: err });
     }
     if (!meta || typeof meta !== 'object' || (meta as { format?: unknown }).format !== TOWER_FORMAT) {
       return ImageTower.fromBuffer(meta, Buffer.alloc(0), metaPath); // throws the format error
     }
     const file = (meta as TowerMeta).weights?.file ?? 'weights.bin';
-    if (path.basename(file) !== file) throw new RagarError(`${metaPath}: weights file must be a plain name, got ${file}`, 'BAD_FORMAT');
+    if (path.basename(file) !== file) throw new RagarError(`${metaPath}: weights file must be a plain name, got ${file}`, 'CORRUPT');
     let weights: Buffer;
     try {
       weights = await fs.promises.readFile(path.join(dir, file));

@@ -19,7 +19,7 @@ function toBlob(v: Float32Array): Buffer {
 
 function fromBlob(b: Buffer, dim: number, modelId: string): Float32Array {
   if (b.byteLength !== dim * 4) {
-    throw new RagarError(`embedding cache is corrupt: a ${modelId} vector has ${b.byteLength / 4} values, expected ${dim}; run \`ragar embed --rebuild\``, 'CACHE');
+    throw new RagarError(`embedding cache is corrupt: a ${modelId} vector has ${b.byteLength / 4} values, expected ${dim}; run \`ragar embed --rebuild\``, 'CORRUPT');
   }
   const out = new Float32Array(dim);
   new Uint8Array(out.buffer).set(b);
@@ -57,7 +57,7 @@ export class EmbeddingCache {
       throw new RagarError(
         `embeddings cached under ${modelId} are ${row.modality} vectors of dimension ${row.dim}, but the encoder gives ${modality} vectors of dimension ${dimension}; ` +
           'run `ragar embed --rebuild` to drop the old vectors',
-        'CACHE',
+        'CONFLICT',
       );
     }
   }
@@ -70,11 +70,11 @@ export class EmbeddingCache {
   /** Store vectors (replacing existing ones) in one transaction. */
   put(field: EmbeddingField, modelId: string, rows: readonly (readonly [number, Float32Array])[]): void {
     const dim = this.dimensionOf(modelId);
-    if (dim === undefined) throw new RagarError(`model ${modelId} is not registered in the embedding cache`, 'CACHE');
+    if (dim === undefined) throw new RagarError(`model ${modelId} is not registered in the embedding cache`, 'BAD_INPUT');
     const insert = this.store.db.prepare('INSERT OR REPLACE INTO embeddings (item_id, field, model_id, vector) VALUES (?, ?, ?, ?)');
     this.store.db.transaction(() => {
       for (const [itemId, v] of rows) {
-        if (v.length !== dim) throw new RagarError(`vector for item ${itemId} has ${v.length} values, ${modelId} has ${dim}`, 'CACHE');
+        if (v.length !== dim) throw new RagarError(`vector for item ${itemId} has ${v.length} values, ${modelId} has ${dim}`, 'BAD_INPUT');
         insert.run(itemId, field, modelId, toBlob(v));
       }
     })();

@@ -282,7 +282,7 @@ export class Store {
     fill: (writer: DatasetWriter) => Promise<T> | T,
     options: { replace?: boolean } = {},
   ): Promise<T> {
-    if (this.inTransaction) throw new RagarError('nested dataset writes are not supported', 'STATE');
+    if (this.inTransaction) throw new RagarError('nested dataset writes are not supported', 'CONFLICT');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(meta.name)) {
       throw new RagarError(
         `dataset name ${JSON.stringify(meta.name)} must be 1-64 letters, digits, '.', '_' or '-'`,
