@@ -339,7 +339,7 @@ export class Store {
    * Returns how many images were removed.
    */
   deleteDataset(name: string): { images: number } {
-    if (this.inTransaction) throw new RagarError('cannot delete a dataset during a dataset write', 'STATE');
+    if (this.inTransaction) throw new RagarError('cannot delete a dataset during a dataset write', 'CONFLICT');
     let orphans: string[] = [];
     this.db.exec('BEGIN IMMEDIATE');
     try {
