@@ -91,7 +91,7 @@ export function createServiceApp(o: ServiceAppOptions): OpenAPIHono<Env> {
   app.use('/v1/*', async (c, next) => {
     let client = `addr:${c.req.header('x-forwarded-for') ? 'proxied' : 'local'}`;
     if (o.auth) {
-      const m = /^Bearer ([A-Za-z0-9_-]{8,200})$/.exec(c.req.header('authorization') ?? '');
+      const m = (c.req.header('authorization') ?? '').match(/^Bearer ([A-Za-z0-9_-]{8,200})$/);
       if (!m) throw new HttpProblem(401, 'an API key is required: Authorization: Bearer KEY (create one with `ragar keys create`)', 'UNAUTHORIZED', { 'www-authenticate': 'Bearer' });
       const key = keys.verify(m[1]);
       if (!key) throw new HttpProblem(401, 'unknown or revoked API key', 'UNAUTHORIZED', { 'www-authenticate': 'Bearer' });

@@ -20,6 +20,7 @@ progress{width:240px}.err{color:#b00020} .kw span{background:#eee;border-radius:
 `;
 
 const COMMON_SCRIPT = `
+class PageError extends Error {}
 const AUTH = document.body.dataset.auth === 'true';
 const $ = (s) => document.querySelector(s);
 function key() { return localStorage.getItem('ragarKey') || ''; }
@@ -27,7 +28,7 @@ async function api(path, init = {}) {
   const headers = Object.assign({}, init.headers || {});
   if (AUTH) headers.authorization = 'Bearer ' + key();
   const r = await fetch(path, Object.assign({}, init, { headers }));
-  if (!r.ok) { let d = r.status + ''; try { d = (await r.json()).detail; } catch {} throw new Error(d); }
+  if (!r.ok) { let d = r.status + ''; try { d = (await r.json()).detail; } catch {} throw new PageError(d); }
   return r;
 }
 const json = async (path, init) => (await api(path, init)).json();
@@ -36,7 +37,7 @@ function showError(e) { const el = $('#error'); el.textContent = e ? String(e.me
 async function follow(id, onUpdate) {
   const headers = AUTH ? { authorization: 'Bearer ' + key() } : {};
   const r = await fetch('/v1/generations/' + id + '/events', { headers });
-  if (!r.ok) throw new Error('events: ' + r.status);
+  if (!r.ok) throw new PageError('events: ' + r.status);
   const reader = r.body.getReader(); const dec = new TextDecoder(); let buf = ''; let last = null;
   for (;;) {
     const { value, done } = await reader.read(); if (done) break;
@@ -54,7 +55,7 @@ async function follow(id, onUpdate) {
 async function generate(body, progressEl) {
   const acc = await json('/v1/generations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const job = await follow(acc.id, (j) => { if (progressEl) { progressEl.max = j.progress.total || 1; progressEl.value = j.status === 'succeeded' ? progressEl.max : (j.progress.done || 0); progressEl.title = j.status; progressEl.dataset.status = j.status; } });
-  if (!job || job.status !== 'succeeded') throw new Error('generation ' + acc.id + ' ' + (job ? job.status + (job.error ? ': ' + job.error : '') : 'lost'));
+  if (!job || job.status !== 'succeeded') throw new PageError('generation ' + acc.id + ' ' + (job ? job.status + (job.error ? ': ' + job.error : '') : 'lost'));
   return job;
 }
 async function historyView(el, ds, user, ref, weighting) {
