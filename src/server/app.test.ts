@@ -8,6 +8,8 @@ import { Store } from '../store/store.js';
 import { EmbeddedQueue } from './queue.js';
 import { startService, type RunningService } from './serve.js';
 import { serviceHome } from './testing/fixture.js';
+import { SlowEngine } from './testing/slowEngine.js';
+import { openEvents, type SseEvent } from './testing/sse.js';
 
 let home: string;
 let svc: RunningService;
@@ -275,4 +277,43 @@ describe('limits', () => {
     }
     await expect(startService({ settings: { home: h }, host: '0.0.0.0', auth: false })).rejects.toMatchObject({ code: 'USAGE' });
   });
+});
+
+describe('server-sent events', () => {
+  it('streams a running job’s events before it completes, then its terminal event', async () => {
+    const h = await serviceHome();
+    let open!: () => void;
+    const engine = new SlowEngine({ gate: new Promise<void>((r) => (open = r)) });
+    const s = await startService({ settings: { home: h }, port: 0, auth: false, engines: { slow: engine }, defaultEngine: 'slow' });
+    try {
+      const u = s.ragar.users()[0].externalId;
+      const it0 = s.ragar.items()[0].externalId;
+      const acc = await (await fetch(`${s.url}/v1/generations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: u, reference: it0, candidates: 2 }) })).json();
+      const stream = await openEvents(`${s.url}/v1/generations/${acc.id}/events`);
+      expect(stream.status).toBe(200);
+      const before: SseEvent[] = [];
+      // Read until the first `running` event: the engine cannot finish the job before the gate opens.
+      for (let e = await stream.next(); e; e = await stream.next()) {
+        before.push(e);
+        if (e.event === 'running') break;
+      }
+      for (let i = 0; i < 200 && engine.started === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(engine.started).toBe(1);
+      expect(before.map((e) => e.event)).toContain('running');
+      expect(before.every((e) => e.data.result === null)).toBe(true);
+      expect((await (await fetch(`${s.url}/v1/generations/${acc.id}`)).json()).status).toBe('running'); // still running after those events
+      const released = performance.now();
+      open();
+      const after: SseEvent[] = [];
+      for (let e = await stream.next(); e; e = await stream.next()) after.push(e);
+      const last = after[after.length - 1];
+      expect(last.event).toBe('succeeded');
+      expect(last.at).toBeGreaterThan(released);
+      expect((last.data.result as { candidates: unknown[] }).candidates).toHaveLength(2);
+      expect(after.slice(0, -1).every((e) => e.event === 'running')).toBe(true); // progress events in between
+    } finally {
+      await s.close();
+      fs.rmSync(h, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
