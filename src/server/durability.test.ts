@@ -13,7 +13,8 @@ let home = '';
 
 /** Start `ragar serve` as a child process; resolves with its URL once it listens. */
 function serve(h: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'src/cli/bin.ts'), '--home', h, 'serve', '--port', '0', '--no-auth', '--engine', 'mock'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // node with tsx's loader in one process (not the tsx wrapper, which would leave the server running on kill -9).
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/bin.ts'), '--home', h, 'serve', '--port', '0', '--no-auth', '--engine', 'mock'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
