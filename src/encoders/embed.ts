@@ -87,7 +87,8 @@ export async function embedDataset(store: Store, datasetName: string, options: E
       try {
         vectors = await encoder.encode(batch.map(inputOf), { signal: options.signal });
       } catch (err) {
-        if (options.signal?.aborted || err instanceof RagarError) throw err;
+        // a bad input (BAD_INPUT) is looked for below; any other RagarError (abort, disposed) is final
+        if (options.signal?.aborted || (err instanceof RagarError && err.code !== 'BAD_INPUT')) throw err;
         // Find and name the input that fails, so a corrupt image file can be fixed or rebuilt.
         for (const key of batch) {
           try {
