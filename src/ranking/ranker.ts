@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ExactIndex } from '../retrieval/exactIndex.js';
+import type { VectorIndex, VectorMetric } from '../retrieval/vectorIndex.js';
 import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
 import { readTensorBundle, writeTensorBundle } from '../util/tensorBundle.js';
@@ -85,6 +87,27 @@ export interface RankerWeights {
 export interface ColdItem {
   image: Float32Array | null;
   text: Float32Array | null;
+}
+
+/** A user's history as vector indexes for the ranker's attention ({@link ContentRanker.historyIndexes}). */
+export interface HistoryIndexes {
+  text: VectorIndex | null;
+  image: VectorIndex | null;
+  /** History positions the text index holds. */
+  textPositions: ReadonlySet<number>;
+  /** History positions the image index holds. */
+  imagePositions: ReadonlySet<number>;
+  /** History length. */
+  length: number;
+}
+
+/** Id of history position j in a history index: 10 digits, smaller for later positions (ties order later first). */
+function historyId(j: number): string {
+  return String(2_000_000_000 - j);
+}
+
+function positionOf(id: string): number {
+  return 2_000_000_000 - Number(id);
 }
 
 /** The content ranker, usable for scoring after training or loading. */
@@ -180,19 +203,123 @@ export class ContentRanker implements Ranker {
       }
       sims[j] = s;
     }
-    const order = sims.map((_, j) => j).sort((x, y) => sims[y] - sims[x] || y - x);
+    return this.attend(
+      sims.map((_, j) => j),
+      sims,
+    );
+  }
+
+  /**
+   * A history (item indices, as {@link historyOf} gives) as vector indexes for the attention: one of
+   * the text vectors of the items that have text, one of the image rows of those that have an image.
+   * Ids encode the history position so that equal similarities order later positions first, as
+   * {@link attention} does. `create` builds each index (default: exact, inner product).
+   *
+   * @example
+   * const indexes = await ranker.historyIndexes(ranker.historyOf(user));
+   * const att = await ranker.attentionFromIndex(candidate, ranker.historyOf(user), indexes);
+   */
+  async historyIndexes(
+    hist: readonly number[],
+    create: (dimension: number, metric: VectorMetric) => VectorIndex = (d, m) => new ExactIndex(d, m),
+  ): Promise<HistoryIndexes> {
+    const { textDim, imageDim } = this.features;
+    const build = async (dim: number, has: Uint8Array | boolean[], data: Float32Array): Promise<VectorIndex | null> => {
+      if (!dim) return null;
+      const ids: string[] = [];
+      const rows: Float32Array[] = [];
+      hist.forEach((h, j) => {
+        if (!has[h]) return;
+        ids.push(historyId(j));
+        rows.push(data.subarray(h * dim, (h + 1) * dim));
+      });
+      if (ids.length === 0) return null;
+      const index = create(dim, 'ip');
+      await index.add(ids, rows);
+      return index;
+    };
+    const positions = (has: Uint8Array | boolean[], dim: number) => new Set(dim ? hist.flatMap((h, j) => (has[h] ? [j] : [])) : []);
+    return {
+      text: await build(textDim, this.features.hasText, this.features.text),
+      image: await build(imageDim, this.features.hasImage, this.features.image),
+      textPositions: positions(this.features.hasText, textDim),
+      imagePositions: positions(this.features.hasImage, imageDim),
+      length: hist.length,
+    };
+  }
+
+  /**
+   * {@link attention} with the similarities asked of the history's vector indexes
+   * ({@link historyIndexes}): each index is asked for its best `attentionK` positions only, so a
+   * vector database can serve it. Same result as {@link attention} (tested).
+   */
+  async attentionFromIndex(candidate: ColdItem, indexes: HistoryIndexes): Promise<{ idx: number[]; a: number[]; m: number }> {
+    const K = this.options.attentionK;
+    const useText = (j: number): boolean => candidate.text !== null && indexes.textPositions.has(j);
+    const useImage = (j: number): boolean => !useText(j) && candidate.image !== null && indexes.imagePositions.has(j);
+    const sims = new Map<number, number>();
+    if (candidate.text && indexes.text) {
+      for (const h of await indexes.text.search(candidate.text, K)) sims.set(positionOf(h.id), h.score);
+    }
+    if (candidate.image && indexes.image) {
+      for (const h of await indexes.image.search(candidate.image, K, { filter: (id) => useImage(positionOf(id)) })) sims.set(positionOf(h.id), h.score);
+    }
+    // positions the candidate shares no modality with score 0: the K latest of them can compete
+    for (let j = indexes.length - 1, zeros = 0; j >= 0 && zeros < K; j--) {
+      if (useText(j) || useImage(j)) continue;
+      sims.set(j, 0);
+      zeros++;
+    }
+    const pairs = [...sims.entries()];
+    return this.attend(
+      pairs.map(([j]) => j),
+      pairs.map(([, sim]) => sim),
+    );
+  }
+
+  /** The attention's selection and weights over (position, similarity) pairs: best K, ties later first. */
+  private attend(positions: readonly number[], sims: readonly number[]): { idx: number[]; a: number[]; m: number } {
+    const order = positions.map((_, i) => i).sort((x, y) => sims[y] - sims[x] || positions[y] - positions[x]);
     const k = Math.min(this.options.attentionK, order.length);
-    const idx = order.slice(0, k);
-    const m = k ? idx.reduce((acc, j) => acc + sims[j], 0) / k : 0;
+    const top = order.slice(0, k);
+    const idx = top.map((i) => positions[i]);
+    const m = k ? top.reduce((acc, i) => acc + sims[i], 0) / k : 0;
     let a: number[];
     if (!Number.isFinite(this.options.attentionTau)) a = idx.map(() => 1 / k);
     else {
-      const max = sims[idx[0]];
-      const e = idx.map((j) => Math.exp((sims[j] - max) / this.options.attentionTau));
-      const sum = e.reduce((s, x) => s + x, 0);
+      const max = sims[top[0]];
+      const e = top.map((i) => Math.exp((sims[i] - max) / this.options.attentionTau));
+      const sum = e.reduce((acc, x) => acc + x, 0);
       a = e.map((x) => x / sum);
     }
     return { idx, a, m };
+  }
+
+  /**
+   * {@link scoreOne} for a cold candidate with the attention asked of the user's history indexes
+   * (built with {@link historyIndexes} when not given): the path `ragar rank score` takes.
+   *
+   * @example
+   * const score = await ranker.scoreColdFromIndex(user, { image: row, text: null });
+   */
+  async scoreColdFromIndex(user: RankingUser, candidate: ColdItem, indexes?: HistoryIndexes): Promise<number> {
+    const d = this.options.dimension;
+    const hist = this.historyOf(user);
+    const g = this.projectAll();
+    const gx = this.project(candidate.image, candidate.text);
+    const v = Float32Array.from(this.weights.q);
+    let m = 0;
+    if (hist.length) {
+      const att = await this.attentionFromIndex(candidate, indexes ?? (await this.historyIndexes(hist)));
+      m = att.m;
+      att.idx.forEach((j, t) => {
+        const h = hist[j];
+        for (let k = 0; k < d; k++) v[k] += att.a[t] * g[h * d + k];
+      });
+    }
+    let s = this.weights.beta[0] * m;
+    for (let k = 0; k < d; k++) s += gx[k] * v[k];
+    return s;
   }
 
   /** The history the model reads for a user: the tail of `user.history`. */
