@@ -193,7 +193,7 @@ async function benchRanking(data: BenchData, o: BenchOptions): Promise<SectionOu
   const rc = data.rankingContext();
   const coldItems = o.quick ? 200 : 1000;
   const users = o.quick ? 3 : 10;
-  const trained = rankerTrainingSpeed(rc, { useIds: true, samples: o.samples, epochs: o.runs + 1 });
+  const trained = await rankerTrainingSpeed(rc, { useIds: true, samples: o.samples, epochs: o.runs + 1 });
   const perTriple = trained.msPerSample.slice(1); // the first epoch warms up
   rankerScoringSpeed(rc, trained.ranker, { coldItems: Math.min(coldItems, 100), users: 1 }); // warm-up
   const cold: number[] = [];

@@ -82,7 +82,7 @@ beforeAll(async () => {
   styleEncoder = createStyleStatsEncoder();
   await embedDataset(store, 'emoji-styles', { image: styleEncoder });
   const rc = prepareRanking(DatasetView.open(store, 'emoji-styles'));
-  trainRankingModels(rc, home, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
+  await trainRankingModels(rc, home, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
   setup = generationSetupFrom(rc, home);
   trainJointForDataset(store, 'emoji-styles', { image: 'mobilenet', text: 'use' }, { ...DEFAULT_JOINT, dimension: 8, epochs: 2 });
   instruments = openTaskInstruments(setup, { split: 'test', seed: 1, jointDir: jointSpaceDir(home, 'emoji-styles'), rankerKey: 'ranker-1' });

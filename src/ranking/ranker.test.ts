@@ -73,7 +73,7 @@ describe('content ranker', () => {
     const features = build(p.data.itemIds, image, text);
     const rng = new Rng(9);
     for (const attentionTau of [Infinity, 0.1]) {
-      const { ranker } = trainRanker(p.data, features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1, attentionK: 3, attentionTau });
+      const { ranker } = await trainRanker(p.data, features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1, attentionK: 3, attentionTau });
       for (const create of [undefined, (d: number, m: 'cosine' | 'ip') => new UsearchIndex(d, m, { exactBelow: 0 })]) {
         for (const base of p.data.users.slice(0, 25)) {
           // the same concept in two styles: equal text similarities, so the tie order matters
@@ -98,9 +98,9 @@ describe('content ranker', () => {
     }
   });
 
-  it('learns group-dependent style taste from behaviour and scores unseen renditions by content', () => {
+  it('learns group-dependent style taste from behaviour and scores unseen renditions by content', async () => {
     const p = planted(7);
-    const { ranker, lossCurve } = trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 8, epochs: 15, learningRate: 0.02, useIds: false }, { siblings: p.siblings });
+    const { ranker, lossCurve } = await trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 8, epochs: 15, learningRate: 0.02, useIds: false }, { siblings: p.siblings });
     expect(lossCurve[lossCurve.length - 1]).toBeLessThan(lossCurve[0]);
     // Pairwise: for each user and each concept, the rendition in the user's taste vs the others, scored cold (content only).
     let win = 0;
@@ -121,9 +121,9 @@ describe('content ranker', () => {
     expect(win / total).toBeGreaterThan(0.8);
   });
 
-  it('saves and loads, refusing a model of another dataset', () => {
+  it('saves and loads, refusing a model of another dataset', async () => {
     const p = planted(3);
-    const { ranker } = trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1 });
+    const { ranker } = await trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-ranker-'));
     const meta = {
       format: 'ragar-ranker-v1',
