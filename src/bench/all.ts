@@ -7,8 +7,8 @@
  *   (model load reported separately);
  * - training: the generator's U-Net training step, ONNX engine vs PyTorch (`training.ts`);
  * - search: exact vs usearch HNSW over 100k and 1M × 512 vectors (`search.ts`);
- * - retrieval: per-query latency of retrieval weights + preference building (histories of 50 and
- *   500; the measurement of `npm run bench:retrieval`);
+ * - retrieval: per-query latency of retrieval weights + preference building (histories of 50, 500
+ *   and 5,000; the measurement of `npm run bench:retrieval`);
  * - ranking: ranker training ms per triple and scoring throughput (`npm run bench:ranking`'s);
  * - generation: latency of one candidate with the built-in engine (`ragar`), median of
  *   `--generations`, model load excluded and reported separately;
@@ -37,6 +37,7 @@ import { generateFor, generationPreference, type PersonalizationSetup } from '..
 import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../pipeline/setup.js';
 import type { GeneratorEngine } from '../generation/types.js';
 import { prepareRanking, type RankingContext } from '../ranking/pipeline.js';
+import { ContentRanker } from '../ranking/ranker.js';
 import { resolveCachedModel } from '../retrieval/vectors.js';
 import { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
@@ -236,11 +237,14 @@ async function benchSearch(o: BenchOptions): Promise<SectionOutput> {
     const r = await searchComparison({ n, runs: o.runs, annQueries: 200, exactQueries: big ? 20 : 50, recallQueries: big ? 100 : 200, onProgress: note });
     metrics[`${key}ExactP50Ms`] = metric(`${key} × 512, exact top-10: p50 per query`, 'ms', r.exactP50Ms);
     metrics[`${key}ExactP99Ms`] = metric(`${key} × 512, exact top-10: p99 per query`, 'ms', r.exactP99Ms);
-    metrics[`${key}AnnP50Ms`] = metric(`${key} × 512, usearch HNSW top-10: p50 per query`, 'ms', r.annP50Ms);
-    metrics[`${key}AnnP99Ms`] = metric(`${key} × 512, usearch HNSW top-10: p99 per query`, 'ms', r.annP99Ms);
-    metrics[`${key}RecallAt10`] = metric(`${key} × 512, usearch recall@10 vs exact`, '', [r.recallAt10]);
-    const { exactP50Ms: _a, exactP99Ms: _b, annP50Ms: _c, annP99Ms: _d, ...rest } = r;
-    details[key] = rest;
+    for (const s of r.sweep) {
+      const tag = s === r.chosen ? '' : `C${s.candidates}`;
+      metrics[`${key}AnnP50Ms${tag}`] = metric(`${key} × 512, usearch top-10, ${s.candidates} candidates: p50 per query`, 'ms', s.annP50Ms);
+      metrics[`${key}AnnP99Ms${tag}`] = metric(`${key} × 512, usearch top-10, ${s.candidates} candidates: p99 per query`, 'ms', s.annP99Ms);
+      metrics[`${key}RecallAt10${tag}`] = metric(`${key} × 512, usearch recall@10 vs exact, ${s.candidates} candidates`, '', [s.recallAt10]);
+    }
+    const { exactP50Ms: _a, exactP99Ms: _b, ...rest } = r;
+    details[key] = { ...rest, chosenCandidates: r.chosen.candidates };
   }
   return { metrics, details };
 }
@@ -248,7 +252,7 @@ async function benchSearch(o: BenchOptions): Promise<SectionOutput> {
 /** retrieval: per-query latency of retrieval weights + preference (bench:retrieval's measurement). */
 async function benchRetrieval(o: BenchOptions): Promise<SectionOutput> {
   const metrics: Record<string, BenchMetric> = {};
-  for (const n of [50, 500]) {
+  for (const n of [50, 500, 5000]) {
     const p50: number[] = [];
     const p99: number[] = [];
     for (let r = 0; r < o.runs; r++) {
@@ -273,7 +277,12 @@ async function benchRanking(data: BenchData, o: BenchOptions): Promise<SectionOu
   const cold: number[] = [];
   const full: number[] = [];
   for (let r = 0; r < o.runs; r++) {
-    const s = rankerScoringSpeed(rc, trained.ranker, { coldItems, users });
+    // a fresh ranker per run (same weights and projections): the attention it keeps per user
+    // would otherwise make runs after the first rank the same users from cache
+    const t = trained.ranker;
+    const fresh = new ContentRanker(t.features, t.numUsers, t.options, t.weights, t.name);
+    fresh.setProjections(t.projectAll());
+    const s = rankerScoringSpeed(rc, fresh, { coldItems, users });
     cold.push(s.coldPerSecond);
     full.push(s.usersPerSecond);
   }
@@ -445,6 +454,8 @@ function summary(sections: BenchReport['sections'], o: BenchOptions): Pick<Bench
     for (const n of o.searchSizes) {
       const k = sizeKey(n);
       if (se[`${k}ExactP99Ms`]) out.search[k] = { exactP99Ms: se[`${k}ExactP99Ms`].median, annP99Ms: se[`${k}AnnP99Ms`].median, recallAt10: se[`${k}RecallAt10`].median };
+      const chosen = (ok('search')?.details[k] as { chosenCandidates?: number } | undefined)?.chosenCandidates;
+      if (out.search[k] && chosen !== undefined) out.search[k].annCandidates = chosen;
     }
   }
   return out;

@@ -259,7 +259,7 @@ export interface BenchReport {
   /** The ONNX engine's training step vs PyTorch's (ms per sample; ratio = engine / PyTorch, median of per-run ratios). */
   training?: { onnxMsPerSample: number; torchMsPerSample: number | null; ratio: number | null };
   /** Exact vs approximate search per catalog size (`100k`, `1m`). */
-  search?: Record<string, { exactP99Ms: number; annP99Ms: number; recallAt10: number }>;
+  search?: Record<string, { exactP99Ms: number; annP99Ms: number; recallAt10: number; annCandidates?: number }>;
 }
 
 /**

@@ -7,7 +7,9 @@
  * centres with N(0, 1) coordinates and each vector a centre plus N(0, 1) noise (cosine about 0.5
  * within a cluster, about 0 across); queries are fresh draws from the same mixture, not stored
  * vectors. Both indexes get the same rows in the same order; the latencies of one run are taken
- * back to back (exact, then approximate) so that load changes hit both alike.
+ * back to back (exact, then approximate at each candidate count of the sweep) so that load
+ * changes hit all alike. usearch widens its search list to the candidates asked, so the sweep is the
+ * latency/recall trade-off of one graph.
  */
 import { ExactIndex } from '../retrieval/exactIndex.js';
 import { UsearchIndex, type UsearchIndexOptions } from '../retrieval/usearchIndex.js';
@@ -24,10 +26,10 @@ export interface SearchComparison {
   /** Per run: p50 / p99 ms per top-10 query. */
   exactP50Ms: number[];
   exactP99Ms: number[];
-  annP50Ms: number[];
-  annP99Ms: number[];
-  /** Mean recall@10 of the approximate index against exact search over the recall queries. */
-  recallAt10: number;
+  /** The approximate index at each candidate count of the sweep (graph candidates per query). */
+  sweep: { candidates: number; annP50Ms: number[]; annP99Ms: number[]; recallAt10: number }[];
+  /** The setting reported: the smallest candidate count whose recall@10 is ≥ 0.95, else the best recall. */
+  chosen: { candidates: number; annP50Ms: number[]; annP99Ms: number[]; recallAt10: number };
   exactBuildSeconds: number;
   annBuildSeconds: number;
   /** Resident memory growth while each index was built (MB; the approximate index holds its own float32 copy too). */
@@ -64,6 +66,8 @@ export async function searchComparison(o: {
   exactQueries: number;
   recallQueries: number;
   seed?: number;
+  /** Graph candidates per query to sweep (default 20, 100, 200, 400). */
+  candidates?: number[];
   onProgress?: (line: string) => void;
 }): Promise<SearchComparison> {
   const d = o.dimension ?? 512;
@@ -108,14 +112,6 @@ export async function searchComparison(o: {
   mixture(rng, centres, clusters, d, queries);
   const q = (i: number) => queries.subarray(i * d, (i + 1) * d);
   const truth = exact.searchBatchSync(queries.subarray(0, o.recallQueries * d), 10);
-  let found = 0;
-  for (let i = 0; i < o.recallQueries; i++) {
-    const want = new Set(truth[i].map((h) => h.id));
-    found += (await ann.search(q(i), 10)).filter((h) => want.has(h.id)).length;
-  }
-  const recallAt10 = found / (10 * o.recallQueries);
-  say(`search ${o.n}: recall@10 ${recallAt10.toFixed(4)}`);
-
   const time = async (fn: (i: number) => unknown, count: number): Promise<number[]> => {
     const out: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -125,25 +121,41 @@ export async function searchComparison(o: {
     }
     return out;
   };
-  for (let i = 0; i < 3; i++) {
-    exact.searchSync(q(i), 10);
-    await ann.search(q(i), 10);
+  for (let i = 0; i < 3; i++) exact.searchSync(q(i), 10);
+  const exactP50Ms: number[] = [];
+  const exactP99Ms: number[] = [];
+  const sweep: SearchComparison['sweep'] = [];
+  for (const candidates of o.candidates ?? [20, 100, 200, 400]) {
+    ann.candidates = candidates;
+    let found = 0;
+    for (let i = 0; i < o.recallQueries; i++) {
+      const want = new Set(truth[i].map((h) => h.id));
+      found += (await ann.search(q(i), 10)).filter((h) => want.has(h.id)).length;
+    }
+    sweep.push({ candidates, annP50Ms: [], annP99Ms: [], recallAt10: found / (10 * o.recallQueries) });
   }
-  const r: Pick<SearchComparison, 'exactP50Ms' | 'exactP99Ms' | 'annP50Ms' | 'annP99Ms'> = { exactP50Ms: [], exactP99Ms: [], annP50Ms: [], annP99Ms: [] };
+  // runs side by side: exact, then every candidate count, on the same queries
   for (let run = 0; run < o.runs; run++) {
     const e = await time((i) => exact.search(q(i), 10), o.exactQueries);
-    const a = await time((i) => ann.search(q(i), 10), o.annQueries);
-    r.exactP50Ms.push(percentile(e, 50));
-    r.exactP99Ms.push(percentile(e, 99));
-    r.annP50Ms.push(percentile(a, 50));
-    r.annP99Ms.push(percentile(a, 99));
-    say(`search ${o.n} run ${run + 1}/${o.runs}: exact p99 ${percentile(e, 99).toFixed(1)} ms, approximate p99 ${percentile(a, 99).toFixed(2)} ms`);
+    exactP50Ms.push(percentile(e, 50));
+    exactP99Ms.push(percentile(e, 99));
+    for (const s of sweep) {
+      ann.candidates = s.candidates;
+      const a = await time((i) => ann.search(q(i), 10), o.annQueries);
+      s.annP50Ms.push(percentile(a, 50));
+      s.annP99Ms.push(percentile(a, 99));
+    }
+    say(`search ${o.n} run ${run + 1}/${o.runs}: exact p99 ${percentile(exactP99Ms, 50).toFixed(1)} ms; approximate ${sweep.map((s) => `${s.candidates} candidates p99 ${s.annP99Ms[run].toFixed(2)} ms`).join(', ')}`);
   }
+  say(`search ${o.n}: recall@10 ${sweep.map((s) => `${s.candidates} candidates ${s.recallAt10.toFixed(4)}`).join(', ')}`);
+  const chosen = sweep.find((s) => s.recallAt10 >= 0.95) ?? sweep.reduce((b, s) => (s.recallAt10 > b.recallAt10 ? s : b));
   return {
     vectors: o.n,
     dimension: d,
-    ...r,
-    recallAt10,
+    exactP50Ms,
+    exactP99Ms,
+    sweep,
+    chosen,
     exactBuildSeconds: exactSeconds,
     annBuildSeconds: annSeconds,
     exactMemoryMB: exactMB,

@@ -78,7 +78,7 @@ export async function embedDataset(store: Store, datasetName: string, options: E
       else groups.set(key, [id]);
     }
     const keys = [...groups.keys()];
-    progress.start(`${field} embeddings`, keys.length);
+    progress.start(`${field} embeddings (${encoder.modelId})`, keys.length);
     let done = 0;
     for (let start = 0; start < keys.length; start += batchSize) {
       if (options.signal?.aborted) throw new RagarError(`embedding aborted after ${done} of ${keys.length} inputs (finished batches are saved)`, 'ABORTED');

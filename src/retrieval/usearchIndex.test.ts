@@ -45,6 +45,13 @@ describe('UsearchIndex specifics', () => {
       for (const h of a[q]) expect(h.score).toBe(exact.scoreIdsSync(queries.subarray(q * d, (q + 1) * d), [h.id])[0]);
     }
     expect(found / 500).toBeGreaterThanOrEqual(0.95);
+    // more graph candidates: a wider search list, never a worse top 10 here
+    ann.candidates = 300;
+    const wide = await ann.searchBatch(queries, 10);
+    let foundWide = 0;
+    for (let q = 0; q < 50; q++) foundWide += wide[q].filter((h) => new Set(e[q].map((x) => x.id)).has(h.id)).length;
+    expect(foundWide).toBeGreaterThanOrEqual(found);
+    ann.candidates = 0;
     // an upsert replaces the graph entry (graph keys are never reused) and a removal drops it
     await ann.add(['v1'], data.subarray(2 * d, 3 * d));
     expect((await ann.search(data.subarray(2 * d, 3 * d), 2)).map((h) => h.id).sort()).toEqual(['v1', 'v2']);

@@ -68,9 +68,15 @@ export interface UsearchIndexOptions {
   exactBelow?: number;
   /** Threads usearch uses to insert a batch (default 0: all cores). */
   threads?: number;
+  /**
+   * Least number of candidates asked of the graph per search (default 0: `k + max(k, 8)`). usearch
+   * widens its search list to the number asked (`ef = max(expansionSearch, candidates)`), so this
+   * trades latency for recall on large catalogs; candidates are re-scored exactly either way.
+   */
+  candidates?: number;
 }
 
-const DEFAULTS = { connectivity: 16, expansionAdd: 128, expansionSearch: 64, quantization: 'f16', exactBelow: 1024, threads: 0 } as const;
+const DEFAULTS = { connectivity: 16, expansionAdd: 128, expansionSearch: 64, quantization: 'f16', exactBelow: 1024, threads: 0, candidates: 0 } as const;
 
 /**
  * Approximate (HNSW) vector index on usearch; see the module comment.
@@ -84,6 +90,8 @@ export class UsearchIndex implements VectorIndex {
   readonly dimension: number;
   readonly metric: VectorMetric;
   readonly options: Required<UsearchIndexOptions>;
+  /** Least candidates asked of the graph per search ({@link UsearchIndexOptions.candidates}); may be changed between searches. */
+  candidates: number;
   private readonly exact: ExactIndex;
   private readonly graph: UsearchIndexNative;
   private readonly keyOf = new Map<string, number>();
@@ -100,6 +108,7 @@ export class UsearchIndex implements VectorIndex {
       ['expansionSearch', o.expansionSearch],
       ['exactBelow', o.exactBelow],
       ['threads', o.threads],
+      ['candidates', o.candidates],
     ] as const) {
       if (!Number.isInteger(v) || v < 0) throw new RagarError(`usearch ${name} must be a whole number >= 0, got ${v}`, 'BAD_INPUT');
     }
@@ -107,6 +116,7 @@ export class UsearchIndex implements VectorIndex {
     this.dimension = dimension;
     this.metric = metric;
     this.options = o;
+    this.candidates = o.candidates;
     this.exact = new ExactIndex(dimension, metric);
     const { Index } = loadUsearch();
     this.graph = new Index({
@@ -208,7 +218,7 @@ export class UsearchIndex implements VectorIndex {
     const q = packRows([query], this.dimension, this.metric, 'query', 1);
     const n = this.size;
     if (n < this.options.exactBelow || n === 0) return this.exact.searchSync(q, k, options);
-    let want = k + Math.max(k, 8);
+    let want = Math.max(k + Math.max(k, 8), this.candidates);
     for (;;) {
       if (2 * want >= n) return this.exact.searchSync(q, k, options);
       const found = this.graph.search(q, want, 0) as { keys: BigUint64Array; distances: Float32Array };
