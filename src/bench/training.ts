@@ -131,7 +131,7 @@ export async function trainingStepComparison(o: { batch: number; steps: number; 
           // off, see openSession): spinning on a shared 2-core machine made a conv step 4× slower
           env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
         });
-        if (res.status !== 0) throw new RagarError(`the PyTorch peer failed: ${(res.stderr || res.error?.message || '').trim().split('\n').pop()}`, 'BENCH');
+        if (res.status !== 0) throw new RagarError(`the PyTorch peer failed: ${(res.stderr || res.error?.message || '').trim().split('\n').pop()}`, 'INTERNAL');
         const out = JSON.parse(res.stdout.trim().split('\n').pop()!) as { stepMs: number[]; forwardMaxAbsDiff: number; torch: string };
         torch.push(median(out.stepMs) / o.batch);
         forwardMaxAbsDiff = out.forwardMaxAbsDiff;
