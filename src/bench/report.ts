@@ -101,7 +101,7 @@ function intArg(name: string, value: string | undefined, fallback: number, min: 
 export function sizeList(value: string | undefined): number[] | undefined {
   if (value === undefined) return undefined;
   const out = value.split(',').map((raw) => {
-    const m = /^\s*(\d+)\s*([km]?)\s*$/i.exec(raw);
+    const m = raw.match(/^\s*(\d+)\s*([km]?)\s*$/i);
     const n = m ? Number(m[1]) * (m[2].toLowerCase() === 'k' ? 1e3 : m[2].toLowerCase() === 'm' ? 1e6 : 1) : NaN;
     if (!Number.isSafeInteger(n) || n < 1) throw new RagarError(`--search-sizes: ${JSON.stringify(raw)} is not a size such as 100k or 1m`, 'USAGE');
     return n;

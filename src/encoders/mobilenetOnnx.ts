@@ -15,7 +15,7 @@
  * nsfwjs' exported entry `nsfwjs/models/mobilenet_v2`; values are dequantised exactly as tfjs
  * does (`q·scale + min`, rounded to float32). Nothing is fetched.
  *
- * Graph: NHWC input → Transpose → the Keras layers from the topology, in order (ZeroPadding2D
+ * Graph (built with `util/onnx.ts`): NHWC input → Transpose → the Keras layers from the topology, in order (ZeroPadding2D
  * folded into the next convolution's pads, Conv2D and DepthwiseConv2D as ONNX Conv, Keras
  * BatchNormalization as ONNX BatchNormalization — onnxruntime folds it into the convolution —,
  * ReLU(max 6) as Clip(0, 6), Add, the 7×7 AveragePooling2D as GlobalAveragePool) → Flatten =
@@ -23,7 +23,7 @@
  * the tfjs encoder's own code (`decodeImageRgb`, `preprocessRgb`).
  */
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, openSession } from '../generation/onnx/graph.js';
+import { OnnxGraph, openCpuSession } from '../util/onnx.js';
 import { RagarError } from '../util/errors.js';
 import { decodeImageRgb, MOBILENET_MODEL_ID } from './mobilenet.js';
 import { MOBILENET_DIMENSION, MOBILENET_INPUT_SIZE, MOBILENET_LAYER, preprocessRgb } from './mobilenetWorker.js';
@@ -122,10 +122,10 @@ function depthwiseKernel(w: KerasWeight): { values: Float32Array; dims: number[]
  *
  * @example
  * const bytes = buildMobileNetGraph(await readMobileNetKerasModel());
- * const session = await openSession(bytes);
+ * const session = await openCpuSession(bytes);
  */
 export function buildMobileNetGraph(model: MobileNetKerasModel): Uint8Array {
-  const g = new GraphBuilder('mobilenetv2-nsfwjs-flatten_1');
+  const g = new OnnxGraph('mobilenetv2-nsfwjs-flatten_1');
   const size = MOBILENET_INPUT_SIZE;
   const weight = (name: string): KerasWeight => {
     const w = model.weights.get(name);
@@ -185,7 +185,7 @@ export function buildMobileNetGraph(model: MobileNetKerasModel): Uint8Array {
           const w = weight(`${name}/${s}`);
           return g.float(w.values, w.shape);
         });
-        tensors.set(name, g.node('BatchNormalization', [inputOf(layer), ...p], name, { epsilon: eps }));
+        tensors.set(name, g.node('BatchNormalization', [inputOf(layer), ...p], name, { epsilon: eps })); // 0.001: a FLOAT attribute
         break;
       }
       case 'ReLU': {
@@ -261,7 +261,7 @@ export async function createMobileNetOnnxEncoder(options: MobileNetOnnxOptions =
   const t0 = performance.now();
   let session: ort.InferenceSession;
   try {
-    session = await openSession(buildMobileNetGraph(await readMobileNetKerasModel()), { threads });
+    session = await openCpuSession(buildMobileNetGraph(await readMobileNetKerasModel()), threads);
   } catch (err) {
     if (err instanceof RagarError) throw err;
     throw new RagarError(`could not load MobileNetV2 on onnxruntime: ${(err as Error).message}`, 'INTERNAL', { cause: err });

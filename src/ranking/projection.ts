@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type * as ort from 'onnxruntime-node';
-import { DataType, GraphBuilder, openSession, tensor } from '../generation/onnx/graph.js';
+import * as ort from 'onnxruntime-node';
+import { OnnxGraph, openCpuSession } from '../util/onnx.js';
 import { RagarError } from '../util/errors.js';
 
 /** Batched tower products for a ranker with `inDim`-long content rows and `dimension`-d projections. */
@@ -32,12 +32,13 @@ export async function createProjectionEngine(inDim: number, dimension: number, t
   if (!(Number.isInteger(inDim) && inDim > 0 && Number.isInteger(dimension) && dimension > 0)) {
     throw new RagarError(`projection engine needs positive dimensions, got ${inDim} × ${dimension}`, 'BAD_INPUT');
   }
-  const pg = new GraphBuilder('ranker-project');
-  pg.output(pg.node('MatMul', [pg.input('phi', ['n', inDim], DataType.FLOAT), pg.input('w', [inDim, dimension])], 'g'), ['n', dimension]);
-  const gg = new GraphBuilder('ranker-gradient');
+  const tensor = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, dims);
+  const pg = new OnnxGraph('ranker-project');
+  pg.output(pg.node('MatMul', [pg.input('phi', ['n', inDim]), pg.input('w', [inDim, dimension])], 'g'), ['n', dimension]);
+  const gg = new OnnxGraph('ranker-gradient');
   const phiT = gg.node('Transpose', [gg.input('phi', ['n', inDim])], 'phiT', { perm: [1, 0] });
   gg.output(gg.node('MatMul', [phiT, gg.input('dg', ['n', dimension])], 'gw'), [inDim, dimension]);
-  const [projectSession, gradientSession] = await Promise.all([openSession(pg.build(), { threads }), openSession(gg.build(), { threads })]);
+  const [projectSession, gradientSession] = await Promise.all([openCpuSession(pg.build(), threads), openCpuSession(gg.build(), threads)]);
   const check = (phi: Float32Array, rows: number, other: Float32Array, otherLength: number, what: string) => {
     if (phi.length < rows * inDim || other.length !== otherLength) throw new RagarError(`projection engine: ${what} has the wrong size`, 'INTERNAL');
   };
