@@ -122,7 +122,7 @@ describe('comfyui engine against the fake server', () => {
     const f = await fake({ stepMs: 40 });
     const engine = createComfyEngine(settings([f.url], { concurrencyPerServer: 2, values: { steps: 50 } }), testHistoryImage);
     const controller = new AbortController();
-    const p = engine.generate(await request({ candidates: 2, abortSignal: controller.signal, onProgress: (e) => e.stage === 'sampling' && controller.abort() }));
+    const p = engine.generate(await request({ candidates: 2, abortSignal: controller.signal, onProgress: (e) => e.stage === 'sampling' && f.prompts.length === 2 && controller.abort() }));
     await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
     expect(f.interrupts).toHaveLength(1);
     expect(JSON.parse(f.interrupts[0].body).prompt_id).toBeTypeOf('string');

@@ -225,16 +225,25 @@ export class ComfyBackend implements RemoteBackend {
       if (['execution_success', 'execution_error', 'execution_interrupted'].includes(msg.type) || (msg.type === 'executing' && d.node === null && d.prompt_id === promptId)) wake?.();
     };
     ws?.on('message', onMessage);
+    const cancelled = async (): Promise<RemoteError> => {
+      await this.cancel(server, promptId);
+      if (signal.aborted) return new RemoteError(server, `generation aborted (prompt ${promptId} cancelled)`, 'ABORTED');
+      return new RemoteError(server, `prompt ${promptId} did not finish within ${this.t.job} ms (cancelled)`, 'TIMEOUT');
+    };
     try {
       for (;;) {
         if (wsError) throw wsError;
-        if (stop.aborted) {
-          await this.cancel(server, promptId);
-          if (signal.aborted) throw new RemoteError(server, `generation aborted (prompt ${promptId} cancelled)`, 'ABORTED');
-          throw new RemoteError(server, `prompt ${promptId} did not finish within ${this.t.job} ms (cancelled)`, 'TIMEOUT');
-        }
+        if (stop.aborted) throw await cancelled();
         const what = `read the history of prompt ${promptId}`;
-        const res = expectOk(server, await httpCall(server, `/history/${encodeURIComponent(promptId)}`, { timeoutMs: this.t.request, signal, what }), what);
+        let raw;
+        try {
+          raw = await httpCall(server, `/history/${encodeURIComponent(promptId)}`, { timeoutMs: this.t.request, signal, what });
+        } catch (e) {
+          // Aborted while reading the history: the prompt still runs on the server, so cancel it.
+          if (stop.aborted) throw await cancelled();
+          throw e;
+        }
+        const res = expectOk(server, raw, what);
         const body = parseJson(server, res, what);
         if (!isObject(body)) throw new RemoteError(server, `answered /history with something that is not an object: ${excerpt(res.bytes)}`, 'BAD_RESPONSE');
         const entry = body[promptId];
