@@ -120,7 +120,9 @@ describe('a1111 engine against the fake server', () => {
     await expect(createA1111Engine(settings([deadUrl]), testHistoryImage).generate(await request())).rejects.toMatchObject({ code: 'UNREACHABLE' });
     const f = await fake({ stepMs: 5 });
     const g = await fake({ stepMs: 5 });
-    const r = await createA1111Engine(settings([f.url, g.url]), testHistoryImage).generate(await request({ candidates: 4 }));
+    const r = await createA1111Engine(settings([deadUrl, f.url, g.url]), testHistoryImage).generate(await request({ candidates: 4 }));
+    expect(r.sent.some((s) => s.failedOver.includes(deadUrl))).toBe(true);
+    expect(r.sent.every((s) => s.server !== deadUrl)).toBe(true);
     expect(f.img2img.length).toBeGreaterThan(0);
     expect(g.img2img.length).toBeGreaterThan(0);
     expect(r.candidates.map((c) => c.seed)).toEqual([11, 12, 13, 14]);

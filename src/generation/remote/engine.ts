@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { RagarError } from '../../util/errors.js';
 import type { GenerateRequest, GenerateResult, GeneratedCandidate, GeneratorEngine } from '../types.js';
-import { throwIfAborted } from './http.js';
+import { RemoteError, throwIfAborted } from './http.js';
 import { buildPrompt, selectImagePrompts, type ImagePromptSelection, type WeightedHistoryImage } from './imagePrompts.js';
 import { ServerPool } from './pool.js';
 
@@ -175,7 +175,13 @@ export class ImagePromptEngine {
       if (!this.backend.callOptions.includes(k)) throw new RagarError(`unknown ${this.backend.provider} option "${k}" (known: ${this.backend.callOptions.join(', ')})`, 'BAD_INPUT');
     }
     const reference = await preparePng(call.reference.image, 'reference image', this.backend.outputSize);
-    const limits = await Promise.all(this.pool.servers.map((s) => this.backend.imagePromptLimit(s, call.abortSignal)));
+    // Servers that cannot be reached do not limit the call (the pool moves their jobs elsewhere).
+    const settled = await Promise.allSettled(this.pool.servers.map((s) => this.backend.imagePromptLimit(s, call.abortSignal)));
+    const failed = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const fatal = failed.find((e) => !(e instanceof RemoteError && e.code === 'UNREACHABLE'));
+    if (fatal !== undefined) throw fatal;
+    if (failed.length === settled.length) throw failed[0];
+    const limits = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const limit = Math.min(this.maxImagePrompts, ...limits);
     const warnings: string[] = [];
     const selection = limit >= 1 ? selectImagePrompts(call.history, limit) : { prompts: [], folded: call.history.filter((h) => h.weight > 0).map((h) => ({ item: h.item, retrievalWeight: h.weight })), withoutImage: [] };
