@@ -27,9 +27,9 @@ import { createImageEncoder, createTextEncoder } from '../encoders/registry.js';
 import type { Encoder, ImageEncoder } from '../encoders/types.js';
 import { createBuiltinEngine } from '../generation/builtin/engine.js';
 import { BuiltinGenerator } from '../generation/builtin/model.js';
-import { evaluateGeneration, type RunSpec } from '../generation/evaluate.js';
-import { generationPreference, type PersonalizationSetup } from '../generation/personalize.js';
-import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../generation/setup.js';
+import { evaluateGeneration, type RunSpec } from '../evaluation/generation.js';
+import { generateFor, generationPreference, type PersonalizationSetup } from '../pipeline/personalize.js';
+import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../pipeline/setup.js';
 import type { GeneratorEngine } from '../generation/types.js';
 import { prepareRanking, type RankingContext } from '../ranking/pipeline.js';
 import { resolveCachedModel } from '../retrieval/vectors.js';
@@ -224,7 +224,7 @@ async function loadEngine(data: BenchData, variant: GeneratorVariant): Promise<{
   const t0 = performance.now();
   const dir = resolveGeneratorDir(data.store.home, data.view.dataset.name, variant);
   const { generator, meta } = await BuiltinGenerator.load(dir);
-  return { engine: createBuiltinEngine({ generator, tower: null, name: 'builtin' }), dir, loadMs: performance.now() - t0, format: meta.format };
+  return { engine: createBuiltinEngine({ generator, tower: null, modelId: variant }), dir, loadMs: performance.now() - t0, format: meta.format };
 }
 
 function targetTasks(data: BenchData, split: string) {
@@ -244,9 +244,9 @@ async function benchGeneration(data: BenchData, o: BenchOptions): Promise<Sectio
       const ref = data.view.item(t.referenceItemId);
       const png = data.store.images.read(ref.imageHash!);
       const t0 = performance.now();
-      const { generation } = generationPreference(setup, t.userExternalId, { kind: 'item', item: ref }, 'retrieval');
+      const prepared = generationPreference(setup, t.userExternalId, { kind: 'item', item: ref }, 'retrieval');
       const t1 = performance.now();
-      await engine.generate({ reference: { image: png, text: ref.text }, preference: generation, user: t.userExternalId, candidates: 1, seed: i });
+      await generateFor(engine, prepared, { image: png, text: ref.text }, { user: t.userExternalId, candidates: 1, seed: i });
       return { preferenceMs: t1 - t0, generateMs: performance.now() - t1 };
     };
     await one(0); // warm-up
@@ -287,12 +287,12 @@ async function benchEval(data: BenchData, o: BenchOptions): Promise<SectionOutpu
     const style = await createImageEncoder({ image: 'style-stats' });
     encoders.push(style);
     const encoderLoadMs = performance.now() - t0;
-    const engineOptions = { builtin: {} };
+    const providerOptions = { builtin: {} };
     const runs: RunSpec[] = [
-      { name: 'retrieval+rank', engine: ragar.engine, weighting: 'retrieval', rankerSelection: true, candidates: o.candidates, engineOptions },
-      { name: 'retrieval', engine: norank.engine, weighting: 'retrieval', rankerSelection: false, candidates: 1, engineOptions },
-      { name: 'uniform+rank', engine: ragar.engine, weighting: 'uniform', rankerSelection: true, candidates: o.candidates, engineOptions },
-      { name: 'uniform', engine: norank.engine, weighting: 'uniform', rankerSelection: false, candidates: 1, engineOptions },
+      { name: 'retrieval+rank', engine: ragar.engine, weighting: 'retrieval', rankerSelection: true, candidates: o.candidates, providerOptions },
+      { name: 'retrieval', engine: norank.engine, weighting: 'retrieval', rankerSelection: false, candidates: 1, providerOptions },
+      { name: 'uniform+rank', engine: ragar.engine, weighting: 'uniform', rankerSelection: true, candidates: o.candidates, providerOptions },
+      { name: 'uniform', engine: norank.engine, weighting: 'uniform', rankerSelection: false, candidates: 1, providerOptions },
     ];
     const perTask: number[] = [];
     const wall: number[] = [];

@@ -11,10 +11,29 @@ export interface GlobalOptions {
   quiet?: boolean;
 }
 
-/** What a command handler gets: the store, the options and output helpers. */
+/**
+ * The environment variables the CLI reads, read once here (library code reads none): the data
+ * home (`RAGAR_HOME`, resolved into the store) and a local CLIP folder (`RAGAR_CLIP`).
+ */
+export interface CliEnvironment {
+  clip?: string;
+}
+
+/**
+ * Read {@link CliEnvironment} from `env`.
+ *
+ * @example
+ * cliEnvironment({ RAGAR_CLIP: '/models/clip' }).clip; // '/models/clip'
+ */
+export function cliEnvironment(env: NodeJS.ProcessEnv): CliEnvironment {
+  return { clip: env.RAGAR_CLIP || undefined };
+}
+
+/** What a command handler gets: the store, the options, the environment and output helpers. */
 export interface CommandContext {
   store: Store;
   options: GlobalOptions;
+  env: CliEnvironment;
   progress: Progress;
   /** Print `json` as one JSON object with `--json`, else `text`. */
   emit(json: unknown, text: string | (() => string)): void;
@@ -30,11 +49,12 @@ export interface CommandContext {
  */
 export async function withStore(cmd: Command, fn: (ctx: CommandContext) => Promise<void> | void): Promise<void> {
   const options = cmd.optsWithGlobals() as GlobalOptions;
-  const store = Store.open(resolveHome(options.home));
+  const store = Store.open(resolveHome(options.home, process.env));
   const quiet = Boolean(options.quiet || options.json);
   const ctx: CommandContext = {
     store,
     options,
+    env: cliEnvironment(process.env),
     progress: terminalProgress({ quiet }),
     emit(json, text) {
       if (options.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);

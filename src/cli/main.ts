@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { RagarError } from '../util/errors.js';
+import { exitCodeOf, RagarError } from '../util/errors.js';
 import { datasetCommand } from './commands/dataset.js';
 import { demoCommand } from './commands/demo.js';
 import { embedCommand } from './commands/embed.js';
@@ -32,7 +32,10 @@ export function createProgram(): Command {
   return program;
 }
 
-/** Run the CLI with `argv`; returns the exit code. */
+/**
+ * Run the CLI with `argv`; returns the exit code: 0, Commander's 2 for a usage error, else the
+ * exit status of the {@link RagarError}'s code (`ERROR_CODES`), 1 for an unexpected error.
+ */
 export async function runCli(argv: string[]): Promise<number> {
   const program = createProgram();
   program.exitOverride();
@@ -46,7 +49,7 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (err instanceof RagarError) {
       process.stderr.write(`ragar: ${err.message}\n`);
-      return 1;
+      return exitCodeOf(err.code);
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`ragar: unexpected error: ${message}\n`);

@@ -38,7 +38,7 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(joint.code, joint.stderr).toBe(0);
     const j = joint.json();
     expect(j.heldOut.candidates).toBeGreaterThan(1);
-    expect(fs.existsSync(path.join(home, 'models/emoji-styles/joint/weights.bin'))).toBe(true);
+    expect(fs.existsSync(path.join(home, 'models/emoji-styles/joint/joint.bundle'))).toBe(true);
     expect(j.options.seed).toBe(1);
 
     const ev = ragar('retrieve', 'evaluate', '--dataset', 'emoji-styles', '--split', 'test', '--json');
@@ -70,7 +70,7 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const train = ragar('rank', 'train', '--epochs', '1', '--samples', '300', '--bprmf-epochs', '2', '--json');
     expect(train.code, train.stderr).toBe(0);
     expect(train.json()).toHaveProperty('ranker.epochsRun', 1);
-    expect(fs.existsSync(path.join(home, 'models/emoji-styles/rank/ranker/meta.json'))).toBe(true);
+    expect(fs.existsSync(path.join(home, 'models/emoji-styles/rank/ranker/ranker.bundle'))).toBe(true);
     const rankEval = ragar('rank', 'eval', '--dataset', 'emoji-styles', '--split', 'test', '--json');
     expect(rankEval.code, rankEval.stderr).toBe(0);
     const m = rankEval.json();

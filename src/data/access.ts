@@ -201,4 +201,14 @@ export class DatasetView {
       .all(this.dataset.id) as [string, string][];
     return new Map(rows);
   }
+
+  /** Whether any item of the dataset has an image. */
+  hasImages(): boolean {
+    return (this.store.db.prepare('SELECT COUNT(*) FROM items WHERE dataset_id = ? AND image_hash IS NOT NULL').pluck().get(this.dataset.id) as number) > 0;
+  }
+
+  /** Whether any interaction of the dataset has a rating. */
+  hasRatings(): boolean {
+    return (this.store.db.prepare('SELECT COUNT(*) FROM interactions WHERE dataset_id = ? AND rating IS NOT NULL').pluck().get(this.dataset.id) as number) > 0;
+  }
 }

@@ -368,11 +368,11 @@ abstract class ClipSide<I> {
   async encode(inputs: readonly I[], options: EncodeOptions = {}): Promise<Float32Array[]> {
     const { signal, onProgress } = options;
     checkAbort(signal);
-    if (!this.model) throw new RagarError(`the CLIP ${this.modality} encoder (${this.modelId}) was disposed`, 'ERROR');
+    if (!this.model) throw new RagarError(`the CLIP ${this.modality} encoder (${this.modelId}) was disposed`, 'BAD_INPUT');
     const out: Float32Array[] = [];
     for (let start = 0; start < inputs.length; start += this.batchSize) {
       const model = this.model;
-      if (!model) throw new RagarError(`the CLIP ${this.modality} encoder (${this.modelId}) was disposed`, 'ERROR');
+      if (!model) throw new RagarError(`the CLIP ${this.modality} encoder (${this.modelId}) was disposed`, 'BAD_INPUT');
       const batch = inputs.slice(start, start + this.batchSize);
       out.push(...(await this.run(model, batch, start, signal)));
       checkAbort(signal);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEmojiStyles, DEFAULT_EMOJI_BUILD } from '../data/emoji/build.js';
 import { Store } from '../store/store.js';
-import { EmbeddingCache } from './cache.js';
+import { EmbeddingCache } from '../store/embeddings.js';
 import { embedDataset } from './embed.js';
 import { FakeEncoder } from './testing/fakeEncoders.js';
 import type { ImageInput } from './types.js';

@@ -1,7 +1,8 @@
 import type { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
-import { EmbeddingCache, type EmbeddingField } from './cache.js';
+import { DatasetView } from '../data/access.js';
+import { EmbeddingCache, type EmbeddingField } from '../store/embeddings.js';
 import type { Encoder, ImageEncoder, TextEncoder } from './types.js';
 
 /** Options of {@link embedDataset}. */
@@ -55,13 +56,7 @@ export async function embedDataset(store: Store, datasetName: string, options: E
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RagarError(`batch size must be a positive integer, got ${batchSize}`, 'BAD_INPUT');
   const summary: EmbedSummary = { dataset: ds.name };
   const items = new Map(
-    (store.db.prepare('SELECT id, external_id, title, text, image_hash FROM items WHERE dataset_id = ?').all(ds.id) as {
-      id: number;
-      external_id: string;
-      title: string;
-      text: string;
-      image_hash: string | null;
-    }[]).map((r) => [r.id, r]),
+    [...DatasetView.open(store, datasetName).items().values()].map((r) => [r.id, { id: r.id, external_id: r.externalId, title: r.title, text: r.text, image_hash: r.imageHash }]),
   );
   const externalIds = new Map([...items.values()].map((r) => [r.id, r.external_id]));
 
@@ -105,7 +100,7 @@ export async function embedDataset(store: Store, datasetName: string, options: E
         }
         throw err;
       }
-      if (vectors.length !== batch.length) throw new RagarError(`${encoder.modelId} returned ${vectors.length} vectors for ${batch.length} inputs`, 'ENCODER');
+      if (vectors.length !== batch.length) throw new RagarError(`${encoder.modelId} returned ${vectors.length} vectors for ${batch.length} inputs`, 'INTERNAL');
       const rows: [number, Float32Array][] = [];
       batch.forEach((key, i) => {
         for (const id of groups.get(key)!) rows.push([id, vectors[i]]);

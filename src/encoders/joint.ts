@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
+import { readTensorBundle, writeTensorBundle } from '../util/tensorBundle.js';
 import { Rng } from '../util/rng.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 
@@ -338,22 +339,39 @@ export interface JointMeta {
   createdAt: string;
 }
 
-/** Save `meta.json` and `weights.bin` (image then text projection, float32 little-endian) into `dir`. */
-export function saveJointSpace(dir: string, space: JointSpace, meta: JointMeta): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const buf = Buffer.alloc((space.wImage.length + space.wText.length) * 4);
-  Buffer.from(space.wImage.buffer, space.wImage.byteOffset, space.wImage.byteLength).copy(buf, 0);
-  Buffer.from(space.wText.buffer, space.wText.byteOffset, space.wText.byteLength).copy(buf, space.wImage.byteLength);
-  const tmp = path.join(dir, `.weights.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, buf);
-  fs.renameSync(tmp, path.join(dir, 'weights.bin'));
-  fs.writeFileSync(path.join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+/** The file a saved joint space lives in, inside its folder (a tensor bundle). */
+export const JOINT_FILE = 'joint.bundle';
+
+/**
+ * The file that holds a saved joint space's weights (the bundle, or `weights.bin` of the older
+ * two-file layout), or null when there is none: its bytes identify the weights.
+ */
+export function jointSpaceFile(dir: string): string | null {
+  if (fs.existsSync(path.join(dir, JOINT_FILE))) return path.join(dir, JOINT_FILE);
+  return fs.existsSync(path.join(dir, 'meta.json')) ? path.join(dir, 'weights.bin') : null;
 }
 
-/** Load a joint space saved by {@link saveJointSpace}; clear errors for missing or mismatched files. */
+/** Save a joint space as one tensor bundle (`<dir>/joint.bundle`: metadata, image and text projections), atomically. */
+export function saveJointSpace(dir: string, space: JointSpace, meta: JointMeta): void {
+  writeTensorBundle(path.join(dir, JOINT_FILE), meta.format, meta, {
+    wImage: { data: space.wImage, shape: [meta.imageDim, meta.dimension] },
+    wText: { data: space.wText, shape: [meta.textDim, meta.dimension] },
+  });
+  for (const legacy of ['weights.bin', 'meta.json']) fs.rmSync(path.join(dir, legacy), { force: true });
+}
+
+/** Load a joint space saved by {@link saveJointSpace} (or in the older two-file layout); clear errors for missing or mismatched files. */
 export function loadJointSpace(dir: string): { space: JointSpace; meta: JointMeta } {
+  const file = jointSpaceFile(dir);
+  if (!file) throw new RagarError(`no joint space at ${dir}; run \`ragar train joint\` first`, 'NOT_FOUND');
+  if (file.endsWith(JOINT_FILE)) {
+    const { meta, tensors } = readTensorBundle<JointMeta>(file, 'ragar-joint-v1');
+    const ni = meta.imageDim * meta.dimension;
+    const nt = meta.textDim * meta.dimension;
+    if (tensors.wImage?.length !== ni || tensors.wText?.length !== nt) throw new RagarError(`${file}: projections do not match ${meta.imageDim}+${meta.textDim} → ${meta.dimension}`, 'CORRUPT');
+    return { space: new JointSpace(meta.imageDim, meta.textDim, meta.dimension, tensors.wImage, tensors.wText), meta };
+  }
   const metaFile = path.join(dir, 'meta.json');
-  if (!fs.existsSync(metaFile)) throw new RagarError(`no joint space at ${dir}; run \`ragar train joint\` first`, 'NOT_FOUND');
   const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as JointMeta;
   if (meta.format !== 'ragar-joint-v1') throw new RagarError(`${metaFile}: unknown format ${String(meta.format)}`, 'VERSION');
   const buf = fs.readFileSync(path.join(dir, 'weights.bin'));

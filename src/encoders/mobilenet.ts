@@ -38,6 +38,7 @@ import {
   type MobileNetWorkerRequest,
   type RgbImage,
 } from './mobilenetWorker.js';
+import { RagarError } from '../util/errors.js';
 
 /** Model id of this encoder: model, source package, layer and input size. */
 export const MOBILENET_MODEL_ID = `mobilenetv2-nsfwjs-4.3.0/${MOBILENET_LAYER}@${MOBILENET_INPUT_SIZE}`;
@@ -81,12 +82,12 @@ export async function decodeImageRgb(bytes: ImageInput, index = 0): Promise<RgbI
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
-      throw new Error(`unexpected decoded layout (${info.width}x${info.height}x${info.channels})`);
+      throw new RagarError(`unexpected decoded layout (${info.width}x${info.height}x${info.channels})`, 'BAD_IMAGE');
     }
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`image ${index} could not be decoded: ${reason}`, { cause: err });
+    throw new RagarError(`image ${index} could not be decoded: ${reason}`, 'BAD_IMAGE', { cause: err });
   }
 }
 
@@ -211,8 +212,8 @@ function abortError(signal: AbortSignal): Error {
 export async function createMobileNetEncoder(options: MobileNetEncoderOptions = {}): Promise<MobileNetEncoder> {
   const workers = options.workers ?? DEFAULT_WORKERS;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(workers) || workers < 0) throw new Error(`workers must be a whole number >= 0, got ${workers}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number >= 1, got ${batchSize}`);
+  if (!Number.isInteger(workers) || workers < 0) throw new RagarError(`workers must be a whole number >= 0, got ${workers}`, 'BAD_INPUT');
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RagarError(`batchSize must be a whole number >= 1, got ${batchSize}`, 'BAD_INPUT');
   const t0 = performance.now();
 
   let runners: Runner[];
@@ -235,7 +236,7 @@ export async function createMobileNetEncoder(options: MobileNetEncoderOptions = 
 
   async function encode(inputs: readonly ImageInput[], options: EncodeOptions = {}): Promise<Float32Array[]> {
     const { signal, onProgress } = options;
-    if (disposed) throw new Error('the MobileNet encoder was disposed');
+    if (disposed) throw new RagarError('the MobileNet encoder was disposed', 'BAD_INPUT');
     if (signal?.aborted) throw abortError(signal);
     const n = inputs.length;
     if (n === 0) return [];

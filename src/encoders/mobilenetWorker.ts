@@ -31,6 +31,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { l2normalize } from './types.js';
+import { RagarError } from '../util/errors.js';
 
 /** Side length of the square model input. */
 export const MOBILENET_INPUT_SIZE = 224;
@@ -84,7 +85,7 @@ export async function loadMobileNetEngine(): Promise<MobileNetEngine> {
   const require = createRequire(import.meta.url);
   const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   wasm.setWasmPaths(wasmDir + path.sep);
-  if (!(await tf.setBackend('wasm'))) throw new Error('could not start the tfjs wasm backend');
+  if (!(await tf.setBackend('wasm'))) throw new RagarError('could not start the tfjs wasm backend', 'INTERNAL');
   await tf.ready();
 
   const { MobileNetV2Model } = await import('nsfwjs/models/mobilenet_v2');
@@ -92,7 +93,7 @@ export async function loadMobileNetEngine(): Promise<MobileNetEngine> {
     modelTopology: object;
     weightsManifest: { paths: string[]; weights: import('@tensorflow/tfjs').io.WeightsManifestEntry[] }[];
   };
-  if (MobileNetV2Model.weightBundles.length !== 1) throw new Error('unexpected nsfwjs MobileNetV2 weight bundles');
+  if (MobileNetV2Model.weightBundles.length !== 1) throw new RagarError('unexpected nsfwjs MobileNetV2 weight bundles', 'INTERNAL');
   const shard = (await MobileNetV2Model.weightBundles[0]()).default as string;
   const bytes = Buffer.from(shard, 'base64');
   const weightData = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
@@ -140,7 +141,7 @@ export async function loadMobileNetEngine(): Promise<MobileNetEngine> {
  */
 export function preprocessRgb(img: RgbImage, size = MOBILENET_INPUT_SIZE): Float32Array {
   const { width, height, data } = img;
-  if (!(width > 0 && height > 0) || data.length !== width * height * 3) throw new Error('RGB buffer has the wrong length');
+  if (!(width > 0 && height > 0) || data.length !== width * height * 3) throw new RagarError('RGB buffer has the wrong length', 'BAD_INPUT');
   const out = new Float32Array(size * size * 3);
   if (width === size && height === size) {
     for (let i = 0; i < out.length; i++) out[i] = data[i] / 255;

@@ -28,7 +28,7 @@ export async function decodePixels64(png: Buffer | Uint8Array): Promise<Float32A
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (out.info.channels !== 3 || out.data.length !== PIXEL_LENGTH) {
-      throw new Error(`unexpected decoded layout ${out.info.width}x${out.info.height}x${out.info.channels}`);
+      throw new RagarError(`unexpected decoded layout ${out.info.width}x${out.info.height}x${out.info.channels}`, 'BAD_IMAGE');
     }
     data = out.data;
   } catch (err) {

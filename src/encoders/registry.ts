@@ -12,7 +12,7 @@ export interface EncoderChoice {
   image?: string;
   /** `use` (default, embedded) or `clip` (needs `clipPath`). */
   text?: string;
-  /** Local folder of a CLIP in the Hugging Face layout (`--clip DIR` or `RAGAR_CLIP`). */
+  /** Local folder of a CLIP in the Hugging Face layout (the CLI's `--clip DIR` or `RAGAR_CLIP`). */
   clipPath?: string;
   /** Worker threads for the image encoder (default 2: both cores). */
   workers?: number;
@@ -22,8 +22,8 @@ export interface EncoderChoice {
 export const DEFAULT_ENCODERS = { image: 'mobilenet', text: 'use', style: 'style-stats' } as const;
 
 function needClip(choice: EncoderChoice): string {
-  const p = choice.clipPath ?? process.env.RAGAR_CLIP;
-  if (!p) throw new RagarError('the clip encoder needs a local model folder: pass --clip DIR or set RAGAR_CLIP', 'BAD_INPUT');
+  const p = choice.clipPath;
+  if (!p) throw new RagarError('the clip encoder needs a local model folder (clipPath; on the command line --clip DIR or RAGAR_CLIP)', 'BAD_INPUT');
   return p;
 }
 

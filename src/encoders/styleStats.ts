@@ -1,5 +1,6 @@
 import { decodePixels64, PIXEL_SIZE } from './pixels.js';
 import { l2normalize, type EncodeOptions, type ImageEncoder, type ImageInput } from './types.js';
+import { RagarError } from '../util/errors.js';
 
 /**
  * Style statistics: a hand-made, deterministic image descriptor of *how* a picture is drawn
@@ -31,7 +32,7 @@ const FOREGROUND_THRESHOLD = 0.06;
 export function styleStatistics(px: Float32Array): number[] {
   const N = PIXEL_SIZE;
   const n = N * N;
-  if (px.length !== n * 3) throw new RangeError(`style statistics need ${n * 3} values (64×64×3), got ${px.length}`);
+  if (px.length !== n * 3) throw new RagarError(`style statistics need ${n * 3} values (64×64×3), got ${px.length}`, 'BAD_INPUT');
   const lum = new Float32Array(n);
   const fg = new Uint8Array(n);
   for (let i = 0; i < n; i++) {

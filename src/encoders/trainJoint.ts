@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DatasetView } from '../data/access.js';
-import { loadDatasetVectors } from '../retrieval/vectors.js';
+import { loadDatasetVectors } from './vectors.js';
 import type { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
 import { hashString32 } from '../util/rng.js';

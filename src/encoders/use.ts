@@ -24,6 +24,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { EncodeOptions, TextEncoder } from './types.js';
 import type { UseChildReply, UseChildRequest } from './useWorker.js';
+import { RagarError } from '../util/errors.js';
 
 /** Model id of this encoder. */
 export const USE_MODEL_ID = 'use-energetic-ai-0.2.0';
@@ -75,7 +76,7 @@ function abortError(signal: AbortSignal): Error {
  */
 export async function createUseEncoder(options: UseEncoderOptions = {}): Promise<UseEncoder> {
   const batchSize = options.batchSize ?? 64;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number >= 1, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RagarError(`batchSize must be a whole number >= 1, got ${batchSize}`, 'BAD_INPUT');
   const t0 = performance.now();
   const { file, execArgv } = childEntry();
   const child: ChildProcess = fork(file, [CHILD_FLAG], {
@@ -164,10 +165,10 @@ export async function createUseEncoder(options: UseEncoderOptions = {}): Promise
 
   async function encode(inputs: readonly string[], options: EncodeOptions = {}): Promise<Float32Array[]> {
     const { signal, onProgress } = options;
-    if (disposed) throw new Error('the USE encoder was disposed');
+    if (disposed) throw new RagarError('the USE encoder was disposed', 'BAD_INPUT');
     if (signal?.aborted) throw abortError(signal);
     inputs.forEach((t, i) => {
-      if (typeof t !== 'string') throw new TypeError(`text ${i} is not a string`);
+      if (typeof t !== 'string') throw new RagarError(`text ${i} is not a string`, 'BAD_INPUT');
     });
     if (inputs.length === 0) return [];
 

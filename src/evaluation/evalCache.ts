@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../util/errors.js';
 import { writeFileAtomic } from './report/write.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 
 /** One finished (configuration, task) result as the harness uses it. */
 export interface CachedResult {
@@ -56,7 +57,7 @@ const encodeVector = (v: Float32Array): string => Buffer.from(v.buffer, v.byteOf
 
 function decodeVector(s: string): Float32Array {
   const b = Buffer.from(s, 'base64');
-  if (b.byteLength % 4 !== 0) throw new Error('vector length is not a multiple of 4 bytes');
+  if (b.byteLength % 4 !== 0) throw new RagarError('vector length is not a multiple of 4 bytes', 'CORRUPT');
   const out = new Float32Array(b.byteLength / 4);
   new Uint8Array(out.buffer).set(b);
   return out;
@@ -97,7 +98,7 @@ export class RunCache {
     const cache = new RunCache(path.join(root, key));
     fs.mkdirSync(path.join(cache.dir, 'images'), { recursive: true });
     const settingsFile = path.join(cache.dir, 'settings.json');
-    if (!fs.existsSync(settingsFile)) fs.writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+    if (!fs.existsSync(settingsFile)) writeFileAtomicSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
     cache.load();
     return cache;
   }

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetView } from '../data/access.js';
 import { buildEmojiStyles, DEFAULT_EMOJI_BUILD } from '../data/emoji/build.js';
@@ -13,9 +12,9 @@ import { FakeEncoder } from '../encoders/testing/fakeEncoders.js';
 import { writeTinyClip } from '../encoders/testing/tinyClip.js';
 import { jointSpaceDir, trainJointForDataset } from '../encoders/trainJoint.js';
 import type { ImageEncoder, ImageInput } from '../encoders/types.js';
-import type { PersonalizationSetup } from '../generation/personalize.js';
-import { generationSetupFrom } from '../generation/setup.js';
-import type { GenerateRequest, GeneratorEngine } from '../generation/types.js';
+import type { PersonalizationSetup } from '../pipeline/personalize.js';
+import { generationSetupFrom } from '../pipeline/setup.js';
+import { MockGeneratorEngine } from '../generation/mockEngine.js';
 import { prepareRanking, trainRankingModels } from '../ranking/pipeline.js';
 import { DEFAULT_RANKER } from '../ranking/ranker.js';
 import { Store } from '../store/store.js';
@@ -35,33 +34,18 @@ let styleEncoder: ImageEncoder;
 const oracleCalls: string[] = [];
 
 /**
- * A deterministic stand-in generator: the reference with its hue turned by the seed and by the
- * preference (none when unpersonalised). Counts its calls; `onCall` can abort mid-run.
+ * The shared mock engine under the built-in provider's name (the reference with its hue turned by
+ * the seed and the preference; none when non-personalised); `onCall` can abort mid-run.
  */
-function fakeEngine(onCall?: (n: number) => void): GeneratorEngine & { calls: number } {
-  const engine = {
-    name: 'builtin',
-    outputSize: 64,
-    calls: 0,
-    async generate(request: GenerateRequest) {
-      engine.calls++;
-      onCall?.(engine.calls);
-      request.abortSignal?.throwIfAborted();
-      const own = (request.engineOptions?.builtin ?? {}) as { unpersonalized?: boolean; oracleStyle?: string };
-      if (own.oracleStyle) oracleCalls.push(own.oracleStyle);
-      const shift = own.unpersonalized ? 0 : Math.round(200 * (request.preference.styleVector?.[0] ?? 0));
-      const candidates = [];
-      for (let i = 0; i < request.candidates; i++) {
-        const seed = request.seed + i;
-        const hue = (((seed + shift) % 360) + 360) % 360;
-        const png = await sharp(request.reference.image).resize(64, 64).flatten({ background: '#ffffff' }).modulate({ hue }).png().toBuffer();
-        candidates.push({ png, seed, milliseconds: 1 });
-      }
-      return { engine: 'builtin', candidates, timings: {}, warnings: [] };
+function fakeEngine(onCall?: (n: number) => void): MockGeneratorEngine {
+  return new MockGeneratorEngine({
+    provider: 'builtin',
+    onCall: (n, options) => {
+      const oracleStyle = (options.providerOptions?.builtin as { oracleStyle?: string } | undefined)?.oracleStyle;
+      if (oracleStyle) oracleCalls.push(oracleStyle);
+      onCall?.(n);
     },
-    async dispose() {},
-  };
-  return engine;
+  });
 }
 
 function engines(onCall?: (n: number) => void): EvalEngines {

@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TaskRecord } from '../data/access.js';
 import type { ImageEncoder } from '../encoders/types.js';
-import { personalizeItem, type PersonalizationSetup } from '../generation/personalize.js';
+import { personalizeItem, type PersonalizationSetup } from '../pipeline/personalize.js';
 import type { GeneratorEngine } from '../generation/types.js';
 import { validateRetrievalParams, type RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
@@ -409,13 +409,11 @@ export async function runEvaluation(
         const { result, selection: sel } = await personalizeItem(setupFor, config.engine!.engine, encoders, {
           user: t.task.userExternalId,
           reference: t.reference,
-          weighting: config.weighting,
+          weighting: config.unpersonalized ? 'none' : config.weighting,
           rankerSelection: config.rankerSelection,
           candidates: config.candidates,
           seed: t.seed,
-          engineOptions: {
-            [config.engine!.engine.name]: { ...engineOptions, ...(config.unpersonalized ? { unpersonalized: true } : {}), ...(config.oracle ? { oracleStyle: t.target.style } : {}) },
-          },
+          providerOptions: { [config.engine!.engine.provider]: { ...engineOptions, ...(config.oracle ? { oracleStyle: t.target.style } : {}) } },
           abortSignal: options.signal,
         });
         const secs = (performance.now() - t0) / 1000;

@@ -36,12 +36,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ItemRecord, TaskRecord } from '../data/access.js';
-import { EmbeddingCache } from '../encoders/cache.js';
+import { EmbeddingCache } from '../store/embeddings.js';
 import type { ClipEncoders } from '../encoders/clip.js';
-import { loadJointSpace, type JointSpace } from '../encoders/joint.js';
+import { jointSpaceFile, loadJointSpace, type JointSpace } from '../encoders/joint.js';
 import { decodePixels64 } from '../encoders/pixels.js';
-import { conceptHit, conceptTop1Gallery, styleHit, type EvaluationInstruments } from '../generation/outputMetrics.js';
-import type { PersonalizationSetup } from '../generation/personalize.js';
+import { conceptHit, conceptTop1Gallery, styleHit, type EvaluationInstruments } from './outputMetrics.js';
+import type { PersonalizationSetup } from '../pipeline/personalize.js';
 import { buildPreference } from '../preference/build.js';
 import { imageRow } from '../ranking/content.js';
 import type { RankingUser } from '../ranking/types.js';
@@ -183,7 +183,8 @@ export function openTaskInstruments(setup: PersonalizationSetup, options: TaskIn
   let joint: JointSpace | null = null;
   let jointNote: string | null = null;
   const jointHash = createHash('sha256');
-  if (!options.jointDir || !fs.existsSync(path.join(options.jointDir, 'meta.json'))) {
+  const jointFile = options.jointDir ? jointSpaceFile(options.jointDir) : null;
+  if (!options.jointDir || !jointFile) {
     jointNote = `CS and Hist-CS need the learned image–text joint space, which ${view.dataset.name} does not have yet: run \`ragar train joint --dataset ${view.dataset.name}\``;
   } else {
     const loaded = loadJointSpace(options.jointDir);
@@ -191,7 +192,7 @@ export function openTaskInstruments(setup: PersonalizationSetup, options: TaskIn
       jointNote = `the joint space in ${options.jointDir} was trained on ${loaded.meta.imageModel} + ${loaded.meta.textModel}, not ${rc.vectors.imageModel} + ${rc.vectors.textModel}: CS and Hist-CS are not reported; retrain it with \`ragar train joint\``;
     } else {
       joint = loaded.space;
-      sha256File(path.join(options.jointDir, 'weights.bin'), jointHash);
+      sha256File(jointFile, jointHash);
     }
   }
 

@@ -18,7 +18,7 @@ describe('engine config file', () => {
     expect(config.engines.comfyui!.urls).toEqual(['http://a:8188', 'http://b:8188']);
     expect(config.engines.comfyui!.template).toMatchObject({ source: join(dir, 'wf.json') });
     expect(config.engines.a1111).toEqual({ urls: ['http://c:7860'], ipAdapterModel: 'ip-adapter_sd15', steps: 30 });
-    const engine = createComfyEngine(config.engines.comfyui!, null);
+    const engine = createComfyEngine(config.engines.comfyui!);
     expect(engine.outputSize).toBe(512);
     expect(engine.core.pool.servers).toEqual(['http://a:8188', 'http://b:8188']);
   });

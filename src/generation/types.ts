@@ -1,86 +1,146 @@
 /**
- * The generator engine interface (DESIGN §6): one call in the spirit of the Vercel AI SDK's
- * `generateImage` — a reference image and text, the user's preference built from retrieval
- * weights, a number of candidates, a seed, engine-specific options in one keyed bag, a progress
- * callback and an AbortSignal in; candidate images with their seeds and timings out. The
- * built-in engine and any later one (Stable Diffusion over onnxruntime, ComfyUI, …) implement it
- * and pass the shared contract suite in `contract.testing.ts`.
+ * The generator engine specification, version 1 (DESIGN §6), in the pattern of the Vercel AI
+ * SDK's `ImageModelV*`: a small versioned interface with one call, `doGenerate`, standard options
+ * every engine understands, engine-specific options in one bag keyed by provider, and typed
+ * warnings for settings an engine cannot honour. The built-in engine and any later one (Stable
+ * Diffusion over onnxruntime, ComfyUI, …) implement it and pass the shared contract suite in
+ * `contract.testing.ts`; `MockGeneratorEngine` (`mockEngine.ts`) is the stand-in for tests.
+ *
+ * A breaking change to these types gets a new `specificationVersion` (`'v2'`) beside this one.
  */
 
-/** What the generator is told about the user's taste (RAGAR steps 1–2). */
-export interface GenerationPreference {
-  /** How the history was weighted. */
-  weighting: 'retrieval' | 'uniform';
+/** One history item of the user's preference, as every engine sees it. */
+export interface GeneratorHistoryItemV1 {
+  /** External id of the item. */
+  item: string;
+  /** Retrieval weight (the weights of a preference sum to 1; items with weight 0 are left out). */
+  weight: number;
+  /** The item's text (title, tags). */
+  text: string;
+  /** The item's style label, where the dataset has one. */
+  style: string | null;
   /**
-   * History items with their weights (weights sum to 1; zero-weight items may be left out) and,
-   * where the dataset has them, their standardised style descriptors.
+   * The item's image bytes (PNG/JPEG/WebP), or a function that reads them on demand (engines
+   * that do not look at history images never pay for reading them). Null when the item has none.
    */
-  history: readonly { item: string; weight: number; style?: string | null; styleVector?: Float32Array | null }[];
-  /**
-   * The weighted mean of the history items' style descriptors (`ragar embed --style-encoder`),
-   * standardised like the ranker's style block; null when the dataset has none.
-   */
-  styleVector: Float32Array | null;
-  /** Keyword preference, most important first. */
-  keywords: readonly string[];
-  /**
-   * The ranker's user direction for this reference: `R(u, x) = g_img(x)·v + c` (see
-   * `ContentRanker.imageScoreParts`). Engines that steer towards the ranker use it; null = none.
-   */
-  rankerDirection: { v: Float32Array; constant: number } | null;
+  image: (() => Buffer) | null;
 }
 
-/** One generation request. */
-export interface GenerateRequest {
-  /** The reference item: its image (PNG/JPEG/WebP bytes, any size or colour mode) and text. */
+/**
+ * What the engine is told about the user's taste (RAGAR steps 1–2): the weighted history items
+ * and the keyword preference. A *non-personalised* request is a preference with an empty
+ * history and no keywords.
+ */
+export interface GeneratorPreferenceV1 {
+  /** How the history was weighted. */
+  weighting: 'retrieval' | 'uniform';
+  /** Attended history items (positive weights), in history order. */
+  history: readonly GeneratorHistoryItemV1[];
+  /** Keyword preference, most important first. */
+  keywords: readonly string[];
+}
+
+/** A progress event of a generation call. */
+export interface GeneratorProgressV1 {
+  stage: string;
+  done: number;
+  total: number;
+}
+
+/** The standard options of {@link GeneratorEngineV1.doGenerate}. */
+export interface GeneratorCallOptionsV1 {
+  /** The reference item: its image (PNG/JPEG/WebP bytes, any size or colour mode) and its text. */
   reference: { image: Buffer | Uint8Array; text: string };
-  preference: GenerationPreference;
+  /**
+   * A prompt for engines that take text (the reference text plus the keyword preference, see
+   * `pipeline/personalize.ts`); null = none. Engines conditioned otherwise ignore it silently.
+   */
+  prompt: string | null;
+  preference: GeneratorPreferenceV1;
   /** External id of the user (for records and engines that keep per-user state). */
   user: string;
-  /** Number of candidates to produce (≥ 1). */
+  /** Number of candidates to produce (≥ 1, at most `maxCandidatesPerCall` when that is set). */
   candidates: number;
   /** Seed of the first candidate; candidate i uses `seed + i`. */
   seed: number;
-  /** Engine-specific options, keyed by engine name: `{ builtin: { steps: 8 } }`. */
-  engineOptions?: Record<string, Record<string, unknown>>;
+  /**
+   * Where sampling starts for img2img engines: 1 = from pure noise, below 1 = from the reference
+   * noised to that level. Undefined = the engine's default.
+   */
+  strength?: number;
+  /** Side of the square output in pixels; undefined = the engine's native size. */
+  size?: number;
+  /** Engine-specific options keyed by provider: `{ builtin: { steps: 8 } }`. Engines ignore other providers' keys. */
+  providerOptions?: Record<string, Record<string, unknown>>;
   /** Called as work progresses. */
-  onProgress?: (event: { stage: string; done: number; total: number }) => void;
+  onProgress?: (event: GeneratorProgressV1) => void;
   abortSignal?: AbortSignal;
 }
 
+/** Something the caller should know about a call: a setting ignored, a fallback taken. */
+export type GeneratorWarningV1 =
+  | { type: 'unsupported-setting'; setting: string; details?: string }
+  | { type: 'other'; message: string };
+
 /** One generated candidate. */
-export interface GeneratedCandidate {
-  /** PNG bytes, 64×64 RGB for the built-in engine. */
+export interface GeneratedCandidateV1 {
+  /** PNG bytes of the candidate, `outputSize` square, RGB. */
   png: Buffer;
   seed: number;
   /** Wall-clock milliseconds spent on this candidate (model load excluded). */
   milliseconds: number;
 }
 
-/** What an engine returns. */
-export interface GenerateResult {
-  engine: string;
-  candidates: GeneratedCandidate[];
-  /** Engine-level timings in milliseconds, e.g. `{ total: 812, preprocess: 3 }`. */
-  timings: Record<string, number>;
-  /** Things the caller should know (an option ignored, a fallback taken). */
-  warnings: string[];
+/** What {@link GeneratorEngineV1.doGenerate} returns. */
+export interface GeneratorResultV1 {
+  candidates: GeneratedCandidateV1[];
+  warnings: GeneratorWarningV1[];
+  /** Which engine answered, and its timings in milliseconds (e.g. `{ total: 812, preprocess: 3 }`). */
+  response: { provider: string; modelId: string; timings: Record<string, number> };
+  /**
+   * What an engine reports beyond the standard fields, keyed by provider (JSON-ready), e.g. the
+   * remote engines' record of exactly what reached the server: `{ comfyui: { sent, selection } }`.
+   * Optional; engines with nothing to add leave it out.
+   */
+  providerMetadata?: Record<string, Record<string, unknown>>;
 }
 
-/** A generator engine. */
-export interface GeneratorEngine {
-  /** Stable name, also the key of its `engineOptions`. */
-  readonly name: string;
+/** A generator engine, specification version 1. */
+export interface GeneratorEngineV1 {
+  readonly specificationVersion: 'v1';
+  /** Who implements it (`builtin`, `mock`, …); also the key of its `providerOptions`. */
+  readonly provider: string;
+  /** Which model of the provider (e.g. the weights variant and format). */
+  readonly modelId: string;
+  /** Most candidates one call may ask for; undefined = no limit. Callers split larger requests. */
+  readonly maxCandidatesPerCall: number | undefined;
   /** Side of the square images it produces natively. */
   readonly outputSize: number;
   /**
-   * Generate `request.candidates` images.
+   * Generate `options.candidates` images.
    *
    * @example
-   * const r = await engine.generate({ reference: { image: png, text: 'fox face' }, preference, user: 'u001', candidates: 4, seed: 1 });
+   * const r = await engine.doGenerate({ reference: { image: png, text: 'fox face' }, prompt: null, preference, user: 'u001', candidates: 4, seed: 1 });
    * r.candidates[0].png; // Buffer
    */
-  generate(request: GenerateRequest): Promise<GenerateResult>;
+  doGenerate(options: GeneratorCallOptionsV1): Promise<GeneratorResultV1>;
   /** Release sessions and memory. Safe to call twice. */
   dispose(): Promise<void>;
+}
+
+/** The current engine specification (an alias, so callers name the version only where it matters). */
+export type GeneratorEngine = GeneratorEngineV1;
+export type GeneratorCallOptions = GeneratorCallOptionsV1;
+export type GeneratorResult = GeneratorResultV1;
+export type GeneratorPreference = GeneratorPreferenceV1;
+export type GeneratorWarning = GeneratorWarningV1;
+
+/**
+ * A warning as one line of text (for records and the CLI).
+ *
+ * @example
+ * warningText({ type: 'unsupported-setting', setting: 'size' }); // 'unsupported setting: size'
+ */
+export function warningText(w: GeneratorWarningV1): string {
+  return w.type === 'unsupported-setting' ? `unsupported setting: ${w.setting}${w.details ? ` (${w.details})` : ''}` : w.message;
 }

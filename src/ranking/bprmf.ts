@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../util/errors.js';
+import { readTensorBundle, readTensorBundleHeader, writeTensorBundle } from '../util/tensorBundle.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import type { Ranker, RankingData, RankingUser } from './types.js';
@@ -350,8 +351,11 @@ interface SavedHeader {
   itemIds?: number[];
 }
 
+/** Model kind of a saved BPR-MF (a tensor bundle). */
+export const BPRMF_KIND = 'ragar-bprmf-v1';
+
 /**
- * Write a trained model to `file` (a small header, then the float32 arrays little-endian).
+ * Write a trained model to `file` as a tensor bundle (user factors, item factors, item biases).
  * With `data`, the store user and item ids are recorded so that {@link loadBprMf} can check that
  * the model is used with the same indexing.
  */
@@ -367,14 +371,11 @@ export function saveBprMf(file: string, ranker: BprMfRanker, data?: RankingData)
     header.userIds = data.users.map((u) => u.userId);
     header.itemIds = data.itemIds;
   }
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(json.length);
-  const arrays = [ranker.userFactors, ranker.itemFactors, ranker.itemBias].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, Buffer.concat([Buffer.from(MAGIC, 'utf8'), len, json, ...arrays]));
-  fs.renameSync(tmp, file);
+  writeTensorBundle(file, BPRMF_KIND, header, {
+    userFactors: { data: ranker.userFactors, shape: [ranker.numUsers, ranker.dimension] },
+    itemFactors: { data: ranker.itemFactors, shape: [ranker.numItems, ranker.dimension] },
+    itemBias: ranker.itemBias,
+  });
 }
 
 /**
@@ -390,6 +391,14 @@ export function loadBprMf(file: string, data?: RankingData): BprMfRanker {
     throw new RagarError(`cannot read BPR-MF model ${file}: ${(err as Error).message}`, 'NOT_FOUND', { cause: err });
   }
   const bad = (why: string): RagarError => new RagarError(`${file} is not a BPR-MF model: ${why}`, 'BAD_INPUT');
+  if (readTensorBundleHeader(file)) {
+    const { meta: header, tensors } = readTensorBundle<SavedHeader>(file, BPRMF_KIND);
+    const { dimension: d, numUsers, numItems } = header;
+    if (tensors.userFactors?.length !== numUsers * d || tensors.itemFactors?.length !== numItems * d || tensors.itemBias?.length !== numItems) throw bad('tensor sizes do not match the header');
+    checkIndexing(file, header, data);
+    return new BprMfRanker(d, tensors.userFactors, tensors.itemFactors, tensors.itemBias);
+  }
+  // The single-file layout written before the tensor bundle.
   if (buf.length < MAGIC.length + 4 || buf.toString('utf8', 0, MAGIC.length) !== MAGIC) throw bad('wrong magic');
   const jsonLen = buf.readUInt32LE(MAGIC.length);
   let header: SavedHeader;
@@ -410,12 +419,16 @@ export function loadBprMf(file: string, data?: RankingData): BprMfRanker {
     at += 4 * n;
     return a;
   });
-  if (data) {
-    const sameUsers = header.userIds?.length === data.users.length && data.users.every((u, k) => header.userIds![k] === u.userId);
-    const sameItems = header.itemIds?.length === data.numItems && data.itemIds.every((id, k) => header.itemIds![k] === id);
-    if (!sameUsers || !sameItems) {
-      throw new RagarError(`BPR-MF model ${file} was trained on other users or items than this dataset; retrain it`, 'CONFLICT');
-    }
-  }
+  checkIndexing(file, header, data);
   return new BprMfRanker(d, P, Q, B);
+}
+
+/** Refuse a model trained on other users or items than `data` (same store ids in the same order). */
+function checkIndexing(file: string, header: SavedHeader, data?: RankingData): void {
+  if (!data) return;
+  const sameUsers = header.userIds?.length === data.users.length && data.users.every((u, k) => header.userIds![k] === u.userId);
+  const sameItems = header.itemIds?.length === data.numItems && data.itemIds.every((id, k) => header.itemIds![k] === id);
+  if (!sameUsers || !sameItems) {
+    throw new RagarError(`BPR-MF model ${file} was trained on other users or items than this dataset; retrain it`, 'CONFLICT');
+  }
 }

@@ -3,6 +3,7 @@
  * standardised style descriptor) and the text embedding of every item, row-aligned with the
  * ranking data's item indices. Missing modalities are zero rows (flagged in `hasImage` / `hasText`).
  */
+import { RagarError } from '../util/errors.js';
 export interface ContentFeatures {
   /** Length of an image row: the image embedding's dimension plus the style block's. */
   imageDim: number;
@@ -69,10 +70,10 @@ function fitStyleBlock(offset: number, vectors: Iterable<Float32Array>): StyleBl
 export function imageRow(features: Pick<ContentFeatures, 'imageDim' | 'style'>, image: Float32Array, style: Float32Array | null, out: Float32Array = new Float32Array(features.imageDim)): Float32Array {
   const block = features.style;
   const base = block ? block.offset : features.imageDim;
-  if (image.length !== base) throw new RangeError(`image embedding has ${image.length} values, the ranker reads ${base}`);
+  if (image.length !== base) throw new RagarError(`image embedding has ${image.length} values, the ranker reads ${base}`, 'BAD_INPUT');
   out.set(image, 0);
   if (block) {
-    if (style && style.length !== block.dim) throw new RangeError(`style descriptor has ${style.length} values, the ranker reads ${block.dim}`);
+    if (style && style.length !== block.dim) throw new RagarError(`style descriptor has ${style.length} values, the ranker reads ${block.dim}`, 'BAD_INPUT');
     const scale = 1 / Math.sqrt(block.dim);
     for (let k = 0; k < block.dim; k++) out[base + k] = style ? ((style[k] - block.mean[k]) / block.std[k]) * scale : 0;
   }

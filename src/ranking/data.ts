@@ -42,7 +42,7 @@ export function buildRankingData(view: DatasetView, options: RankingDataOptions 
   for (const record of userRecords) {
     const all = view.history(record.id).map((h) => {
       const index = itemIndex.get(h.itemId);
-      if (index === undefined) throw new RagarError(`interaction of user ${record.externalId} names unknown item ${h.itemId}`, 'STATE');
+      if (index === undefined) throw new RagarError(`interaction of user ${record.externalId} names unknown item ${h.itemId}`, 'INTERNAL');
       return index;
     });
     const holds = record.split !== null && holdoutSplits.has(record.split) && holdout > 0 && all.length >= holdout + 1;

@@ -9,6 +9,7 @@ import { spearman } from './metrics.js';
 import { loadSavedRanker, rankModelsDir, type RankingContext } from './pipeline.js';
 import type { ContentRanker } from './ranker.js';
 import { ImageTower, trainImageTower, DEFAULT_TOWER_TRAIN, type TowerExample, type TowerTrainOptions } from './tower.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 
 /** Format of `distill.json` beside a distilled tower. */
 export const DISTILL_FORMAT = 'ragar-tower-distill-v1';
@@ -69,7 +70,7 @@ export function towerDir(home: string, dataset: string): string {
 /** SHA-256 of the saved ranker's weight file. */
 export function rankerChecksum(home: string, dataset: string): string {
   const dir = path.join(rankModelsDir(home, dataset), 'ranker');
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.bin')).sort() : [];
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.bin') || f.endsWith('.bundle')).sort() : [];
   if (!files.length) throw new RagarError(`no trained ranker in ${dir}; run \`ragar rank train\` first`, 'NOT_FOUND');
   const hash = createHash('sha256');
   for (const f of files) hash.update(fs.readFileSync(path.join(dir, f)));
@@ -152,7 +153,7 @@ export async function distillRankerTower(ctx: RankingContext, home: string, opti
     agreement,
     createdAt: new Date().toISOString(),
   };
-  fs.writeFileSync(path.join(dir, 'distill.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  writeFileAtomicSync(path.join(dir, 'distill.json'), `${JSON.stringify(meta, null, 2)}\n`);
   return meta;
 }
 

@@ -43,7 +43,7 @@ function checkKs(ks: readonly number[]): void {
 function score(data: RankingData, ranker: Ranker, c: EvalCase): Float32Array {
   const scores = ranker.scoreItems(c.user, c.index);
   if (scores.length !== data.numItems) {
-    throw new RagarError(`ranker ${ranker.name} returned ${scores.length} scores for ${data.numItems} items`, 'STATE');
+    throw new RagarError(`ranker ${ranker.name} returned ${scores.length} scores for ${data.numItems} items`, 'INTERNAL');
   }
   return scores;
 }

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DatasetView } from '../data/access.js';
-import { EmbeddingCache } from '../encoders/cache.js';
+import { EmbeddingCache } from '../store/embeddings.js';
 import { loadDatasetVectors, resolveCachedModel, type DatasetVectors } from '../retrieval/vectors.js';
 import { RagarError } from '../util/errors.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 import type { Progress } from '../util/progress.js';
 import { loadBprMf, saveBprMf, trainBprMf, type BprMfOptions } from './bprmf.js';
 import { contentFeatures, type ContentFeatures } from './content.js';
@@ -125,7 +126,7 @@ export function trainRankingModels(ctx: RankingContext, home: string, options: R
         secondsPerEpoch: r.secondsPerEpoch,
         createdAt: new Date().toISOString(),
       };
-      fs.writeFileSync(path.join(dir, 'bprmf.meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+      writeFileAtomicSync(path.join(dir, 'bprmf.meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
       summary.bprmf = { epochsRun: r.epochsRun, bestEpoch: r.bestEpoch, bestValidAuc: r.bestScore, secondsPerEpoch: r.secondsPerEpoch };
       continue;
     }

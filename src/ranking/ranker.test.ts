@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { l2normalize } from '../encoders/types.js';
 import { Rng } from '../util/rng.js';
 import { contentFeatures } from './content.js';
-import { DEFAULT_RANKER, loadRanker, saveRanker, trainRanker, type RankerMeta } from './ranker.js';
+import { readTensorBundle } from '../util/tensorBundle.js';
+import { DEFAULT_RANKER, loadRanker, RANKER_FILE, saveRanker, trainRanker, type RankerMeta } from './ranker.js';
 import type { RankingData, RankingUser } from './types.js';
 
 /**
@@ -109,6 +110,19 @@ describe('content ranker', () => {
     const loaded = loadRanker(dir, p.features, { dataset: 'planted', fingerprint: 'abc' }).ranker;
     expect(loaded.scoreItems(p.data.users[0], 0)).toEqual(ranker.scoreItems(p.data.users[0], 0));
     expect(() => loadRanker(dir, p.features, { dataset: 'other', fingerprint: 'abc' })).toThrow(/trained on dataset planted/);
+    expect(fs.readdirSync(dir)).toEqual([RANKER_FILE]);
+    // A ranker saved in the two-file layout of earlier versions still loads.
+    const { meta: m, tensors } = readTensorBundle<RankerMeta>(path.join(dir, RANKER_FILE), 'ragar-ranker-v1');
+    fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(m));
+    fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.concat(['w', 'q', 'userEmb', 'itemEmb', 'itemBias', 'beta'].map((n) => Buffer.from(tensors[n].buffer))));
+    fs.rmSync(path.join(dir, RANKER_FILE));
+    expect(loadRanker(dir, p.features, { dataset: 'planted', fingerprint: 'abc' }).ranker.scoreItems(p.data.users[0], 0)).toEqual(ranker.scoreItems(p.data.users[0], 0));
+    // A corrupted bundle is refused by its checksum.
+    saveRanker(dir, ranker, meta);
+    const bytes = fs.readFileSync(path.join(dir, RANKER_FILE));
+    bytes[bytes.length - 1] ^= 0x40;
+    fs.writeFileSync(path.join(dir, RANKER_FILE), bytes);
+    expect(() => loadRanker(dir, p.features, { dataset: 'planted', fingerprint: 'abc' })).toThrow(expect.objectContaining({ code: 'CORRUPT' }));
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
+import { readTensorBundle, writeTensorBundle } from '../util/tensorBundle.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import type { ContentFeatures } from './content.js';
@@ -570,24 +571,28 @@ export interface RankerMeta {
   createdAt: string;
 }
 
-/** Save weights (`weights.bin`: w, q, userEmb, itemEmb, itemBias as float32) and `meta.json`. */
+/** The file a saved ranker lives in, inside its folder (a tensor bundle: metadata and weights together). */
+export const RANKER_FILE = 'ranker.bundle';
+
+/**
+ * Save a ranker as one tensor bundle (`<dir>/ranker.bundle`: the metadata and w, q, userEmb,
+ * itemEmb, itemBias, beta), written atomically; files of the older two-file layout are removed.
+ */
 export function saveRanker(dir: string, ranker: ContentRanker, meta: RankerMeta): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const parts = [ranker.weights.w, ranker.weights.q, ranker.weights.userEmb, ranker.weights.itemEmb, ranker.weights.itemBias, ranker.weights.beta];
-  const buf = Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
-  const tmp = path.join(dir, `.weights.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, buf);
-  fs.renameSync(tmp, path.join(dir, 'weights.bin'));
-  fs.writeFileSync(path.join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  const { w, q, userEmb, itemEmb, itemBias, beta } = ranker.weights;
+  writeTensorBundle(path.join(dir, RANKER_FILE), meta.format, meta, { w, q, userEmb, itemEmb, itemBias, beta });
+  for (const legacy of ['weights.bin', 'meta.json']) fs.rmSync(path.join(dir, legacy), { force: true });
 }
 
 /** Load a saved ranker for `features`; refuses files of another format, dataset or shape. */
 export function loadRanker(dir: string, features: ContentFeatures, expect: { dataset: string; fingerprint: string }): { ranker: ContentRanker; meta: RankerMeta } {
-  const metaFile = path.join(dir, 'meta.json');
+  const bundleFile = path.join(dir, RANKER_FILE);
+  const metaFile = fs.existsSync(bundleFile) ? bundleFile : path.join(dir, 'meta.json');
   if (!fs.existsSync(metaFile)) throw new RagarError(`no ranker at ${dir}; run \`ragar rank train --dataset ${expect.dataset}\` first`, 'NOT_FOUND');
+  const bundle = metaFile === bundleFile ? readTensorBundle<RankerMeta>(bundleFile, 'ragar-ranker-v1') : null;
   let meta: RankerMeta;
   try {
-    meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as RankerMeta;
+    meta = bundle ? bundle.meta : (JSON.parse(fs.readFileSync(metaFile, 'utf8')) as RankerMeta);
   } catch (err) {
     throw new RagarError(`${metaFile} is not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
   }
@@ -601,6 +606,15 @@ export function loadRanker(dir: string, features: ContentFeatures, expect: { dat
   const options: RankerOptions = { ...meta.options, attentionTau: meta.options.attentionTau === 'inf' ? Infinity : meta.options.attentionTau };
   const d = options.dimension;
   const sizes = [(meta.imageDim + meta.textDim) * d, d, options.useIds ? meta.numUsers * d : 0, options.useIds ? meta.numItems * d : 0, options.useIds ? meta.numItems : 0, 1];
+  if (bundle) {
+    const t = bundle.tensors;
+    const names = ['w', 'q', 'userEmb', 'itemEmb', 'itemBias', 'beta'] as const;
+    names.forEach((n, i) => {
+      if (t[n]?.length !== sizes[i]) throw new RagarError(`${bundleFile}: tensor ${n} has ${t[n]?.length ?? 0} values, expected ${sizes[i]}`, 'CORRUPT');
+    });
+    return { ranker: new ContentRanker(features, meta.numUsers, options, { w: t.w, q: t.q, userEmb: t.userEmb, itemEmb: t.itemEmb, itemBias: t.itemBias, beta: t.beta }), meta };
+  }
+  // The two-file layout written before the tensor bundle (meta.json + weights.bin).
   const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
   const total = sizes.reduce((s, x) => s + x, 0);
   if (buf.byteLength !== total * 4) throw new RagarError(`${dir}/weights.bin has ${buf.byteLength} bytes, expected ${total * 4}`, 'BAD_INPUT');

@@ -20,6 +20,7 @@ import { createMobileNetEncoder } from '../encoders/mobilenet.js';
 import { Rng } from '../util/rng.js';
 import { spearman } from './metrics.js';
 import { agreement, decodePixels64, ImageTower, trainImageTower, type TowerExample, type TowerTrainOptions } from './tower.js';
+import { RagarError } from '../util/errors.js';
 
 const STYLES = ['openmoji', 'noto', 'twemoji', 'fluent-flat', 'fluent-3d'];
 
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
   } else if (projection === 'random') {
     W = Float32Array.from({ length: 1280 * dim }, () => prng.normal() / Math.sqrt(1280));
   } else {
-    throw new Error(`--projection must be random or style, got ${projection}`);
+    throw new RagarError(`--projection must be random or style, got ${projection}`, 'USAGE');
   }
   const examples: (TowerExample & { concept: string; style: string })[] = items.map((it) => {
     const f = cache[key(it)];
@@ -208,7 +209,7 @@ async function main(): Promise<void> {
   let best: { name: string; tower: ImageTower; rho: number } | null = null;
   for (const name of configNames) {
     const cfg = CONFIGS[name];
-    if (!cfg) throw new Error(`unknown config ${name} (known: ${Object.keys(CONFIGS).join(', ')})`);
+    if (!cfg) throw new RagarError(`unknown config ${name} (known: ${Object.keys(CONFIGS).join(', ')})`, 'USAGE');
     const opts: TowerTrainOptions = { hidden: 64, epochs, batchSize: 16, learningRate: 2e-3, seed, poolTo: 32, patience: 10, ...cfg };
     const r = trainImageTower(train, stop, opts);
     const a = agreement(r.tower, test, users);

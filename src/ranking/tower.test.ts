@@ -13,6 +13,7 @@ import {
   trainImageTower,
   type TowerArchitecture,
   type TowerExample,
+  TOWER_FILE,
 } from './tower.js';
 
 const tmpDirs: string[] = [];
@@ -153,7 +154,8 @@ describe('ImageTower', () => {
     const v = Float32Array.from([1, -1, 0.5, 2, 0]);
     const dir = tmpDir();
     await tower.save(dir);
-    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    expect(fs.readdirSync(dir)).toEqual([TOWER_FILE]);
+    const { meta, weights: savedWeights } = tower.toBuffers();
     expect(meta.format).toBe('ragar-tower-v1');
     expect(meta.architecture).toEqual(ARCH);
     const again = await ImageTower.load(dir);
@@ -183,13 +185,20 @@ describe('ImageTower', () => {
     await expect(ImageTower.load(other)).rejects.toThrow(RagarError);
     // Right format, truncated weights.
     fs.writeFileSync(path.join(other, 'meta.json'), JSON.stringify(meta));
-    fs.writeFileSync(path.join(other, 'weights.bin'), fs.readFileSync(path.join(dir, 'weights.bin')).subarray(4));
+    fs.writeFileSync(path.join(other, 'weights.bin'), savedWeights.subarray(4));
     await expect(ImageTower.load(other)).rejects.toThrow(/bytes/);
     // Right size, corrupted weights.
-    const bad = fs.readFileSync(path.join(dir, 'weights.bin'));
+    const bad = Buffer.from(savedWeights);
     bad[0] ^= 0xff;
     fs.writeFileSync(path.join(other, 'weights.bin'), bad);
     await expect(ImageTower.load(other)).rejects.toThrow(/checksum/);
+    // The two-file layout of earlier versions still loads; a damaged bundle does not.
+    fs.writeFileSync(path.join(other, 'weights.bin'), savedWeights);
+    expect(Array.from((await ImageTower.load(other)).embed(px))).toEqual(Array.from(tower.embed(px)));
+    const bundle = fs.readFileSync(path.join(dir, TOWER_FILE));
+    bundle[bundle.length - 1] ^= 0x10;
+    fs.writeFileSync(path.join(dir, TOWER_FILE), bundle);
+    await expect(ImageTower.load(dir)).rejects.toMatchObject({ code: 'CORRUPT' });
 
     expect(() => ImageTower.create({ ...ARCH, poolTo: 24 }, 1)).toThrow(RagarError);
     expect(() => trainImageTower([{ pixels: px, target: new Float32Array(5) }], [], { hidden: 4, epochs: 1, batchSize: 1, learningRate: 1e-3, seed: 1, poolTo: 16 })).toThrow(RagarError);

@@ -29,6 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Adam } from '../util/adam.js';
 import { RagarError } from '../util/errors.js';
+import { readTensorBundle, writeTensorBundle } from '../util/tensorBundle.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { PIXEL_LENGTH, PIXEL_SIZE } from '../encoders/pixels.js';
@@ -42,6 +43,8 @@ export const TOWER_INPUT_SIZE = PIXEL_SIZE;
 export const TOWER_INPUT_LENGTH = PIXEL_LENGTH;
 /** The on-disk format written by {@link ImageTower.save}. */
 export const TOWER_FORMAT = 'ragar-tower-v1';
+/** The file a saved tower lives in, inside its folder (a tensor bundle). */
+export const TOWER_FILE = 'tower.bundle';
 
 /** Pixels as the tower reads them: 64·64·3 values in [0, 1], HWC (row by row, RGB per pixel). */
 export type TowerPixels = Float32Array | Float64Array;
@@ -366,13 +369,13 @@ export class ImageTower {
     this.architecture = arch;
     this.layout = computeLayout(arch);
     if (params.length !== this.layout.total) {
-      throw new RagarError(`image tower weights have ${params.length} values, the architecture needs ${this.layout.total}`, 'BAD_FORMAT');
+      throw new RagarError(`image tower weights have ${params.length} values, the architecture needs ${this.layout.total}`, 'BAD_INPUT');
     }
     if (targetMean.length !== arch.outputDim) {
-      throw new RagarError(`image tower target mean has ${targetMean.length} values, expected ${arch.outputDim}`, 'BAD_FORMAT');
+      throw new RagarError(`image tower target mean has ${targetMean.length} values, expected ${arch.outputDim}`, 'BAD_INPUT');
     }
     if (!(targetScale > 0) || !Number.isFinite(targetScale)) {
-      throw new RagarError(`image tower target scale must be a positive number, got ${targetScale}`, 'BAD_FORMAT');
+      throw new RagarError(`image tower target scale must be a positive number, got ${targetScale}`, 'BAD_INPUT');
     }
     this.params = params;
     this.targetMean = targetMean;
@@ -778,32 +781,32 @@ export class ImageTower {
 
   /**
    * Rebuild a tower from its `meta.json` content and `weights.bin` bytes. Anything of another
-   * format, size or checksum throws a {@link RagarError} (`BAD_FORMAT`).
+   * format, size or checksum throws a {@link RagarError} (`CORRUPT`, or `VERSION` for another format).
    */
   static fromBuffer(meta: unknown, weights: Buffer | Uint8Array, label = 'image tower'): ImageTower {
     const m = meta as Partial<TowerMeta> | null;
     if (!m || typeof m !== 'object' || m.format !== TOWER_FORMAT) {
       const got = m && typeof m === 'object' ? JSON.stringify((m as { format?: unknown }).format) : typeof m;
-      throw new RagarError(`${label}: not a ${TOWER_FORMAT} model (format ${got})`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: not a ${TOWER_FORMAT} model (format ${got})`, 'VERSION');
     }
-    if (!m.architecture || typeof m.architecture !== 'object') throw new RagarError(`${label}: meta.json has no architecture`, 'BAD_FORMAT');
+    if (!m.architecture || typeof m.architecture !== 'object') throw new RagarError(`${label}: meta.json has no architecture`, 'CORRUPT');
     try {
       validateArchitecture(m.architecture);
     } catch (err) {
-      throw new RagarError(`${label}: ${(err as Error).message}`, 'BAD_FORMAT', { cause: err });
+      throw new RagarError(`${label}: ${(err as Error).message}`, 'CORRUPT', { cause: err });
     }
     const layout = computeLayout(m.architecture);
     if (weights.length !== layout.total * 4) {
-      throw new RagarError(`${label}: weights.bin has ${weights.length} bytes, the architecture needs ${layout.total * 4}`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: weights.bin has ${weights.length} bytes, the architecture needs ${layout.total * 4}`, 'CORRUPT');
     }
     const buf = Buffer.from(weights.buffer, weights.byteOffset, weights.length);
     if (m.weights?.sha256 && sha256(buf) !== m.weights.sha256) {
-      throw new RagarError(`${label}: weights.bin does not match the checksum in meta.json`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: weights.bin does not match the checksum in meta.json`, 'CORRUPT');
     }
     const params = new Float32Array(layout.total);
     for (let i = 0; i < params.length; i++) params[i] = buf.readFloatLE(i * 4);
     if (!Array.isArray(m.targetMean) || !m.targetMean.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      throw new RagarError(`${label}: meta.json targetMean must be a list of numbers`, 'BAD_FORMAT');
+      throw new RagarError(`${label}: meta.json targetMean must be a list of numbers`, 'CORRUPT');
     }
     const tower = new ImageTower(
       { ...m.architecture, convChannels: [...m.architecture.convChannels] },
@@ -817,29 +820,28 @@ export class ImageTower {
   }
 
   /**
-   * Write `meta.json` and `weights.bin` into `dir` (created if needed; files written through a
-   * temporary name, then renamed).
+   * Save as one tensor bundle, `<dir>/tower.bundle` (the metadata and the parameters), written
+   * atomically; files of the older two-file layout are removed.
    *
    * @example
    * await tower.save('models/tower'); const again = await ImageTower.load('models/tower');
    */
   async save(dir: string): Promise<void> {
-    await fs.promises.mkdir(dir, { recursive: true });
-    const { meta, weights } = this.toBuffers();
-    const write = async (name: string, data: string | Buffer): Promise<void> => {
-      const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-      await fs.promises.writeFile(tmp, data);
-      await fs.promises.rename(tmp, path.join(dir, name));
-    };
-    await write('weights.bin', weights);
-    await write('meta.json', `${JSON.stringify(meta, null, 2)}\n`);
+    writeTensorBundle(path.join(dir, TOWER_FILE), TOWER_FORMAT, this.meta(), { params: this.params });
+    for (const legacy of ['weights.bin', 'meta.json']) await fs.promises.rm(path.join(dir, legacy), { force: true });
   }
 
   /**
-   * Load a tower saved by {@link save}. A missing folder or file, or a file of another format,
-   * throws a {@link RagarError}.
+   * Load a tower saved by {@link save} (or in the older two-file layout, `meta.json` +
+   * `weights.bin`). A missing folder or file, or a file of another format, throws a {@link RagarError}.
    */
   static async load(dir: string): Promise<ImageTower> {
+    const bundle = path.join(dir, TOWER_FILE);
+    if (fs.existsSync(bundle)) {
+      const { meta, tensors } = readTensorBundle<TowerMeta>(bundle, TOWER_FORMAT);
+      const params = tensors.params ?? new Float32Array(0);
+      return ImageTower.fromBuffer(meta, Buffer.from(params.buffer, params.byteOffset, params.byteLength), bundle);
+    }
     const metaPath = path.join(dir, 'meta.json');
     let text: string;
     try {
@@ -851,13 +853,13 @@ export class ImageTower {
     try {
       meta = JSON.parse(text);
     } catch (err) {
-      throw new RagarError(`${metaPath}: not JSON (${(err as Error).message})`, 'BAD_FORMAT', { cause: err });
+      throw new RagarError(`${metaPath}: not JSON (${(err as Error).message})`, 'CORRUPT', { cause: err });
     }
     if (!meta || typeof meta !== 'object' || (meta as { format?: unknown }).format !== TOWER_FORMAT) {
       return ImageTower.fromBuffer(meta, Buffer.alloc(0), metaPath); // throws the format error
     }
     const file = (meta as TowerMeta).weights?.file ?? 'weights.bin';
-    if (path.basename(file) !== file) throw new RagarError(`${metaPath}: weights file must be a plain name, got ${file}`, 'BAD_FORMAT');
+    if (path.basename(file) !== file) throw new RagarError(`${metaPath}: weights file must be a plain name, got ${file}`, 'CORRUPT');
     let weights: Buffer;
     try {
       weights = await fs.promises.readFile(path.join(dir, file));

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../util/errors.js';
 import { DEFAULT_RETRIEVAL, type RetrievalParams } from './weights.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 
 /** Retrieval settings tuned on a validation split, saved beside the dataset's models. */
 export interface TunedRetrieval {
@@ -23,7 +24,7 @@ export function tunedRetrievalPath(home: string, dataset: string): string {
 export function saveTunedRetrieval(home: string, dataset: string, tuned: TunedRetrieval): string {
   const file = tunedRetrievalPath(home, dataset);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, `${JSON.stringify(tuned, null, 2)}\n`);
+  writeFileAtomicSync(file, `${JSON.stringify(tuned, null, 2)}\n`);
   return file;
 }
 

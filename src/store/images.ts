@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { RagarError } from '../util/errors.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 
 /** How an image is normalised before it is stored. */
 export interface ImageNormalization {
@@ -79,9 +80,7 @@ export class ImageStore {
     const file = this.pathOf(hash);
     if (!fs.existsSync(file)) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, png);
-      fs.renameSync(tmp, file);
+      writeFileAtomicSync(file, png);
       this.tracked?.push(file);
     }
     return hash;

@@ -194,7 +194,7 @@ export class DatasetWriter {
  * The project's store: one SQLite database plus content-addressed images, in a data home folder.
  *
  * @example
- * const store = Store.open(resolveHome());
+ * const store = Store.open(resolveHome(undefined, process.env));
  * await store.writeDataset({ name: 'demo', kind: 'jsonl' }, async (w) => { w.addItem({ externalId: 'a' }); });
  * store.close();
  */
@@ -282,7 +282,7 @@ export class Store {
     fill: (writer: DatasetWriter) => Promise<T> | T,
     options: { replace?: boolean } = {},
   ): Promise<T> {
-    if (this.inTransaction) throw new RagarError('nested dataset writes are not supported', 'STATE');
+    if (this.inTransaction) throw new RagarError('nested dataset writes are not supported', 'CONFLICT');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(meta.name)) {
       throw new RagarError(
         `dataset name ${JSON.stringify(meta.name)} must be 1-64 letters, digits, '.', '_' or '-'`,
@@ -339,7 +339,7 @@ export class Store {
    * Returns how many images were removed.
    */
   deleteDataset(name: string): { images: number } {
-    if (this.inTransaction) throw new RagarError('cannot delete a dataset during a dataset write', 'STATE');
+    if (this.inTransaction) throw new RagarError('cannot delete a dataset during a dataset write', 'CONFLICT');
     let orphans: string[] = [];
     this.db.exec('BEGIN IMMEDIATE');
     try {

@@ -7,6 +7,7 @@
  * const opt = new Adam(w.length, 1e-3);
  * opt.step(w, grad);
  */
+import { RagarError } from './errors.js';
 export class Adam {
   private readonly m: Float32Array;
   private readonly v: Float32Array;
@@ -30,7 +31,7 @@ export class Adam {
   /** Restore a state taken by {@link Adam.state} (same size). */
   restore(state: { t: number; m: ArrayLike<number>; v: ArrayLike<number> }): void {
     if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
-      throw new RangeError(`optimiser state has ${state.m.length} entries, expected ${this.m.length}`);
+      throw new RagarError(`optimiser state has ${state.m.length} entries, expected ${this.m.length}`, 'BAD_INPUT');
     }
     this.t = state.t;
     this.m.set(state.m);

@@ -8,6 +8,7 @@
  * rng.int(10);         // integer in [0, 10)
  * rng.fork('users');   // an independent stream derived from this seed and a label
  */
+import { RagarError } from './errors.js';
 export class Rng {
   private a: number;
   private b: number;
@@ -50,7 +51,7 @@ export class Rng {
 
   /** Uniform integer in [0, n). */
   int(n: number): number {
-    if (!(n > 0)) throw new RangeError(`Rng.int needs n > 0, got ${n}`);
+    if (!(n > 0)) throw new RagarError(`Rng.int needs n > 0, got ${n}`, 'BAD_INPUT');
     return Math.floor(this.next() * n);
   }
 
@@ -61,7 +62,7 @@ export class Rng {
 
   /** One element of a non-empty array, uniformly. */
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError('Rng.pick on an empty array');
+    if (items.length === 0) throw new RagarError('Rng.pick on an empty array', 'BAD_INPUT');
     return items[this.int(items.length)];
   }
 

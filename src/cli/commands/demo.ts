@@ -1,13 +1,6 @@
 import { Command } from 'commander';
-import { DatasetView } from '../../data/access.js';
-import { DEFAULT_EMOJI_BUILD, buildEmojiStyles } from '../../data/emoji/build.js';
-import { datasetStats, formatStats } from '../../data/stats.js';
-import { embedDataset } from '../../encoders/embed.js';
-import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
-import { evaluateEmojiRetrieval } from '../../evaluation/retrieval.js';
-import { saveTunedFromEvaluation } from '../../retrieval/tuned.js';
-import { loadDatasetVectors } from '../../retrieval/vectors.js';
-import { demoGeneration } from '../../generation/demo.js';
+import { formatStats } from '../../data/stats.js';
+import { runDemo } from '../../pipeline/demo.js';
 import { withStore } from '../context.js';
 import { intOption } from '../options.js';
 
@@ -29,40 +22,20 @@ export function demoCommand(): Command {
     .option('--out <dir>', 'folder of the demo page (default: <home>/demo)')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
-        const name = DEFAULT_EMOJI_BUILD.name;
-        let built = null;
-        if (!ctx.store.findDataset(name)) {
-          ctx.note(`building ${name} with default settings into ${ctx.store.home} …`);
-          built = await buildEmojiStyles(ctx.store, DEFAULT_EMOJI_BUILD, ctx.progress);
-          ctx.note(`built in ${built.seconds.toFixed(1)} s`);
-        } else {
-          ctx.note(`${name} already built in ${ctx.store.home}`);
-        }
-        const stats = datasetStats(ctx.store, name);
-        if (opts.skipEmbed) {
+        const { built, stats, embedded, retrieval, generation, example } = await runDemo(ctx.store, {
+          skipEmbed: opts.skipEmbed,
+          skipGenerate: opts.skipGenerate,
+          tasks: opts.tasks,
+          candidates: opts.candidates,
+          out: opts.out,
+          progress: ctx.progress,
+          note: ctx.note,
+        });
+        if (!embedded || !retrieval) {
           ctx.emit({ built, stats }, () => formatStats(stats));
           return;
         }
-        ctx.note('embedding items (MobileNetV2 images, USE texts; cached vectors are reused) …');
-        const text = await createTextEncoder();
-        const image = await createImageEncoder();
-        const styleEncoder = await createImageEncoder({ image: 'style-stats' });
-        let embedded;
-        try {
-          embedded = await embedDataset(ctx.store, name, { text, image, progress: ctx.progress });
-          embedded.style = (await embedDataset(ctx.store, name, { image: styleEncoder, progress: ctx.progress })).image;
-        } finally {
-          await image.dispose();
-          await text.dispose();
-          await styleEncoder.dispose();
-        }
-        const view = DatasetView.open(ctx.store, name);
-        const vectors = loadDatasetVectors(view, { image: 'mobilenet', text: 'use' });
-        const retrieval = evaluateEmojiRetrieval(view, vectors, 'test');
-        saveTunedFromEvaluation(ctx.store.home, name, retrieval.retrieval.params, 'styleMatch', retrieval.retrieval.validStyleMatch, vectors);
         const p = (x: number) => `${(100 * x).toFixed(1)}%`;
-        const example = view.tasks('test')[0];
-        const generation = opts.skipGenerate ? null : await demoGeneration(ctx.store, name, { tasks: opts.tasks, candidates: opts.candidates, out: opts.out, progress: ctx.progress, note: ctx.note });
         ctx.emit({ built, stats, embedded, retrieval, generation }, () =>
           [
             formatStats(stats),
@@ -78,7 +51,7 @@ export function demoCommand(): Command {
                   `  ${generation.msPerCandidate.toFixed(0)} ms per candidate on average (generation and ranker + semantic scoring)`,
                 ]
               : []),
-            `next: ragar generate --user ${example?.userExternalId ?? 'U'} --reference ${example ? view.item(example.referenceItemId).externalId : 'ITEM'} --out out/`,
+            `next: ragar generate --user ${example?.user ?? 'U'} --reference ${example?.reference ?? 'ITEM'} --out out/`,
           ].join('\n'),
         );
       }),

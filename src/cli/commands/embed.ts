@@ -37,7 +37,7 @@ export function embedCommand(): Command {
         let text: TextEncoder | undefined;
         let style: ImageEncoder | undefined;
         try {
-          const choice = { image: opts.imageEncoder, text: opts.textEncoder, clipPath: opts.clip, workers: opts.workers };
+          const choice = { image: opts.imageEncoder, text: opts.textEncoder, clipPath: opts.clip ?? ctx.env.clip, workers: opts.workers };
           if (opts.textEncoder !== 'none') text = await createTextEncoder(choice);
           if (opts.imageEncoder !== 'none') image = await createImageEncoder(choice);
           const summary = await embedDataset(ctx.store, opts.dataset, {

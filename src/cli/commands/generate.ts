@@ -2,27 +2,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
-import { createBuiltinEngine } from '../../generation/builtin/engine.js';
+import { decodePixels64 } from '../../encoders/pixels.js';
+import { evaluateGeneration, type RunSpec } from '../../evaluation/generation.js';
+import { toModelSpace } from '../../generation/builtin/data.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { conditionMontage } from '../../generation/builtin/montage.js';
-import { toModelSpace } from '../../generation/builtin/data.js';
-import { decodePixels64 } from '../../encoders/pixels.js';
-import { evaluateGeneration, type RunSpec } from '../../generation/evaluate.js';
-import { generationPreference, selectCandidate, type GenerationReference } from '../../generation/personalize.js';
-import { openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../generation/setup.js';
-import type { GeneratorEngine } from '../../generation/types.js';
+import { generateFor, generationPreference, personalizeItem } from '../../pipeline/personalize.js';
+import { openBuiltinEngine, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
+import { warningText, type GeneratorEngine } from '../../generation/types.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
-import type { ImageTower } from '../../ranking/tower.js';
 import { RagarError } from '../../util/errors.js';
-import { withStore, type CommandContext } from '../context.js';
+import { withStore } from '../context.js';
 import { intOption, numberOption } from '../options.js';
-
-/** Load a variant's built-in engine (and the tower when guidance asks for it). */
-async function openEngine(ctx: CommandContext, dataset: string, variant: GeneratorVariant, tower: ImageTower | null, explicit?: string): Promise<{ engine: GeneratorEngine; dir: string; meta: Record<string, unknown> }> {
-  const dir = resolveGeneratorDir(ctx.store.home, dataset, variant, explicit);
-  const { generator, meta } = await BuiltinGenerator.load(dir);
-  return { engine: createBuiltinEngine({ generator, tower, name: 'builtin' }), dir, meta };
-}
+import { writeFileAtomicSync } from '../../util/persist.js';
 
 async function readImageFile(file: string): Promise<Buffer> {
   try {
@@ -69,90 +61,62 @@ export function generateCommand(): Command {
         view.user(opts.user); // unknown user → clear error before any model loads
         const useRank = opts.lambda > 0;
         const variant: GeneratorVariant = useRank ? 'ragar' : 'ragar-norank';
+        const reference = opts.reference ? view.item(opts.reference) : { image: await readImageFile(opts.referenceImage), text: opts.referenceText as string, source: opts.referenceImage as string };
         const tower = opts.guidance > 0 ? (await loadDistilledTower(ctx.store.home, setup.rc)).tower : null;
         const image = await createImageEncoder({ workers: 0 });
         const style = await createImageEncoder({ image: 'style-stats' });
-        let engine: GeneratorEngine | undefined;
+        const text = opts.reference ? undefined : await createTextEncoder();
+        let opened: Awaited<ReturnType<typeof openBuiltinEngine>> | undefined;
         try {
-          let refPng: Buffer;
-          let reference: GenerationReference;
-          let refImageVec: Float32Array;
-          let refTextVec: Float32Array | null;
-          if (opts.reference) {
-            const item = view.item(opts.reference);
-            if (!item.imageHash) throw new RagarError(`reference ${item.externalId} has no image`, 'BAD_INPUT');
-            refPng = view.store.images.read(item.imageHash);
-            reference = { kind: 'item', item };
-            refImageVec = setup.rc.vectors.image.get(item.id)!;
-            refTextVec = setup.rc.vectors.text.get(item.id) ?? null;
-          } else {
-            refPng = await readImageFile(opts.referenceImage);
-            try {
-              [refImageVec] = await image.encode([refPng]);
-            } catch (err) {
-              throw new RagarError(`${opts.referenceImage}: ${(err as Error).message}`, 'BAD_IMAGE');
-            }
-            const [styleVec] = await style.encode([refPng]);
-            const text = await createTextEncoder();
-            try {
-              [refTextVec] = await text.encode([opts.referenceText]);
-            } finally {
-              await text.dispose();
-            }
-            reference = { kind: 'file', title: opts.referenceText, text: opts.referenceText, vectors: { image: refImageVec, text: refTextVec }, styleVector: styleVec };
-          }
-          const { preference, generation, rankingUser } = generationPreference(setup, opts.user, reference, opts.weights);
-          // Without the rank task (λ = 0) the ranker steers nothing unless guidance is asked for.
-          if (!useRank && !(opts.guidance > 0)) generation.rankerDirection = null;
-          const opened = await openEngine(ctx, opts.dataset, variant, tower, opts.generator);
-          engine = opened.engine;
+          opened = await openBuiltinEngine(ctx.store.home, opts.dataset, variant, { tower, dir: opts.generator });
           const loadMs = performance.now() - started;
-          const result = await engine.generate({
-            reference: { image: refPng, text: reference.kind === 'item' ? reference.item.text : opts.referenceText },
-            preference: generation,
+          const { preference, result, selection: sel } = await personalizeItem(setup, opened.engine, { image, style, text }, {
             user: opts.user,
+            reference,
+            weighting: opts.weights,
+            rankerSelection: useRank,
             candidates: opts.candidates,
             seed: opts.seed,
-            engineOptions: { builtin: { ...(opts.steps ? { steps: opts.steps } : {}), ...(opts.strength ? { strength: opts.strength } : {}), guidance: opts.guidance } },
+            providerOptions: { builtin: { ...(opts.steps ? { steps: opts.steps } : {}), ...(opts.strength ? { strength: opts.strength } : {}), guidance: opts.guidance } },
             onProgress: (e) => ctx.progress.update(e.done),
           });
-          const sel = await selectCandidate(setup, rankingUser, result, { image, style }, { imageVector: refImageVec, textVector: refTextVec }, { useRanker: useRank });
           fs.mkdirSync(opts.out, { recursive: true });
           const files: string[] = [];
           result.candidates.forEach((c, i) => {
             const f = path.join(opts.out, `candidate-${i + 1}-seed${c.seed}.png`);
-            fs.writeFileSync(f, c.png);
+            writeFileAtomicSync(f, c.png);
             files.push(f);
           });
           const chosenFile = path.join(opts.out, 'chosen.png');
-          fs.writeFileSync(chosenFile, result.candidates[sel.chosen].png);
+          writeFileAtomicSync(chosenFile, result.candidates[sel.chosen].png);
           const record = {
             user: opts.user,
-            reference: reference.kind === 'item' ? { item: reference.item.externalId, title: reference.item.title, style: reference.item.style } : { file: opts.referenceImage, text: opts.referenceText },
-            engine: result.engine,
+            reference: 'externalId' in reference ? { item: reference.externalId, title: reference.title, style: reference.style } : { file: opts.referenceImage, text: opts.referenceText },
+            engine: result.response.provider,
             generator: { variant, dir: opened.dir, format: opened.meta.format },
             settings: { weights: opts.weights, lambda: opts.lambda, candidates: opts.candidates, seed: opts.seed, steps: opts.steps ?? null, strength: opts.strength ?? null, guidance: opts.guidance, retrieval: setup.retrieval, retrievalSource: setup.retrievalSource, selection: useRank ? 'best rank sum of ranker score and semantic score' : 'semantic score' },
             retrievalWeights: preference.history.filter((h) => h.weight > 0).map((h) => ({ item: h.item, title: h.title, style: h.style, weight: h.weight, similarity: h.similarity })),
             keywords: preference.keywords,
             candidates: sel.scores.map((s, i) => ({ file: files[i], ...s })),
             chosen: { index: sel.chosen, file: chosenFile },
-            timings: { loadMs, ...result.timings, perCandidateMs: result.candidates[0].milliseconds },
-            warnings: result.warnings,
+            timings: { loadMs, ...result.response.timings, perCandidateMs: result.candidates[0].milliseconds },
+            warnings: result.warnings.map(warningText),
           };
-          fs.writeFileSync(path.join(opts.out, 'record.json'), `${JSON.stringify(record, null, 2)}\n`);
+          writeFileAtomicSync(path.join(opts.out, 'record.json'), `${JSON.stringify(record, null, 2)}\n`);
           const top = record.retrievalWeights.slice().sort((a, b) => b.weight - a.weight).slice(0, 5);
           ctx.emit(record, () =>
             [
-              `user ${opts.user}, reference ${reference.kind === 'item' ? reference.item.externalId : opts.referenceImage} (${opts.weights} weights, ${variant})`,
+              `user ${opts.user}, reference ${'externalId' in reference ? reference.externalId : opts.referenceImage} (${opts.weights} weights, ${variant})`,
               `  history: ${top.map((h) => `${h.title} [${h.style}] ${h.weight.toFixed(2)}`).join('; ')}`,
               ...sel.scores.map((s, i) => `  candidate ${i + 1} seed ${s.seed}: ranker ${s.rankerScore.toFixed(3)}  semantic ${s.semanticScore.toFixed(3)}${s.chosen ? '  ← chosen' : ''}`),
               `  wrote ${chosenFile}, ${files.length} candidates and record.json; ${record.timings.perCandidateMs.toFixed(0)} ms per candidate`,
             ].join('\n'),
           );
         } finally {
-          await engine?.dispose();
+          await opened?.engine.dispose();
           await image.dispose();
           await style.dispose();
+          await text?.dispose();
         }
       }),
     );
@@ -229,7 +193,7 @@ export function generateCommand(): Command {
         const engines: GeneratorEngine[] = [];
         try {
           const open = async (variant: GeneratorVariant) => {
-            const e = (await openEngine(ctx, opts.dataset, variant, null)).engine;
+            const e = (await openBuiltinEngine(ctx.store.home, opts.dataset, variant)).engine;
             engines.push(e);
             return e;
           };
@@ -239,18 +203,18 @@ export function generateCommand(): Command {
             ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}),
             ...(opts.cfgJitter !== undefined ? { cfgJitter: opts.cfgJitter } : {}),
           };
-          const engineOptions = { builtin };
+          const providerOptions = { builtin };
           const wanted = opts.runs ? new Set(String(opts.runs).split(',').map((x) => x.trim())) : null;
           const need = (names: string[]) => !wanted || names.some((n) => wanted.has(n));
           const ragar = need(['retrieval+rank', 'uniform+rank', 'oracle']) || opts.speedRuns > 0 ? await open('ragar') : null!;
           const norank = need(['retrieval', 'uniform']) ? await open('ragar-norank') : null!;
           const l1 = need(['l1Regressor']) ? await open('l1') : null!;
           const allRuns: RunSpec[] = [
-            { name: 'retrieval+rank', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, engineOptions },
-            { name: 'retrieval', engine: norank, weighting: 'retrieval', rankerSelection: false, candidates: 1, engineOptions },
-            { name: 'uniform+rank', engine: ragar, weighting: 'uniform', rankerSelection: true, candidates: opts.candidates, engineOptions },
-            { name: 'uniform', engine: norank, weighting: 'uniform', rankerSelection: false, candidates: 1, engineOptions },
-            { name: 'oracle', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, engineOptions, oracle: true },
+            { name: 'retrieval+rank', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, providerOptions },
+            { name: 'retrieval', engine: norank, weighting: 'retrieval', rankerSelection: false, candidates: 1, providerOptions },
+            { name: 'uniform+rank', engine: ragar, weighting: 'uniform', rankerSelection: true, candidates: opts.candidates, providerOptions },
+            { name: 'uniform', engine: norank, weighting: 'uniform', rankerSelection: false, candidates: 1, providerOptions },
+            { name: 'oracle', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, providerOptions, oracle: true },
             { name: 'l1Regressor', engine: l1, weighting: 'retrieval', rankerSelection: false, candidates: 1 },
           ];
           const known = new Set(allRuns.map((r) => r.name));
@@ -264,8 +228,8 @@ export function generateCommand(): Command {
             const t = tasks[i % tasks.length];
             const ref = setup.rc.view.item(t.referenceItemId);
             const t0 = performance.now();
-            const { generation } = generationPreference(setup, t.userExternalId, { kind: 'item', item: ref }, 'retrieval');
-            await ragar.generate({ reference: { image: setup.rc.view.store.images.read(ref.imageHash!), text: ref.text }, preference: generation, user: t.userExternalId, candidates: 1, seed: i, engineOptions });
+            const prepared = generationPreference(setup, t.userExternalId, { kind: 'item', item: ref }, 'retrieval');
+            await generateFor(ragar, prepared, { image: setup.rc.view.store.images.read(ref.imageHash!), text: ref.text }, { user: t.userExternalId, candidates: 1, seed: i, providerOptions });
             times.push((performance.now() - t0) / 1000);
           }
           times.sort((a, b) => a - b);

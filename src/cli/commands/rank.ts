@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { DatasetView } from '../../data/access.js';
 import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
-import { imageRow } from '../../ranking/content.js';
+import { scoreImages } from '../../pipeline/rank.js';
 import { DEFAULT_DISTILL_TOWER, distillRankerTower } from '../../ranking/distill.js';
 import { DEFAULT_RANKER, evaluateRankingModels, loadSavedRanker, prepareRanking, RANKING_DEFAULTS, trainRankingModels } from '../../ranking/pipeline.js';
 import { RagarError } from '../../util/errors.js';
@@ -112,39 +112,20 @@ export function rankCommand(): Command {
         const rc = prepareRanking(view, { holdout: opts.holdout });
         const { ranker, meta } = loadSavedRanker(rc, ctx.store.home, 'ranker');
         const image = await createImageEncoder({ workers: 0 });
-        let imageVec: Float32Array;
+        const style = meta.styleModel ? await createImageEncoder({ image: 'style-stats' }) : null;
+        const text = opts.text ? await createTextEncoder() : undefined;
+        let scored: Awaited<ReturnType<typeof scoreImages>>;
         try {
-          [imageVec] = await image.encode([bytes]);
-        } catch (err) {
-          throw new RagarError(`${opts.image}: ${(err as Error).message}`, 'BAD_IMAGE');
+          scored = await scoreImages(rc, ranker, meta, { image, style, text }, { user: opts.user, images: [bytes], text: opts.text, names: [opts.image] });
         } finally {
           await image.dispose();
+          await style?.dispose();
+          await text?.dispose();
         }
-        if (image.modelId !== meta.imageModel) throw new RagarError(`the ranker was trained on ${meta.imageModel} image embeddings, not ${image.modelId}`, 'BAD_INPUT');
-        let styleVec: Float32Array | null = null;
-        if (meta.styleModel) {
-          const style = await createImageEncoder({ image: 'style-stats' });
-          if (style.modelId !== meta.styleModel) throw new RagarError(`the ranker was trained on ${meta.styleModel} style descriptors, not ${style.modelId}`, 'BAD_INPUT');
-          [styleVec] = await style.encode([bytes]);
-        }
-        const imageFeatures = imageRow(rc.features, imageVec, styleVec);
-        let textVec: Float32Array | null = null;
-        if (opts.text) {
-          const text = await createTextEncoder();
-          try {
-            [textVec] = await text.encode([opts.text]);
-          } finally {
-            await text.dispose();
-          }
-        }
-        const ui = rc.data.users.findIndex((u) => u.userId === user.id);
-        const rankingUser = rc.data.users[ui];
-        const score = ranker.scoreOne(rankingUser, -1, { image: imageFeatures, text: textVec });
-        const all = ranker.scoreItems(rankingUser, ui);
-        let above = 0;
-        for (const s of all) if (s > score) above++;
-        const result = { user: user.externalId, image: opts.image, score, rankAmongItems: above + 1, items: all.length, percentile: 1 - above / all.length, model: meta.format, imageModel: meta.imageModel, styleModel: meta.styleModel ?? null };
-        ctx.emit(result, `user ${user.externalId}: score ${score.toFixed(4)}; would rank ${above + 1} of ${all.length} dataset items (top ${(100 * (above + 1) / all.length).toFixed(1)}%)`);
+        const [{ score, rankAmongItems, items, percentile }] = scored;
+        const above = rankAmongItems - 1;
+        const result = { user: user.externalId, image: opts.image, score, rankAmongItems, items, percentile, model: meta.format, imageModel: meta.imageModel, styleModel: meta.styleModel ?? null };
+        ctx.emit(result, `user ${user.externalId}: score ${score.toFixed(4)}; would rank ${above + 1} of ${items} dataset items (top ${(100 * (above + 1) / items).toFixed(1)}%)`);
       }),
     );
   rank

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { DatasetView } from '../../data/access.js';
-import { evaluateEmojiRetrieval, evaluateRatingRetrieval } from '../../evaluation/retrieval.js';
+import { evaluateEmojiRetrieval, evaluateRatingRetrieval } from '../../retrieval/evaluate.js';
 import { buildPreference } from '../../preference/build.js';
 import { summarizePreference } from '../../preference/summarizer.js';
 import { defaultRetrievalFor, saveTunedFromEvaluation } from '../../retrieval/tuned.js';
@@ -109,7 +109,7 @@ export function retrieveCommand(): Command {
         const opts = cmd.optsWithGlobals();
         if (opts.split === 'valid') ctx.note('note: reporting on valid, the split the settings are tuned on (optimistic)');
         const view = DatasetView.open(ctx.store, opts.dataset);
-        const rated = (ctx.store.db.prepare('SELECT COUNT(*) FROM interactions WHERE dataset_id = ? AND rating IS NOT NULL').pluck().get(view.dataset.id) as number) > 0;
+        const rated = view.hasRatings();
         const models = { image: opts.imageEncoder, text: opts.textEncoder };
         if (view.dataset.kind === 'emoji-styles' || !rated) {
           const vectors = loadDatasetVectors(view, models);

@@ -4,7 +4,7 @@ import { trainJointForDataset } from '../../encoders/trainJoint.js';
 import { datasetDigest } from '../../data/digest.js';
 import { loadGeneratorData } from '../../generation/builtin/data.js';
 import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
-import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, type GeneratorVariant } from '../../generation/setup.js';
+import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, type GeneratorVariant } from '../../pipeline/setup.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';

@@ -71,7 +71,7 @@ function packageDir(name: string): string {
   try {
     return path.dirname(require.resolve(`${name}/package.json`));
   } catch (err) {
-    throw new RagarError(`npm package ${name} is not installed (run npm install)`, 'MISSING', { cause: err });
+    throw new RagarError(`npm package ${name} is not installed (run npm install)`, 'NOT_FOUND', { cause: err });
   }
 }
 

@@ -15,7 +15,7 @@ export async function rasterizeArtwork(file: string, size: number): Promise<Buff
   try {
     data = await fs.promises.readFile(file);
   } catch (err) {
-    throw new RagarError(`cannot read artwork ${file}: ${(err as Error).message}`, 'MISSING', { cause: err });
+    throw new RagarError(`cannot read artwork ${file}: ${(err as Error).message}`, 'NOT_FOUND', { cause: err });
   }
   if (file.endsWith('.svg')) {
     try {

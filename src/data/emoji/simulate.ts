@@ -1,4 +1,5 @@
 import { Rng } from '../../util/rng.js';
+import { RagarError } from '../../util/errors.js';
 
 /** Parameters of the simulated users. Every field is a CLI flag of `ragar dataset build emoji-styles`. */
 export interface SimulationParams {
@@ -131,7 +132,7 @@ export function simulateUsers(
   styles: readonly string[],
   params: SimulationParams,
 ): Simulation {
-  if (styles.length < 2) throw new RangeError('the simulation needs at least two styles');
+  if (styles.length < 2) throw new RagarError('the simulation needs at least two styles', 'BAD_INPUT');
   const root = new Rng(params.seed);
 
   // Concept splits, stratified by group so every group has train concepts.

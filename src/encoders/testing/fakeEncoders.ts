@@ -29,7 +29,7 @@ export class FakeEncoder<I> implements Encoder<I> {
 
   async encode(inputs: readonly I[], options: EncodeOptions = {}): Promise<Float32Array[]> {
     if (options.signal?.aborted) throw new RagarError('aborted', 'ABORTED');
-    if (this.failAfterCalls !== null && this.calls >= this.failAfterCalls) throw new RagarError('simulated encoder failure', 'ENCODER');
+    if (this.failAfterCalls !== null && this.calls >= this.failAfterCalls) throw new RagarError('simulated encoder failure', 'INTERNAL');
     this.calls++;
     this.encodedInputs += inputs.length;
     return inputs.map((x) => vectorOfKey(this.keyOf(x), this.dimension));

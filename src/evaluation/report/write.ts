@@ -13,8 +13,8 @@
  * then renamed over the final name, so a crash leaves either the old file or the new one, never
  * half of one. Images are written before the pages that reference them.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../../util/persist.js';
 import path from 'node:path';
 import { RagarError } from '../../util/errors.js';
 import { intervalsCsv, metricsCsv } from './csv.js';
@@ -48,29 +48,7 @@ export interface WrittenReport {
   images: string[];
 }
 
-/**
- * Writes `data` to `file` atomically: a temporary file in the same folder, fsync, rename.
- * The temporary file is removed if anything fails.
- *
- * @example
- * await writeFileAtomic('/out/metrics.json', JSON.stringify(obj));
- */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
+export { writeFileAtomic } from '../../util/persist.js';
 
 /** Absolute path of a report-relative file, refusing anything that would land outside `root`. */
 function inside(root: string, rel: string): string {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { RagarError } from '../../util/errors.js';
-import { ImagePromptEngine, RemoteGeneratorEngine, type HistoryImageResolver, type PreparedImage, type RemoteBackend, type RemoteJob, type RemoteJobResult, type SentImage } from '../remote/engine.js';
+import { ImagePromptEngine, RemoteGeneratorEngine, type PreparedImage, type RemoteBackend, type RemoteJob, type RemoteJobResult, type SentImage } from '../remote/engine.js';
 import { excerpt, expectOk, httpCall, isObject, normaliseServerUrl, parseJson, RemoteError, type HttpResponse } from '../remote/http.js';
 
 /** Settings of the `a1111` engine (also the `engines.a1111` block of the config file). */
@@ -266,14 +266,14 @@ function readSent(sentBody: string, job: RemoteJob): RemoteJobResult['sent'] {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
- * Create the `a1111` engine (current engine interface) from its settings; `historyImage` reads
- * a history item's image (the current preference names items only).
+ * Create the `a1111` engine (engine spec v1) from its settings; history images come with the
+ * preference (`history[].image`).
  *
  * @example
- * const engine = createA1111Engine({ urls: ['http://127.0.0.1:7860'], ipAdapterModel: 'ip-adapter_sd15_plus' }, (item) => readImage(item));
+ * const engine = createA1111Engine({ urls: ['http://127.0.0.1:7860'], ipAdapterModel: 'ip-adapter_sd15_plus' });
  */
-export function createA1111Engine(settings: A1111EngineSettings, historyImage: HistoryImageResolver | null): RemoteGeneratorEngine {
+export function createA1111Engine(settings: A1111EngineSettings): RemoteGeneratorEngine {
   const urls = settings.urls.map(normaliseServerUrl);
   const core = new ImagePromptEngine(new A1111Backend(settings), urls, { concurrencyPerServer: 1, maxImagePrompts: settings.maxImagePrompts });
-  return new RemoteGeneratorEngine('a1111', core, historyImage);
+  return new RemoteGeneratorEngine(core);
 }

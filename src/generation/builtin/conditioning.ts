@@ -1,4 +1,4 @@
-import { trainStyleClassifier } from '../../evaluation/metrics/styleClassifier.js';
+import { trainStyleClassifier } from '../../models/styleClassifier.js';
 import { RagarError } from '../../util/errors.js';
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../util/rng.js';
 import { runGeneratorContract, contractPreference, contractReference } from '../contract.testing.js';
+import type { GeneratorPreferenceV1 } from '../types.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { createBuiltinEngine } from './engine.js';
 import { BuiltinGenerator } from './model.js';
@@ -30,19 +31,29 @@ function createTiny(objective: 'diffusion' | 'translator', rng: Rng): BuiltinGen
   });
 }
 
-runGeneratorContract('builtin diffusion (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator() }), styleDim: 48, rankerDim: 32 });
-runGeneratorContract('builtin translator (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator('translator') }), styleDim: 48, rankerDim: 32 });
+/** The built-in engine's own options for a preference: a `dim`-long style descriptor per history item. */
+function builtinOptions(preference: GeneratorPreferenceV1, dim = 48) {
+  const itemStyles = Object.fromEntries(preference.history.map((h, j) => [h.item, Float32Array.from({ length: dim }, (_, i) => Math.sin(i + 3 * j))]));
+  return { builtin: { itemStyles, rankerDirection: { v: Float32Array.from({ length: 32 }, (_, i) => Math.cos(i)), constant: 0 } } };
+}
+
+runGeneratorContract('builtin diffusion (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator() }), providerOptions: (p) => builtinOptions(p) });
+runGeneratorContract('builtin translator (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator('translator') }), providerOptions: (p) => builtinOptions(p) });
 
 describe('built-in engine', () => {
-  it('refuses a preference without a style vector and bad options, naming them', async () => {
+  it('refuses a personalised request without style descriptors and bad options, naming them', async () => {
     const engine = createBuiltinEngine({ generator: tinyGenerator() });
     try {
-      const base = { reference: { image: await contractReference(), text: 'x' }, user: 'u', candidates: 1, seed: 1 };
-      await expect(engine.generate({ ...base, preference: contractPreference(null, null) })).rejects.toThrow(/style vector/);
-      await expect(engine.generate({ ...base, preference: contractPreference(47, null) })).rejects.toThrow(/47 values/);
-      await expect(engine.generate({ ...base, preference: contractPreference(48, null), engineOptions: { builtin: { steps: 0 } } })).rejects.toThrow(/builtin.steps/);
-      const warned = await engine.generate({ ...base, preference: contractPreference(48, null), engineOptions: { builtin: { guidance: 1 } } });
-      expect(warned.warnings.join(' ')).toMatch(/guidance needs/);
+      const preference = contractPreference();
+      const base = { reference: { image: await contractReference(), text: 'x' }, prompt: null, preference, user: 'u', candidates: 1, seed: 1 };
+      await expect(engine.doGenerate(base)).rejects.toThrow(/builtin.itemStyles/);
+      await expect(engine.doGenerate({ ...base, providerOptions: builtinOptions(preference, 47) })).rejects.toThrow(/47 values/);
+      await expect(engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, steps: 0 } } })).rejects.toThrow(/builtin.steps/);
+      const warned = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, guidance: 1 } } });
+      expect(warned.warnings).toEqual([{ type: 'other', message: expect.stringMatching(/guidance needs/) }]);
+      // The mean descriptor stands in when an item lacks its own.
+      const fallback = await engine.doGenerate({ ...base, providerOptions: { builtin: { styleVector: new Float32Array(48).fill(0.1) } } });
+      expect(fallback.candidates).toHaveLength(1);
     } finally {
       await engine.dispose();
     }

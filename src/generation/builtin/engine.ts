@@ -3,11 +3,11 @@ import { decodePixels64, PIXEL_SIZE } from '../../encoders/pixels.js';
 import type { ImageTower } from '../../ranking/tower.js';
 import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
-import type { GenerateRequest, GenerateResult, GeneratorEngine } from '../types.js';
+import type { GeneratorCallOptionsV1, GeneratorEngineV1, GeneratorResultV1, GeneratorWarningV1 } from '../types.js';
 import { PLANE, toModelSpace, toPixels } from './data.js';
 import { BuiltinGenerator } from './model.js';
 
-/** Options of the built-in engine under `engineOptions.builtin`. */
+/** Options of the built-in engine under `providerOptions.builtin`. */
 export interface BuiltinEngineOptions {
   /** DDIM steps (default: the model's). */
   steps?: number;
@@ -17,11 +17,26 @@ export interface BuiltinEngineOptions {
    */
   guidance?: number;
   /**
-   * Where sampling starts: 1 = from pure noise; below 1 = from the reference noised to that
-   * level (img2img: keeps the reference's layout). Default: the model's, else
-   * {@link DEFAULT_SAMPLING_STRENGTH}.
+   * Where sampling starts when the standard `strength` option is not given (1 = pure noise, below
+   * 1 = the reference noised to that level). Default: the model's, else {@link DEFAULT_SAMPLING_STRENGTH}.
    */
   strength?: number;
+  /**
+   * The standardised style descriptor of each history item (the ranker's style block), by item
+   * id: the generator is conditioned on the weighted mean of their style posteriors. Needed for
+   * a personalised request (a non-empty history).
+   */
+  itemStyles?: Readonly<Record<string, Float32Array>>;
+  /**
+   * The weighted mean descriptor: used instead of `itemStyles` when some attended item lacks its
+   * descriptor (a reference from a file with a history of imported items).
+   */
+  styleVector?: Float32Array | null;
+  /**
+   * The ranker's user direction for this reference, `R(u, x) = g_img(x)·v + c`
+   * (`ContentRanker.imageScoreParts`): what ranker guidance steers towards. Null = none.
+   */
+  rankerDirection?: { v: Float32Array; constant: number } | null;
   /**
    * Classifier-free guidance scale (1 = the plain conditional output, above 1 = a stronger push
    * toward the preference). Default {@link DEFAULT_CFG_SCALE} (chosen on the valid split).
@@ -36,11 +51,6 @@ export interface BuiltinEngineOptions {
    */
   cfgJitter?: number;
   /**
-   * Ignore the user's preference: condition on an even mix of every style (the
-   * non-personalised baseline of `ragar eval`). Default false.
-   */
-  unpersonalized?: boolean;
-  /**
    * Condition on this style instead of the preference (the oracle run of the evaluation: what a
    * perfect preference would give; the true target style).
    */
@@ -52,6 +62,9 @@ export interface BuiltinEngineOptions {
  * valid split (40 tasks: 0.6 beat 1.0 on concept top-1, SSIM and Fréchet at equal style accuracy).
  */
 export const DEFAULT_SAMPLING_STRENGTH = 0.6;
+
+/** Most candidates one call of the built-in engine draws (one sampling batch). */
+export const MAX_CANDIDATES = 64;
 
 /**
  * Default classifier-free guidance scale of the built-in engine (see
@@ -77,39 +90,50 @@ export async function modelSpaceToPng(chw: Float32Array): Promise<Buffer> {
 
 /**
  * The built-in engine: the project's own conditional generator (trained by `ragar train
- * generator`), conditioned on the reference image and the preference's style vector, with
- * optional ranker guidance through the distilled image tower.
+ * generator`), conditioned on the reference image and the style posterior of the attended history
+ * (from `providerOptions.builtin.itemStyles`), with optional ranker guidance through the distilled
+ * image tower. A preference with an empty history (non-personalised) conditions on an even mix of
+ * every style.
  *
  * @example
- * const engine = await createBuiltinEngine({ generator: (await BuiltinGenerator.load(dir)).generator, tower });
- * const { candidates } = await engine.generate(request);
+ * const engine = createBuiltinEngine({ generator: (await BuiltinGenerator.load(dir)).generator, tower, modelId: 'ragar' });
+ * const { candidates } = await engine.doGenerate(options);
  */
-export function createBuiltinEngine(options: { generator: BuiltinGenerator; tower?: ImageTower | null; name?: string }): GeneratorEngine {
+export function createBuiltinEngine(options: { generator: BuiltinGenerator; tower?: ImageTower | null; modelId?: string }): GeneratorEngineV1 {
   const { generator } = options;
   const tower = options.tower ?? null;
   let disposed = false;
-  const name = options.name ?? 'builtin';
+  const provider = 'builtin';
+  const modelId = options.modelId ?? 'builtin';
   return {
-    name,
+    specificationVersion: 'v1',
+    provider,
+    modelId,
+    maxCandidatesPerCall: MAX_CANDIDATES,
     outputSize: PIXEL_SIZE,
-    async generate(request: GenerateRequest): Promise<GenerateResult> {
+    async doGenerate(request: GeneratorCallOptionsV1): Promise<GeneratorResultV1> {
       if (disposed) throw new RagarError('the built-in engine was disposed', 'BAD_INPUT');
       const started = performance.now();
       request.abortSignal?.throwIfAborted();
       const m = request.candidates;
-      if (!(Number.isInteger(m) && m >= 1 && m <= 64)) throw new RagarError(`candidates must be an integer from 1 to 64, got ${m}`, 'BAD_INPUT');
+      if (!(Number.isInteger(m) && m >= 1 && m <= MAX_CANDIDATES)) throw new RagarError(`candidates must be an integer from 1 to ${MAX_CANDIDATES}, got ${m}`, 'BAD_INPUT');
       if (!Number.isInteger(request.seed)) throw new RagarError(`seed must be an integer, got ${request.seed}`, 'BAD_INPUT');
-      const own = (request.engineOptions?.builtin ?? {}) as BuiltinEngineOptions;
-      const warnings: string[] = [];
+      const own = (request.providerOptions?.[provider] ?? {}) as BuiltinEngineOptions;
+      const warnings: GeneratorWarningV1[] = [];
+      if (request.size !== undefined && request.size !== PIXEL_SIZE) warnings.push({ type: 'unsupported-setting', setting: 'size', details: `the built-in generator draws ${PIXEL_SIZE}×${PIXEL_SIZE}` });
       const steps = own.steps ?? generator.config.steps;
       if (!(Number.isInteger(steps) && steps >= 1 && steps <= 1000)) throw new RagarError(`builtin.steps must be an integer from 1 to 1000, got ${steps}`, 'BAD_INPUT');
       const guidance = own.guidance ?? 0;
       if (!(Number.isFinite(guidance) && guidance >= 0)) throw new RagarError(`builtin.guidance must be a number ≥ 0, got ${guidance}`, 'BAD_INPUT');
       const weighted = request.preference.history.filter((h) => h.weight > 0);
-      const style = request.preference.styleVector;
-      // Each attended item's style posterior, weighted; the mean descriptor only when items lack theirs.
-      const history = weighted.length && weighted.every((h) => h.styleVector) ? weighted.map((h) => ({ weight: h.weight, styleVector: h.styleVector! })) : style ? [{ weight: 1, styleVector: style }] : null;
-      if (!history && !own.unpersonalized && !own.oracleStyle) throw new RagarError('the built-in engine needs the history items\' style descriptors or the preference style vector (the dataset has none: run `ragar embed`)', 'BAD_INPUT');
+      let history: { weight: number; styleVector: Float32Array }[] | null = null;
+      if (weighted.length) {
+        // Each attended item's style posterior, weighted; the mean descriptor only when items lack theirs.
+        const styles = own.itemStyles ?? {};
+        if (weighted.every((h) => styles[h.item])) history = weighted.map((h) => ({ weight: h.weight, styleVector: styles[h.item] }));
+        else if (own.styleVector) history = [{ weight: 1, styleVector: own.styleVector }];
+        else if (!own.oracleStyle) throw new RagarError("the built-in engine needs builtin.itemStyles (the history items' style descriptors) or builtin.styleVector (the dataset has none: run `ragar embed`)", 'BAD_INPUT');
+      }
       let reference: Float32Array;
       try {
         reference = toModelSpace(await decodePixels64(request.reference.image));
@@ -118,11 +142,12 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       }
       const preprocess = performance.now() - started;
       const classes = generator.config.conditioner.classes.length;
-      const cond = { reference, style: own.oracleStyle ? generator.conditionOfStyle(own.oracleStyle) : own.unpersonalized ? new Float32Array(classes).fill(1 / classes) : generator.condition(history!) };
-      const direction = request.preference.rankerDirection;
+      // Non-personalised (empty history): an even mix of every style; the oracle: the true target style.
+      const cond = { reference, style: own.oracleStyle ? generator.conditionOfStyle(own.oracleStyle) : history ? generator.condition(history) : new Float32Array(classes).fill(1 / classes) };
+      const direction = own.rankerDirection ?? null;
       let guide: ((x0: Float32Array[]) => void) | undefined;
       if (guidance > 0) {
-        if (!tower || !direction) warnings.push('ranker guidance needs the distilled tower and the ranker direction; sampled without it');
+        if (!tower || !direction) warnings.push({ type: 'other', message: 'ranker guidance needs the distilled tower and builtin.rankerDirection; sampled without it' });
         else {
           guide = (x0s) => {
             for (const x0 of x0s) {
@@ -145,7 +170,7 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
         seeds,
         {
           steps,
-          strength: own.strength ?? generator.config.strength ?? DEFAULT_SAMPLING_STRENGTH,
+          strength: request.strength ?? own.strength ?? generator.config.strength ?? DEFAULT_SAMPLING_STRENGTH,
           guidance: scales,
           guide,
           signal: request.abortSignal,
@@ -155,10 +180,9 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       const pngs = await Promise.all(x0s.map((x) => modelSpaceToPng(x)));
       const perCandidate = (performance.now() - sampleStart) / m;
       return {
-        engine: name,
         candidates: pngs.map((png, i) => ({ png, seed: seeds[i], milliseconds: perCandidate })),
-        timings: { total: performance.now() - started, preprocess, sampling: perCandidate * m },
         warnings,
+        response: { provider, modelId, timings: { total: performance.now() - started, preprocess, sampling: perCandidate * m } },
       };
     },
     async dispose() {

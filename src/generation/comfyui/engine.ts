@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { RagarError } from '../../util/errors.js';
-import { RemoteGeneratorEngine, ImagePromptEngine, type HistoryImageResolver, type PreparedImage, type RemoteBackend, type RemoteJob, type RemoteJobResult, type SentImage } from '../remote/engine.js';
+import { RemoteGeneratorEngine, ImagePromptEngine, type PreparedImage, type RemoteBackend, type RemoteJob, type RemoteJobResult, type SentImage } from '../remote/engine.js';
 import { expectOk, excerpt, httpCall, isObject, normaliseServerUrl, parseJson, RemoteError } from '../remote/http.js';
 import { fillComfyTemplate, parseComfyTemplate, type ComfyTemplate } from './template.js';
 import { COMFY_TEMPLATES, type ComfyTemplateName, type ComfyWorkflow } from './templates.js';
@@ -365,15 +365,15 @@ function readSent(sent: ComfyWorkflow, template: ComfyTemplate, nodes: { load: s
 }
 
 /**
- * Create the `comfyui` engine (current engine interface) from its settings; `historyImage`
- * reads a history item's image (the current preference names items only).
+ * Create the `comfyui` engine (engine spec v1) from its settings; history images come with the
+ * preference (`history[].image`).
  *
  * @example
- * const engine = createComfyEngine({ urls: ['http://127.0.0.1:8188'], template: 'sd15' }, (item) => readImage(item));
+ * const engine = createComfyEngine({ urls: ['http://127.0.0.1:8188'], template: 'sd15' });
  */
-export function createComfyEngine(settings: ComfyEngineSettings, historyImage: HistoryImageResolver | null): RemoteGeneratorEngine {
+export function createComfyEngine(settings: ComfyEngineSettings): RemoteGeneratorEngine {
   const urls = settings.urls.map(normaliseServerUrl);
   const core = new ImagePromptEngine(new ComfyBackend(settings), urls, { concurrencyPerServer: settings.concurrencyPerServer, maxImagePrompts: settings.maxImagePrompts });
-  return new RemoteGeneratorEngine('comfyui', core, historyImage);
+  return new RemoteGeneratorEngine(core);
 }
 

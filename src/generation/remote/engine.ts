@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { RagarError } from '../../util/errors.js';
-import type { GenerateRequest, GenerateResult, GeneratedCandidate, GeneratorEngine } from '../types.js';
+import type { GeneratedCandidateV1, GeneratorCallOptionsV1, GeneratorEngineV1, GeneratorResultV1, GeneratorWarningV1 } from '../types.js';
 import { RemoteError, throwIfAborted } from './http.js';
 import { buildPrompt, selectImagePrompts, type ImagePromptSelection, type WeightedHistoryImage } from './imagePrompts.js';
 import { ServerPool } from './pool.js';
@@ -9,7 +9,7 @@ import { ServerPool } from './pool.js';
 /**
  * One call of an image-prompt engine, in the shape of the engine spec v1's standard options
  * (reference, prompt, weighted history with images, strength, seed, candidates, size, signal,
- * progress), so that the v1 adapter is a field-by-field copy.
+ * progress); {@link RemoteGeneratorEngine} fills it from the v1 options.
  */
 export interface ImagePromptCall {
   reference: { image: Buffer | Uint8Array; text: string };
@@ -63,7 +63,7 @@ export interface SentRecord {
 
 /** The result of an image-prompt engine call: candidates plus the record of what was sent. */
 export interface ImagePromptResult {
-  candidates: GeneratedCandidate[];
+  candidates: GeneratedCandidateV1[];
   /** One record per candidate, in candidate order. */
   sent: SentRecord[];
   /** How the history became image prompts (kept, folded, without image). */
@@ -227,7 +227,7 @@ export class ImagePromptEngine {
       },
       call.abortSignal,
     );
-    const candidates: GeneratedCandidate[] = [];
+    const candidates: GeneratedCandidateV1[] = [];
     const sent: SentRecord[] = [];
     outcomes.forEach((o, i) => {
       candidates.push({ png: o.result.png, seed: jobs[i].seed, milliseconds: o.result.milliseconds });
@@ -239,71 +239,88 @@ export class ImagePromptEngine {
   }
 }
 
-/** Where the current-interface adapter finds a history item's image (the v1 spec carries it). */
-export type HistoryImageResolver = (item: string) => Buffer | Uint8Array | null | Promise<Buffer | Uint8Array | null>;
+/** What a remote engine returns in `providerMetadata[provider]` (see {@link remoteMetadata}). */
+export interface RemoteMetadata {
+  /** One record per candidate of what reached the server, in candidate order. */
+  sent: SentRecord[];
+  /** How the history became image prompts (kept, folded, without image). */
+  selection: ImagePromptSelection;
+  /** The pool's server URLs. */
+  servers: string[];
+}
 
 /**
- * The adapter from the current engine interface (`GeneratorEngine`, `types.ts`) to an
- * {@link ImagePromptEngine}: the prompt is `buildPrompt(reference text, keywords)`; history
- * images come from `historyImage` (the current preference names items only); strength and
- * image-prompt scale come from `engineOptions[name]`. The result carries `sent`, the record of
- * what reached the server. Switching to `GeneratorEngineV1` replaces this class only.
+ * The record of what a remote engine sent, from a result's `providerMetadata`; null when the
+ * result is not from a remote engine of that provider.
  *
  * @example
- * const engine = new RemoteGeneratorEngine('comfyui', core, (item) => store.images.read(hashOf(item)));
- * const r = await engine.generate(request); r.sent[0].imagePrompts;
+ * const meta = remoteMetadata(result, 'comfyui'); meta?.sent[0].imagePrompts;
  */
-export class RemoteGeneratorEngine implements GeneratorEngine {
-  readonly name: string;
+export function remoteMetadata(result: GeneratorResultV1, provider: string): RemoteMetadata | null {
+  const m = result.providerMetadata?.[provider];
+  return m && Array.isArray(m.sent) && typeof m.selection === 'object' ? (m as unknown as RemoteMetadata) : null;
+}
+
+/**
+ * An image-prompt engine (ComfyUI, AUTOMATIC1111) as a {@link GeneratorEngineV1}: the history's
+ * images (`preference.history[].image`) with their retrieval weights become the image prompts;
+ * the prompt is `options.prompt`, else `buildPrompt(reference text, keywords)`; `strength` is
+ * the img2img strength; `providerOptions[provider]` may carry `imagePromptScale`,
+ * `negativePrompt`, `steps` and `cfg`. A `size` other than the native one is an
+ * `unsupported-setting` warning (the server draws its native size). The record of what reached
+ * the server (per candidate) and the image-prompt selection come back in
+ * `providerMetadata[provider]` (read it with {@link remoteMetadata}).
+ *
+ * @example
+ * const engine = createComfyEngine({ urls: ['http://127.0.0.1:8188'] });
+ * const r = await engine.doGenerate({ reference, prompt: null, preference, user: 'u1', candidates: 2, seed: 1 });
+ * remoteMetadata(r, 'comfyui')!.sent[0].imagePrompts;
+ */
+export class RemoteGeneratorEngine implements GeneratorEngineV1 {
+  readonly specificationVersion = 'v1' as const;
+  readonly provider: string;
+  readonly modelId: string;
+  /** No limit: the pool spreads any number of candidates over its servers. */
+  readonly maxCandidatesPerCall = undefined;
   readonly outputSize: number;
   readonly core: ImagePromptEngine;
-  private readonly historyImage: HistoryImageResolver | null;
-  constructor(name: string, core: ImagePromptEngine, historyImage: HistoryImageResolver | null) {
-    this.name = name;
+  constructor(core: ImagePromptEngine) {
     this.core = core;
+    this.provider = core.backend.provider;
+    this.modelId = core.backend.modelId;
     this.outputSize = core.backend.outputSize;
-    this.historyImage = historyImage;
   }
 
-  /** Generate with the current interface; see {@link ImagePromptEngine.call}. */
-  async generate(request: GenerateRequest): Promise<GenerateResult & { sent: SentRecord[]; selection: ImagePromptSelection }> {
-    const own = { ...(request.engineOptions?.[this.name] ?? {}) };
-    const take = (k: string): number | undefined => {
-      const v = own[k];
-      delete own[k];
-      if (v !== undefined && typeof v !== 'number') throw new RagarError(`engineOptions.${this.name}.${k} must be a number, got ${JSON.stringify(v)}`, 'BAD_INPUT');
-      return v as number | undefined;
-    };
-    const strength = take('strength');
-    const imagePromptScale = take('imagePromptScale');
-    const resolver = this.historyImage;
-    const warnings: string[] = [];
-    if (!resolver && request.preference.history.some((h) => h.weight > 0)) warnings.push('no history image resolver: the request was sent without image prompts');
+  /** Generate; see {@link ImagePromptEngine.call} and the class comment. */
+  async doGenerate(options: GeneratorCallOptionsV1): Promise<GeneratorResultV1> {
+    const own = { ...(options.providerOptions?.[this.provider] ?? {}) };
+    if ('strength' in own) throw new RagarError(`providerOptions.${this.provider}.strength: use the standard strength option`, 'BAD_INPUT');
+    const v = own.imagePromptScale;
+    delete own.imagePromptScale;
+    if (v !== undefined && typeof v !== 'number') throw new RagarError(`providerOptions.${this.provider}.imagePromptScale must be a number, got ${JSON.stringify(v)}`, 'BAD_INPUT');
+    const warnings: GeneratorWarningV1[] = [];
+    if (options.size !== undefined && options.size !== this.outputSize) warnings.push({ type: 'unsupported-setting', setting: 'size', details: `${this.provider} draws ${this.outputSize}×${this.outputSize} (set size in the engine settings)` });
     const r = await this.core.call({
-      reference: request.reference,
-      prompt: buildPrompt(request.reference.text, request.preference.keywords),
-      history: request.preference.history.map((h) => ({
-        item: h.item,
-        weight: h.weight,
-        image: resolver
-          ? async () => {
-              const b = await resolver(h.item);
-              if (!b) throw new RagarError(`no image for history item ${h.item}`, 'NOT_FOUND');
-              return b;
-            }
-          : null,
-      })),
-      weighting: request.preference.weighting,
-      user: request.user,
-      candidates: request.candidates,
-      seed: request.seed,
-      strength,
-      imagePromptScale,
+      reference: options.reference,
+      prompt: options.prompt ?? buildPrompt(options.reference.text, options.preference.keywords),
+      history: options.preference.history.map((h) => ({ item: h.item, weight: h.weight, image: h.image })),
+      weighting: options.preference.weighting,
+      user: options.user,
+      candidates: options.candidates,
+      seed: options.seed,
+      strength: options.strength,
+      imagePromptScale: v as number | undefined,
       options: own,
-      onProgress: request.onProgress,
-      abortSignal: request.abortSignal,
+      onProgress: options.onProgress,
+      abortSignal: options.abortSignal,
     });
-    return { engine: this.name, candidates: r.candidates, timings: r.timings, warnings: [...warnings, ...r.warnings], sent: r.sent, selection: r.selection };
+    const metadata: RemoteMetadata = { sent: r.sent, selection: r.selection, servers: [...this.core.pool.servers] };
+    return {
+      candidates: r.candidates,
+      warnings: [...warnings, ...r.warnings.map((message) => ({ type: 'other' as const, message }))],
+      response: { provider: this.provider, modelId: this.modelId, timings: r.timings },
+      providerMetadata: { [this.provider]: metadata as unknown as Record<string, unknown> },
+    };
   }
 
   /** Nothing is held between calls (connections are per call). Safe to call twice. */

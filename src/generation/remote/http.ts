@@ -1,10 +1,7 @@
-import { RagarError } from '../../util/errors.js';
+import { RagarError, type ErrorCode } from '../../util/errors.js';
 
-/**
- * Error codes of the remote engines. `UNREACHABLE`, `REMOTE`, `BAD_RESPONSE` and `TIMEOUT` are
- * new to the project's code set; the others are existing codes.
- */
-export type RemoteErrorCode = 'UNREACHABLE' | 'REMOTE' | 'BAD_RESPONSE' | 'TIMEOUT' | 'ABORTED' | 'NOT_FOUND' | 'BAD_INPUT' | 'BAD_IMAGE' | 'UNSUPPORTED';
+/** The error codes the remote engines throw (a subset of the closed set `ERROR_CODES`). */
+export type RemoteErrorCode = Extract<ErrorCode, 'UNREACHABLE' | 'REMOTE' | 'BAD_RESPONSE' | 'TIMEOUT' | 'ABORTED' | 'NOT_FOUND' | 'BAD_INPUT' | 'BAD_IMAGE' | 'UNSUPPORTED'>;
 
 /**
  * A failure talking to a generation server: the message names the server and what failed;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractReference } from '../contract.testing.js';
 import { createComfyEngine } from '../comfyui/engine.js';
 import { startFakeComfy, type FakeComfyServer } from '../comfyui/fakeServer.testing.js';
-import { meanColour, testHistoryImage } from './testImages.testing.js';
+import { meanColour, testPreference } from './testImages.testing.js';
 import { searchForRanker } from './search.js';
 
 let fake: FakeComfyServer;
@@ -13,10 +13,10 @@ afterAll(async () => fake.close());
 
 describe('rank-task search on a black-box engine', () => {
   it('varies strength, image-prompt scale and seeds over rounds, keeps the best-scored image and records every call as sent', async () => {
-    const engine = createComfyEngine({ urls: [fake.url], size: 64, pollMs: 20, values: { steps: 2 } }, testHistoryImage);
+    const engine = createComfyEngine({ urls: [fake.url], size: 64, pollMs: 20, values: { steps: 2 } });
     // a "ranker" that likes blue (history item a is blue)
     const score = async (pngs: Buffer[]) => Promise.all(pngs.map(async (p) => { const [r, , b] = await meanColour(p); return (b - r) / 255; }));
-    const request = { reference: { image: await contractReference(), text: 'grinning face' }, preference: { weighting: 'retrieval' as const, history: [{ item: 'a', weight: 1 }], styleVector: null, keywords: [], rankerDirection: null }, user: 'u1', candidates: 1, seed: 100 };
+    const request = { reference: { image: await contractReference(), text: 'grinning face' }, prompt: null, preference: testPreference({ a: 1 }, []), user: 'u1', candidates: 1, seed: 100 };
     const r = await searchForRanker(engine, request, score, { rounds: 3, perCall: 2, strength: 0.4, imagePromptScale: 0.5 });
     expect(r.calls[0]).toMatchObject({ round: 0, strength: 0.4, imagePromptScale: 0.5, seeds: [100, 101] });
     expect(r.calls.length).toBe(fake.prompts.length / 2);
@@ -30,5 +30,8 @@ describe('rank-task search on a black-box engine', () => {
     expect(r.best.score).toBeGreaterThan(Math.max(...r.calls[0].scores));
     expect(r.best.strength).toBeGreaterThan(0.4); // pulling harder towards the blue image prompt ranks higher
     expect(await score([r.best.png])).toEqual([r.best.score]);
+    // the winning call's whole result comes back, with the record of what was sent
+    expect(r.bestResult.candidates.map((c) => c.seed)).toEqual(r.calls[r.best.call].seeds);
+    expect((r.bestResult.providerMetadata!.comfyui.sent as { strength: number }[]).every((s) => s.strength === r.best.strength)).toBe(true);
   });
 });

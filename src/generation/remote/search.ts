@@ -1,5 +1,5 @@
 import { RagarError } from '../../util/errors.js';
-import type { GenerateRequest, GeneratorEngine } from '../types.js';
+import type { GeneratorCallOptionsV1, GeneratorEngineV1, GeneratorResultV1 } from '../types.js';
 
 /** Settings of {@link searchForRanker}. */
 export interface RankSearchSettings {
@@ -29,7 +29,9 @@ export interface RankSearchCall {
 
 /** The result of {@link searchForRanker}: the best image and every call made. */
 export interface RankSearchResult {
-  best: { png: Buffer; seed: number; score: number; strength: number; imagePromptScale: number; round: number };
+  best: { png: Buffer; seed: number; score: number; strength: number; imagePromptScale: number; round: number; call: number };
+  /** The engine's result of the call that produced the best image. */
+  bestResult: GeneratorResultV1;
   calls: RankSearchCall[];
   rounds: number;
   /** Images generated in all. */
@@ -41,16 +43,17 @@ export interface RankSearchResult {
  * and image-prompt scale (new seeds in every call), keeping the image that `score` ranks highest
  * for the user. Round 0 runs the starting point; each later round tries the best setting so far
  * moved by ± the step in each parameter (steps halve each round). Every call — its setting,
- * seeds and scores — is recorded. The engine must take `strength` and `imagePromptScale` in
- * `engineOptions[engine.name]` (the `comfyui` and `a1111` engines do).
+ * seeds and scores — is recorded, and the winning call's result is returned whole (with its
+ * `providerMetadata`). The engine must honour the standard `strength` and take
+ * `imagePromptScale` in `providerOptions[engine.provider]` (the `comfyui` and `a1111` engines do).
  *
  * @example
  * const r = await searchForRanker(engine, request, async (pngs) => ranker.scoreImages(user, pngs));
  * r.best.png; r.calls.length;
  */
 export async function searchForRanker(
-  engine: GeneratorEngine,
-  request: GenerateRequest,
+  engine: GeneratorEngineV1,
+  request: GeneratorCallOptionsV1,
   score: (pngs: Buffer[]) => Promise<number[]>,
   settings: RankSearchSettings = {},
 ): Promise<RankSearchResult> {
@@ -65,20 +68,24 @@ export async function searchForRanker(
   let cStep = settings.scaleStep ?? 0.3;
   const calls: RankSearchCall[] = [];
   let best: RankSearchResult['best'] | null = null;
+  let bestResult: GeneratorResultV1 | null = null;
   let nextSeed = request.seed;
   const tried = new Set<string>();
   const run = async (round: number, strength: number, imagePromptScale: number) => {
     const key = `${strength}|${imagePromptScale}`;
     if (tried.has(key)) return;
     tried.add(key);
-    const own = request.engineOptions?.[engine.name] ?? {};
-    const r = await engine.generate({ ...request, seed: nextSeed, candidates: perCall, engineOptions: { ...request.engineOptions, [engine.name]: { ...own, strength, imagePromptScale } } });
+    const own = request.providerOptions?.[engine.provider] ?? {};
+    const r = await engine.doGenerate({ ...request, seed: nextSeed, candidates: perCall, strength, providerOptions: { ...request.providerOptions, [engine.provider]: { ...own, imagePromptScale } } });
     nextSeed += perCall;
     const scores = await score(r.candidates.map((c) => c.png));
     if (scores.length !== r.candidates.length || scores.some((s) => !Number.isFinite(s))) throw new RagarError(`the search's score callback must return one finite number per image (${r.candidates.length}), got ${JSON.stringify(scores)}`, 'BAD_INPUT');
     calls.push({ round, strength, imagePromptScale, seeds: r.candidates.map((c) => c.seed), scores });
     r.candidates.forEach((c, i) => {
-      if (!best || scores[i] > best.score) best = { png: c.png, seed: c.seed, score: scores[i], strength, imagePromptScale, round };
+      if (!best || scores[i] > best.score) {
+        best = { png: c.png, seed: c.seed, score: scores[i], strength, imagePromptScale, round, call: calls.length - 1 };
+        bestResult = r;
+      }
     });
   };
   await run(0, clamp(settings.strength ?? 0.6, sLo, sHi), clamp(settings.imagePromptScale ?? 0.8, cLo, cHi));
@@ -96,5 +103,5 @@ export async function searchForRanker(
     sStep /= 2;
     cStep /= 2;
   }
-  return { best: best!, calls, rounds, images: calls.reduce((n, c) => n + c.seeds.length, 0) };
+  return { best: best!, bestResult: bestResult!, calls, rounds, images: calls.reduce((n, c) => n + c.seeds.length, 0) };
 }

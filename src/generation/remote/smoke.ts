@@ -6,6 +6,8 @@ import { RagarError } from '../../util/errors.js';
 import { createA1111Engine } from '../a1111/engine.js';
 import { createComfyEngine } from '../comfyui/engine.js';
 import { loadEngineConfig } from '../engineConfig.js';
+import { warningText } from '../types.js';
+import { remoteMetadata } from './engine.js';
 
 /**
  * A smoke run of a remote engine against real servers (used by `scripts/gpu-check.sh`): a
@@ -20,17 +22,17 @@ export async function runRemoteSmoke(engineName: 'comfyui' | 'a1111', settings: 
   const square = (c: string) => sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256"><rect width="256" height="256" fill="${c}"/><circle cx="128" cy="128" r="60" fill="white"/></svg>`)).png().toBuffer();
   const images: Record<string, Buffer> = { blue: await square('#2255ee'), red: await square('#ee2222'), green: await square('#22bb44') };
   const reference = await sharp(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="512" height="512"><rect width="512" height="512" fill="white"/><circle cx="256" cy="256" r="180" fill="#ffcc33" stroke="#333" stroke-width="12"/></svg>')).png().toBuffer();
-  const resolver = (item: string) => images[item] ?? null;
-  const engine = engineName === 'comfyui' ? createComfyEngine(settings as never, resolver) : createA1111Engine(settings as never, resolver);
+  const engine = engineName === 'comfyui' ? createComfyEngine(settings as never) : createA1111Engine(settings as never);
   mkdirSync(outDir, { recursive: true });
   const files: string[] = [];
   const t0 = performance.now();
   const records: unknown[] = [];
   for (const weighting of ['retrieval', 'uniform'] as const) {
     const w = weighting === 'retrieval' ? [0.6, 0.3, 0.1] : [1 / 3, 1 / 3, 1 / 3];
-    const r = await engine.generate({
+    const r = await engine.doGenerate({
       reference: { image: reference, text: 'a smiling sun' },
-      preference: { weighting, history: ['blue', 'red', 'green'].map((item, i) => ({ item, weight: w[i] })), styleVector: null, keywords: ['flat', 'sticker'], rankerDirection: null },
+      prompt: null,
+      preference: { weighting, history: ['blue', 'red', 'green'].map((item, i) => ({ item, weight: w[i], text: item, style: null, image: () => images[item] })), keywords: ['flat', 'sticker'] },
       user: 'smoke',
       candidates: 2,
       seed: 1,
@@ -41,8 +43,9 @@ export async function runRemoteSmoke(engineName: 'comfyui' | 'a1111', settings: 
       writeFileSync(f, c.png);
       files.push(f);
     });
-    records.push({ weighting, sent: r.sent, selection: r.selection, timings: r.timings, warnings: r.warnings });
-    log(`${engineName} ${weighting}: ${r.candidates.length} images in ${(r.timings.total / 1000).toFixed(1)} s; ${r.warnings.length} warning(s)`);
+    const meta = remoteMetadata(r, engineName);
+    records.push({ weighting, sent: meta?.sent, selection: meta?.selection, timings: r.response.timings, warnings: r.warnings.map(warningText) });
+    log(`${engineName} ${weighting}: ${r.candidates.length} images in ${(r.response.timings.total / 1000).toFixed(1)} s; ${r.warnings.length} warning(s)`);
   }
   const recordFile = join(outDir, `${engineName}-record.json`);
   writeFileSync(recordFile, JSON.stringify(records, null, 2));

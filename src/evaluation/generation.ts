@@ -1,7 +1,7 @@
 import type { ImageEncoder } from '../encoders/types.js';
 import { conceptTop1Gallery, evaluateOutputs, type OutputMetrics } from './outputMetrics.js';
-import { generationPreference, personalizeItem, type PersonalizationSetup } from './personalize.js';
-import type { GeneratorEngine } from './types.js';
+import { generationPreference, personalizeItem, type PersonalizationSetup } from '../pipeline/personalize.js';
+import type { GeneratorEngine } from '../generation/types.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
 
@@ -13,7 +13,8 @@ export interface RunSpec {
   /** Choose among candidates with the ranker (else by semantic score only). */
   rankerSelection: boolean;
   candidates: number;
-  engineOptions?: Record<string, Record<string, unknown>>;
+  /** Engine options keyed by provider. */
+  providerOptions?: Record<string, Record<string, unknown>>;
   /**
    * The oracle run: condition the built-in engine on each task's true target style instead of
    * the preference (what a perfect preference would give the same generator).
@@ -89,7 +90,7 @@ export async function evaluateGeneration(
         rankerSelection: run.rankerSelection,
         candidates: run.candidates,
         seed: options.seed * 100_000 + ti * 100,
-        engineOptions: run.oracle ? { ...run.engineOptions, [run.engine.name]: { ...run.engineOptions?.[run.engine.name], oracleStyle: target.style } } : run.engineOptions,
+        providerOptions: run.oracle ? { ...run.providerOptions, [run.engine.provider]: { ...run.providerOptions?.[run.engine.provider], oracleStyle: target.style } } : run.providerOptions,
       });
       const chosen = result.candidates[sel.chosen];
       // The score for the true user is the ranker's, whether or not the run selected with it.

@@ -1,13 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DatasetView } from '../data/access.js';
 import { loadSavedRanker, prepareRanking, type RankingContext } from '../ranking/pipeline.js';
 import { defaultRetrievalFor } from '../retrieval/tuned.js';
 import type { RetrievalParams } from '../retrieval/weights.js';
 import type { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
+import { packageWeightsDir } from '../util/package.js';
+import type { ImageTower } from '../ranking/tower.js';
+import { createBuiltinEngine } from '../generation/builtin/engine.js';
+import { BuiltinGenerator } from '../generation/builtin/model.js';
 import type { PersonalizationSetup } from './personalize.js';
+import type { GeneratorEngineV1 } from '../generation/types.js';
 
 /** The generator variants the project trains (and ships for emoji-styles). */
 export const GENERATOR_VARIANTS = {
@@ -20,10 +24,12 @@ export const GENERATOR_VARIANTS = {
 } as const;
 export type GeneratorVariant = keyof typeof GENERATOR_VARIANTS;
 
-/** The repository's shipped weights folder (`weights/generator/<dataset>/<variant>`). */
-export function shippedGeneratorDir(dataset: string, variant: GeneratorVariant): string {
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  return path.join(root, 'weights', 'generator', dataset, variant);
+/**
+ * The shipped weights of a variant: `<weightsRoot>/generator/<dataset>/<variant>`, where
+ * `weightsRoot` defaults to the package's `weights/` folder (settings may name another).
+ */
+export function shippedGeneratorDir(dataset: string, variant: GeneratorVariant, weightsRoot: string = packageWeightsDir()): string {
+  return path.join(weightsRoot, 'generator', dataset, variant);
 }
 
 /** `<home>/models/<dataset>/generator/<variant>`: where `ragar train generator` writes. */
@@ -33,11 +39,12 @@ export function homeGeneratorDir(home: string, dataset: string, variant: Generat
 
 /**
  * Where a variant's weights are read from: an explicit folder, else the data home's trained
- * weights, else the shipped ones. Errors name every place looked at.
+ * weights, else the shipped ones (under `weightsRoot`, default the package's). Errors name every
+ * place looked at.
  */
-export function resolveGeneratorDir(home: string, dataset: string, variant: GeneratorVariant, explicit?: string): string {
+export function resolveGeneratorDir(home: string, dataset: string, variant: GeneratorVariant, explicit?: string, weightsRoot?: string): string {
   if (!(variant in GENERATOR_VARIANTS)) throw new RagarError(`unknown generator variant ${JSON.stringify(variant)} (known: ${Object.keys(GENERATOR_VARIANTS).join(', ')})`, 'BAD_INPUT');
-  const candidates = explicit ? [explicit] : [homeGeneratorDir(home, dataset, variant), shippedGeneratorDir(dataset, variant)];
+  const candidates = explicit ? [explicit] : [homeGeneratorDir(home, dataset, variant), shippedGeneratorDir(dataset, variant, weightsRoot)];
   for (const dir of candidates) if (fs.existsSync(path.join(dir, 'generator.json'))) return dir;
   throw new RagarError(`no ${variant} generator weights for ${dataset} (looked in ${candidates.join(', ')}); run \`ragar train generator --variant ${variant}\``, 'NOT_FOUND');
 }
@@ -58,4 +65,23 @@ export function generationSetupFrom(rc: RankingContext, home: string, retrieval?
   const { ranker } = loadSavedRanker(rc, home, 'ranker');
   const defaults = defaultRetrievalFor(home, rc.view.dataset.name);
   return { rc, ranker, retrieval: retrieval ?? defaults.params, retrievalSource: retrieval ? 'command line' : defaults.source };
+}
+
+/**
+ * Load a variant's built-in engine from {@link resolveGeneratorDir}'s folder (an explicit `dir`,
+ * else the data home's, else the shipped weights), with the distilled tower when ranker guidance
+ * is wanted. The engine's `modelId` is the variant.
+ *
+ * @example
+ * const { engine, dir } = await openBuiltinEngine(home, 'emoji-styles', 'ragar');
+ */
+export async function openBuiltinEngine(
+  home: string,
+  dataset: string,
+  variant: GeneratorVariant,
+  options: { tower?: ImageTower | null; dir?: string; weightsRoot?: string } = {},
+): Promise<{ engine: GeneratorEngineV1; dir: string; meta: Record<string, unknown> }> {
+  const dir = resolveGeneratorDir(home, dataset, variant, options.dir, options.weightsRoot);
+  const { generator, meta } = await BuiltinGenerator.load(dir);
+  return { engine: createBuiltinEngine({ generator, tower: options.tower ?? null, modelId: variant }), dir, meta };
 }

@@ -1,12 +1,12 @@
 import type { ItemRecord, TaskRecord } from '../data/access.js';
 import { decodePixels64 } from '../encoders/pixels.js';
-import { drawDistractors, recognizeConcept } from '../evaluation/metrics/conceptRecognition.js';
-import { frechetDistance } from '../evaluation/metrics/frechet.js';
-import { ssim } from '../evaluation/metrics/ssim.js';
-import { trainStyleClassifier, type StyleClassifier } from '../evaluation/metrics/styleClassifier.js';
+import { drawDistractors, recognizeConcept } from './metrics/conceptRecognition.js';
+import { frechetDistance } from './metrics/frechet.js';
+import { ssim } from './metrics/ssim.js';
+import { trainStyleClassifier, type StyleClassifier } from '../models/styleClassifier.js';
 import { RagarError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import type { PersonalizationSetup } from './personalize.js';
+import type { PersonalizationSetup } from '../pipeline/personalize.js';
 
 /** Scores of a set of outputs (one per task). */
 export interface OutputMetrics {

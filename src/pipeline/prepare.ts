@@ -15,16 +15,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatasetView } from '../data/access.js';
 import { DEFAULT_EMOJI_BUILD, buildEmojiStyles } from '../data/emoji/build.js';
-import { EmbeddingCache } from '../encoders/cache.js';
+import { EmbeddingCache } from '../store/embeddings.js';
 import { embedDataset } from '../encoders/embed.js';
-import { DEFAULT_JOINT } from '../encoders/joint.js';
+import { DEFAULT_JOINT, jointSpaceFile } from '../encoders/joint.js';
 import { MOBILENET_MODEL_ID } from '../encoders/mobilenet.js';
 import { createImageEncoder, createTextEncoder } from '../encoders/registry.js';
 import { STYLE_STATS_MODEL_ID } from '../encoders/styleStats.js';
 import { jointSpaceDir, trainJointForDataset } from '../encoders/trainJoint.js';
 import type { ImageEncoder, TextEncoder } from '../encoders/types.js';
 import { USE_MODEL_ID } from '../encoders/use.js';
-import { generationSetupFrom } from '../generation/setup.js';
+import { generationSetupFrom } from './setup.js';
 import { prepareRanking, trainRankingModels } from '../ranking/pipeline.js';
 import { DEFAULT_RANKER } from '../ranking/ranker.js';
 import { saveTunedFromEvaluation, tunedRetrievalPath } from '../retrieval/tuned.js';
@@ -32,7 +32,7 @@ import { loadDatasetVectors } from '../retrieval/vectors.js';
 import type { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
 import { silentProgress, type Progress } from '../util/progress.js';
-import { evaluateEmojiRetrieval } from './retrieval.js';
+import { evaluateEmojiRetrieval } from '../retrieval/evaluate.js';
 
 /** What {@link prepareEvaluation} did, step by step (`'done'` = already there). */
 export interface PreparationSummary {
@@ -115,7 +115,7 @@ export async function prepareEvaluation(
     summary.ranker = 'trained';
   }
 
-  if (!fs.existsSync(path.join(jointSpaceDir(store.home, dataset), 'meta.json'))) {
+  if (!jointSpaceFile(jointSpaceDir(store.home, dataset))) {
     note('training the image–text joint space (for CS and Hist-CS) …');
     trainJointForDataset(store, dataset, { image: 'mobilenet', text: 'use' }, { ...DEFAULT_JOINT, progress });
     summary.joint = 'trained';

@@ -1,19 +1,24 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DatasetView } from '../data/access.js';
-import { createImageEncoder } from '../encoders/registry.js';
+import { buildEmojiStyles, DEFAULT_EMOJI_BUILD } from '../data/emoji/build.js';
+import { datasetStats } from '../data/stats.js';
+import { embedDataset, type EmbedSummary } from '../encoders/embed.js';
+import { loadDatasetVectors } from '../encoders/vectors.js';
+import { evaluateEmojiRetrieval } from '../retrieval/evaluate.js';
+import { saveTunedFromEvaluation } from '../retrieval/tuned.js';
+import { createImageEncoder, createTextEncoder } from '../encoders/registry.js';
 import type { ImageEncoder } from '../encoders/types.js';
 import { prepareRanking, trainRankingModels } from '../ranking/pipeline.js';
 import { DEFAULT_RANKER } from '../ranking/ranker.js';
 import type { Store } from '../store/store.js';
 import { silentProgress, type Progress } from '../util/progress.js';
-import { createBuiltinEngine } from './builtin/engine.js';
-import { BuiltinGenerator } from './builtin/model.js';
 import { renderDemoPage } from './demoPage.js';
-import { generationSetupFrom, resolveGeneratorDir } from './setup.js';
+import { generationSetupFrom, openBuiltinEngine } from './setup.js';
 import type { DemoRow } from './demoPage.js';
 import { personalizeItem, type PersonalizationSetup } from './personalize.js';
-import type { GeneratorEngine } from './types.js';
+import type { GeneratorEngine } from '../generation/types.js';
+import { writeFileAtomicSync } from '../util/persist.js';
 
 /**
  * Run full RAGAR (retrieval weights, candidates chosen by ranker + semantic score) on the first
@@ -77,7 +82,7 @@ export async function demoRows(
 export async function demoGeneration(
   store: Store,
   dataset: string,
-  options: { tasks: number; candidates: number; out?: string; progress?: Progress; note?: (line: string) => void },
+  options: { tasks: number; candidates: number; out?: string; weightsRoot?: string; progress?: Progress; note?: (line: string) => void },
 ) {
   const progress = options.progress ?? silentProgress;
   const note = options.note ?? (() => {});
@@ -92,9 +97,7 @@ export async function demoGeneration(
     trainRankingModels(rc, store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress, note });
     setup = generationSetupFrom(rc, store.home);
   }
-  const dir = resolveGeneratorDir(store.home, dataset, 'ragar');
-  const { generator } = await BuiltinGenerator.load(dir);
-  const engine = createBuiltinEngine({ generator });
+  const { engine, dir } = await openBuiltinEngine(store.home, dataset, 'ragar', { weightsRoot: options.weightsRoot });
   const image = await createImageEncoder({ workers: 0 });
   const style = await createImageEncoder({ image: 'style-stats' });
   try {
@@ -107,7 +110,7 @@ export async function demoGeneration(
     const out = options.out ?? path.join(store.home, 'demo');
     fs.mkdirSync(out, { recursive: true });
     const page = path.join(out, 'index.html');
-    fs.writeFileSync(
+    writeFileAtomicSync(
       page,
       renderDemoPage(`RAGAR on ${dataset}: ${rows.length} test tasks`, rows, [
         'Each row: the reference (a concept never seen in training, drawn in a style the user does not prefer), the history items with the highest retrieval weights, ' +
@@ -121,4 +124,64 @@ export async function demoGeneration(
     await image.dispose();
     await style.dispose();
   }
+}
+
+/** What {@link runDemo} did: each stage's result (null for a stage skipped). */
+export interface DemoResult {
+  built: Awaited<ReturnType<typeof buildEmojiStyles>> | null;
+  stats: ReturnType<typeof datasetStats>;
+  embedded: EmbedSummary | null;
+  retrieval: ReturnType<typeof evaluateEmojiRetrieval> | null;
+  generation: Awaited<ReturnType<typeof demoGeneration>> | null;
+  /** A task of the test split to try `ragar generate` on. */
+  example: { user: string; reference: string } | null;
+}
+
+/**
+ * The README's main job on the embedded defaults (`ragar demo`): build emoji-styles if absent,
+ * embed its items (cached vectors reused), compare retrieval weighting with equal pooling on the
+ * test split (saving the valid-tuned settings), then the generation page ({@link demoGeneration}).
+ *
+ * @example
+ * const r = await runDemo(store, { tasks: 12, candidates: 4 });
+ * r.retrieval?.retrieval.styleMatch;
+ */
+export async function runDemo(
+  store: Store,
+  options: { skipEmbed?: boolean; skipGenerate?: boolean; tasks: number; candidates: number; out?: string; workers?: number; weightsRoot?: string; progress?: Progress; note?: (line: string) => void },
+): Promise<DemoResult> {
+  const progress = options.progress ?? silentProgress;
+  const note = options.note ?? (() => {});
+  const name = DEFAULT_EMOJI_BUILD.name;
+  let built = null;
+  if (!store.findDataset(name)) {
+    note(`building ${name} with default settings into ${store.home} …`);
+    built = await buildEmojiStyles(store, DEFAULT_EMOJI_BUILD, progress);
+    note(`built in ${built.seconds.toFixed(1)} s`);
+  } else {
+    note(`${name} already built in ${store.home}`);
+  }
+  const stats = datasetStats(store, name);
+  if (options.skipEmbed) return { built, stats, embedded: null, retrieval: null, generation: null, example: null };
+  note('embedding items (MobileNetV2 images, USE texts; cached vectors are reused) …');
+  const text = await createTextEncoder();
+  const image = await createImageEncoder({ workers: options.workers });
+  const styleEncoder = await createImageEncoder({ image: 'style-stats' });
+  let embedded: EmbedSummary;
+  try {
+    embedded = await embedDataset(store, name, { text, image, progress });
+    embedded.style = (await embedDataset(store, name, { image: styleEncoder, progress })).image;
+  } finally {
+    await image.dispose();
+    await text.dispose();
+    await styleEncoder.dispose();
+  }
+  const view = DatasetView.open(store, name);
+  const vectors = loadDatasetVectors(view, { image: 'mobilenet', text: 'use' });
+  const retrieval = evaluateEmojiRetrieval(view, vectors, 'test');
+  saveTunedFromEvaluation(store.home, name, retrieval.retrieval.params, 'styleMatch', retrieval.retrieval.validStyleMatch, vectors);
+  const task = view.tasks('test')[0];
+  const example = task ? { user: task.userExternalId, reference: view.item(task.referenceItemId).externalId } : null;
+  const generation = options.skipGenerate ? null : await demoGeneration(store, name, { tasks: options.tasks, candidates: options.candidates, out: options.out, weightsRoot: options.weightsRoot, progress, note });
+  return { built, stats, embedded, retrieval, generation, example };
 }

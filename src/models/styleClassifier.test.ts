@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RagarError } from '../../util/errors.js';
-import { Rng } from '../../util/rng.js';
-import { STYLE_CLASSIFIER_FORMAT, StyleClassifier, trainStyleClassifier } from './styleClassifier.js';
+import { RagarError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { readTensorBundleHeader, writeTensorBundle } from '../util/tensorBundle.js';
+import { STYLE_CLASSIFIER_FILE, STYLE_CLASSIFIER_FORMAT, StyleClassifier, trainStyleClassifier, type StyleClassifierMeta } from './styleClassifier.js';
 
 const IDS = { dataset: 'synthetic', featureModel: 'test-features' };
 const tmpDirs: string[] = [];
@@ -124,13 +125,13 @@ describe('StyleClassifier', () => {
   it('saves and loads with identical predictions and recorded ids', () => {
     const dir = tmpDir();
     clf.save(dir);
-    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
-    expect(meta.format).toBe(STYLE_CLASSIFIER_FORMAT);
-    expect(meta.dataset).toBe('synthetic');
-    expect(meta.featureModel).toBe('test-features');
-    expect(meta.classes).toEqual(['style-0', 'style-1', 'style-2']);
+    const header = readTensorBundleHeader<StyleClassifierMeta>(path.join(dir, STYLE_CLASSIFIER_FILE))!;
+    expect(header.kind).toBe(STYLE_CLASSIFIER_FORMAT);
+    expect(header.meta.dataset).toBe('synthetic');
+    expect(header.meta.featureModel).toBe('test-features');
+    expect(header.meta.classes).toEqual(['style-0', 'style-1', 'style-2']);
     // weights 3×10 + bias 3 + mean 10 + std 10 floats
-    expect(fs.statSync(path.join(dir, 'weights.bin')).size).toBe((30 + 3 + 20) * 4);
+    expect(header.tensors.reduce((s, t) => s + t.length, 0)).toBe(30 + 3 + 20);
     const back = StyleClassifier.load(dir, { dataset: 'synthetic', featureModel: 'test-features' });
     expect(back.classes).toEqual(clf.classes);
     expect(back.meta.lossCurve).toEqual(clf.meta.lossCurve);
@@ -143,26 +144,13 @@ describe('StyleClassifier', () => {
     clf.save(dir);
     expect(() => StyleClassifier.load(dir, { dataset: 'other' })).toThrow(/trained on dataset synthetic/);
     expect(() => StyleClassifier.load(dir, { featureModel: 'clip' })).toThrow(/over test-features features/);
-    const w = path.join(dir, 'weights.bin');
-    const bytes = fs.readFileSync(w);
-    bytes[5] ^= 0xff;
-    fs.writeFileSync(w, bytes);
-    expect(() => StyleClassifier.load(dir)).toThrow(/checksum/);
-    fs.writeFileSync(w, bytes.subarray(0, 8));
-    expect(() => StyleClassifier.load(dir)).toThrow(/bytes, expected/);
-    const metaFile = path.join(dir, 'meta.json');
-    fs.writeFileSync(metaFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(metaFile, 'utf8')), format: 'ragar-style-classifier-v0' }));
-    try {
-      StyleClassifier.load(dir);
-      throw new Error('expected a VERSION error');
-    } catch (err) {
-      expect((err as RagarError).code).toBe('VERSION');
-    }
-    try {
-      StyleClassifier.load(path.join(dir, 'nowhere'));
-      throw new Error('expected a NOT_FOUND error');
-    } catch (err) {
-      expect((err as RagarError).code).toBe('NOT_FOUND');
-    }
+    const file = path.join(dir, STYLE_CLASSIFIER_FILE);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 5] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    expect(() => StyleClassifier.load(dir)).toThrow(expect.objectContaining({ code: 'CORRUPT', message: expect.stringMatching(/checksum/) }));
+    writeTensorBundle(file, 'ragar-style-classifier-v0', clf.meta, {});
+    expect(() => StyleClassifier.load(dir)).toThrow(expect.objectContaining({ code: 'VERSION' }));
+    expect(() => StyleClassifier.load(path.join(dir, 'nowhere'))).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
   });
 });

@@ -8,9 +8,9 @@ import { embedDataset } from '../encoders/embed.js';
 import { FakeEncoder } from '../encoders/testing/fakeEncoders.js';
 import type { ImageInput } from '../encoders/types.js';
 import { buildPreference } from '../preference/build.js';
-import { loadDatasetVectors } from '../retrieval/vectors.js';
+import { loadDatasetVectors } from './vectors.js';
 import { Store } from '../store/store.js';
-import { evaluateEmojiRetrieval } from './retrieval.js';
+import { evaluateEmojiRetrieval } from './evaluate.js';
 
 let home: string;
 let store: Store;
