@@ -64,7 +64,7 @@ export function parseComfyTemplate(raw: unknown, source: string): ComfyTemplate 
     if (typeof n.inputs !== 'object' || n.inputs === null || Array.isArray(n.inputs)) throw bad(`node ${id} (${n.class_type}) has no inputs object`);
     for (const [input, v] of Object.entries(n.inputs as Record<string, unknown>)) {
       if (typeof v === 'string') {
-        const whole = WHOLE.exec(v);
+        const whole = v.match(WHOLE);
         if (whole) {
           const list = sites.get(whole[1]) ?? [];
           list.push({ node: id, input, whole: true });
