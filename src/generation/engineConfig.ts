@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { RagarError } from '../util/errors.js';
-import type { A1111EngineSettings } from './a1111/engine.js';
-import type { ComfyEngineSettings } from './comfyui/engine.js';
+import { createA1111Engine, type A1111EngineSettings } from './a1111/engine.js';
+import { createComfyEngine, type ComfyEngineSettings } from './comfyui/engine.js';
+import type { RemoteGeneratorEngine } from './remote/engine.js';
 
 /**
  * The engine settings file (`ragar.config.json`): settings of the remote engines, validated by
@@ -122,4 +123,25 @@ export function loadEngineConfig(file: string): EngineConfig {
     throw new RagarError(`engine config ${file} is not JSON (${e instanceof Error ? e.message : String(e)})`, 'BAD_INPUT', { cause: e });
   }
   return parseEngineConfig(raw, file, dirname(resolve(file)));
+}
+
+/** The remote engines `ragar generate --engine` and `ragar eval --engine` accept. */
+export const REMOTE_ENGINES = ['comfyui', 'a1111'] as const;
+/** A remote engine's name (its provider). */
+export type RemoteEngineName = (typeof REMOTE_ENGINES)[number];
+
+/**
+ * Open a remote engine from the config file's block for it, with `urls` (from the command line)
+ * replacing the block's server list. Errors (`USAGE`) when neither gives a server.
+ *
+ * @example
+ * const engine = openRemoteEngine('comfyui', loadEngineConfig('ragar.config.json'), ['http://127.0.0.1:8188']);
+ */
+export function openRemoteEngine(name: RemoteEngineName, config: EngineConfig | null, urls?: readonly string[]): RemoteGeneratorEngine {
+  if (!(REMOTE_ENGINES as readonly string[]).includes(name)) throw new RagarError(`unknown remote engine ${JSON.stringify(name)} (known: ${REMOTE_ENGINES.join(', ')})`, 'BAD_INPUT');
+  const block = config?.engines[name];
+  const servers = urls && urls.length ? [...urls] : block?.urls;
+  const flag = name === 'comfyui' ? '--comfy-url' : '--a1111-url';
+  if (!servers || servers.length === 0) throw new RagarError(`--engine ${name} needs a server: ${flag} URL[,URL…] or engines.${name}.urls in ${ENGINE_CONFIG_FILE} (--config FILE)`, 'USAGE');
+  return name === 'comfyui' ? createComfyEngine({ ...(block as ComfyEngineSettings | undefined), urls: servers }) : createA1111Engine({ ...(block as A1111EngineSettings | undefined), urls: servers });
 }
