@@ -181,4 +181,45 @@ describe('remote engines from the command line (fake servers, imported PMG-Bench
       await engine.dispose();
     }
   }, 120_000);
+
+  it('ragar eval --engine comfyui on the imported PMG-Bench fixture writes a full report (reference-only metrics, intervals, ablation), and a rerun comes from the cache', async () => {
+    // seed 2 holds out 4 of the fixture's 34 items (the joint space needs at least 2 held out)
+    const joint = await ragar('train', 'joint', '--dataset', 'pmg', '--epochs', '3', '--seed', '2', '--json');
+    expect(joint.code, joint.stderr).toBe(0);
+    const report = path.join(tmp, 'report');
+    const before = comfy.prompts.length;
+    const args = ['eval', '--dataset', 'pmg', '--engine', 'comfyui', '--comfy-url', comfy.url, '--methods', 'copy,pooling,retrieval,ragar', '--ablate', 'k', '--ablation-tasks', '2', '--candidates', '2', '--resamples', '100', '--workers', '0', '--report', report, '--json'];
+    const r = await ragar(...args);
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ['report.html', 'metrics.json', 'metrics.csv', 'intervals.csv', 'per-task.csv']) expect(fs.existsSync(path.join(report, f)), f).toBe(true);
+    const m = JSON.parse(fs.readFileSync(path.join(report, 'metrics.json'), 'utf8'));
+    expect(Object.keys(m.methods)).toEqual(['copy', 'pooling', 'retrieval', 'ragar']);
+    const keys = m.metrics.map((x: { key: string }) => x.key);
+    for (const k of ['cis', 'cs', 'histCis', 'histCs', 'histSsim', 'rankerScore']) expect(keys).toContain(k);
+    for (const k of ['style', 'concept', 'targetSsim', 'frechet']) expect(keys).not.toContain(k);
+    expect(m.metrics.find((x: { key: string }) => x.key === 'cis').label).toMatch(/MobileNetV2/);
+    for (const method of ['pooling', 'retrieval', 'ragar']) for (const k of ['cis', 'cs', 'histCis', 'histSsim', 'rankerScore']) expect(Number.isFinite(m.methods[method][k]), `${method} ${k}`).toBe(true);
+    expect(m.methods.copy.cis).toBeCloseTo(100, 6);
+    expect(Object.keys(m.intervals).sort()).toEqual(['ragar vs copy', 'ragar vs pooling', 'ragar vs retrieval']);
+    for (const iv of Object.values(m.intervals) as Record<string, { lo: number; hi: number; n: number }>[]) expect(iv.rankerScore.lo).toBeLessThanOrEqual(iv.rankerScore.hi), expect(iv.cis.n).toBe(8);
+    expect(m.ablations.k.map((a: { value: string }) => a.value)).toContain('all');
+    const tasks = 8;
+    // pooling and retrieval one candidate per task, ragar two; the k ablation's non-default settings on 2 tasks
+    const sent = comfy.prompts.slice(before);
+    expect(sent.length).toBeGreaterThanOrEqual(tasks * 4);
+    // pooling sends equal image-prompt weights, retrieval the retrieval weights
+    const encoderWeights = (i: number) => Object.values(sent[i].prompt).filter((n) => n.class_type === 'IPAdapterEncoder').map((n) => n.inputs.weight as number);
+    const pooled = encoderWeights(0);
+    expect(pooled.length).toBeGreaterThan(1);
+    for (const w of pooled) expect(w).toBeCloseTo(1 / pooled.length, 12);
+    expect(m.notes.join(' ')).toMatch(/references only/);
+    expect(fs.readFileSync(path.join(report, 'report.html'), 'utf8')).toMatch(/comfyui/);
+    const again = await ragar(...args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(comfy.prompts.length).toBe(before + sent.length);
+    expect(JSON.parse(fs.readFileSync(path.join(report, 'metrics.json'), 'utf8')).methods.ragar.cis).toBe(m.methods.ragar.cis);
+    const noEngine = await ragar('eval', '--dataset', 'pmg', '--report', path.join(tmp, 'r2'));
+    expect(noEngine.code).toBe(1);
+    expect(noEngine.stderr).toMatch(/--engine comfyui/);
+  }, 300_000);
 });
