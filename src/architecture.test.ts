@@ -26,6 +26,7 @@ export const STAGE_ORDER: Record<string, number> = {
   api: 10,
   bench: 11,
   cli: 11,
+  server: 11,
 };
 
 function sourceFiles(dir: string): string[] {

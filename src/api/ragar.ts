@@ -94,6 +94,8 @@ export interface Ragar {
   users(options?: { dataset?: string }): UserRecord[];
   /** Items of a dataset. */
   items(options?: { dataset?: string }): ItemRecord[];
+  /** The stored image (PNG) of a dataset item; NOT_FOUND when the item has none. */
+  itemImage(options: { item: string; dataset?: string }): Buffer;
   /** RAGAR steps 1–2: the history's retrieval weights against a reference, and the preference. */
   retrieve(request: RetrieveRequest): Promise<UserPreference>;
   /** Score images for a user with the trained ranker. */
@@ -159,6 +161,11 @@ export function createRagar(settings: RagarSettings): Ragar {
     datasets: () => open().listDatasets(),
     users: (o = {}) => [...view(o.dataset).users().values()],
     items: (o = {}) => [...view(o.dataset).items().values()],
+    itemImage(o) {
+      const item = view(o.dataset).item(o.item);
+      if (!item.imageHash) throw new RagarError(`item ${JSON.stringify(o.item)} has no image`, 'NOT_FOUND');
+      return open().images.read(item.imageHash);
+    },
 
     async retrieve(request) {
       const v = view(request.dataset);

@@ -8,6 +8,7 @@ import { rankCommand } from './commands/rank.js';
 import { generateCommand } from './commands/generate.js';
 import { retrieveCommand } from './commands/retrieve.js';
 import { trainCommand } from './commands/train.js';
+import { keysCommand, serveCommand, studyCommand, workerCommand } from './commands/serve.js';
 
 /** Build the `ragar` program. Exported for tests. */
 export function createProgram(): Command {
@@ -29,6 +30,10 @@ export function createProgram(): Command {
   program.addCommand(rankCommand());
   program.addCommand(generateCommand());
   program.addCommand(evalCommand());
+  program.addCommand(serveCommand());
+  program.addCommand(keysCommand());
+  program.addCommand(studyCommand());
+  program.addCommand(workerCommand());
   return program;
 }
 

@@ -150,7 +150,7 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const ev1 = ragar(...evalArgs, '--json');
     expect(ev1.code, ev1.stderr).toBe(0);
     const mj = JSON.parse(fs.readFileSync(path.join(reportDir, 'metrics.json'), 'utf8'));
-    for (const name of ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'target']) {
+    for (const name of ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'lambda0', 'oracle', 'target']) {
       for (const metric of ['style', 'concept', 'targetSsim', 'cis', 'cs', 'histCis', 'histSsim', 'rankerScore', 'frechet']) expect(typeof mj.methods[name][metric], `${name} ${metric}`).toBe('number');
       expect(mj.methods[name].n).toBe(3);
     }

@@ -118,7 +118,7 @@ describe('runEvaluation', () => {
     first = await runEvaluation(setup, instruments, engines(), { image: imageEncoder, style: styleEncoder }, options());
     const { report } = first;
     validateReport(report);
-    expect(report.methods.map((m) => m.name)).toEqual(['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'target']);
+    expect(report.methods.map((m) => m.name)).toEqual(['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'lambda0', 'oracle', 'target']);
     // style accuracy per target style: one entry per style among the tasks' targets, each a share
     for (const m of report.methods) {
       const by = m.styleByTarget!;
@@ -156,7 +156,7 @@ describe('runEvaluation', () => {
     expect(report.metrics.find((m) => m.key === 'cis')!.label).toBe('CIS [mobilenetv2-fake]');
     expect(report.metrics.find((m) => m.key === 'cs')!.label).toMatch(/joint/);
     // paired intervals of ragar against every other method but the ground truth
-    expect(new Set(report.intervals.map((iv) => iv.b))).toEqual(new Set(['copy', 'non-personalised', 'pooling', 'retrieval', 'oracle']));
+    expect(new Set(report.intervals.map((iv) => iv.b))).toEqual(new Set(['copy', 'non-personalised', 'pooling', 'retrieval', 'lambda0', 'oracle']));
     expect(report.intervals.every((iv) => iv.a === 'ragar' && iv.n === 6 && iv.lo <= iv.diff + 1e-12 && iv.diff <= iv.hi + 1e-12)).toBe(true);
     // ablations: one default each; the default k is the tuned (here: built-in) k; λ from the two models
     const k = report.ablations.find((a) => a.parameter === 'k')!;
@@ -173,11 +173,12 @@ describe('runEvaluation', () => {
     expect(k.settings.find((s) => s.isDefault)!.values.rankerScore).toBeCloseTo(mean(ragar3.map((r) => r.scores.rankerScore)), 10);
     // grid: two tasks; generated methods only (copy and target are the reference and target columns)
     expect(report.tasks).toHaveLength(2);
-    expect(Object.keys(report.tasks[0].outputs)).toEqual(['non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle']);
+    expect(Object.keys(report.tasks[0].outputs)).toEqual(['non-personalised', 'pooling', 'retrieval', 'ragar', 'lambda0', 'oracle']);
     expect(report.tasks[0].history.length).toBeGreaterThan(0);
     expect(report.tasks[0].history.length).toBeLessThanOrEqual(5);
-    // 6 tasks × 5 generating methods + 3 tasks × (6 k settings − default + λ 0) generated
-    expect(first.counts.generated).toBe(6 * 5 + 3 * (k.settings.length - 1 + 1));
+    // 6 tasks × 6 generating methods + 3 tasks × (6 k settings − default) generated; the λ = 0
+    // ablation setting is the lambda0 method's configuration, so its results are reused
+    expect(first.counts.generated).toBe(6 * 6 + 3 * (k.settings.length - 1));
     expect(first.counts.cached).toBe(0);
 
     const dir = path.join(home, 'report');
@@ -189,7 +190,7 @@ describe('runEvaluation', () => {
     expect(fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8').split('\n')[0]).toMatch(/^method,n,style,/);
     expect(metricsJson(report).ablations.k.length).toBe(k.settings.length);
     const csv = perTaskCsv(first.perTask, report.metrics).trim().split('\n');
-    expect(csv).toHaveLength(1 + 6 * 7);
+    expect(csv).toHaveLength(1 + 6 * 8);
     expect(csv[0]).not.toMatch(/frechet/);
   });
 
@@ -201,7 +202,7 @@ describe('runEvaluation', () => {
     expect(again.report.ablations).toEqual(first.report.ablations);
 
     const more = await runEvaluation(setup, instruments, engines(), { image: imageEncoder, style: styleEncoder }, options({ candidates: 3, ablate: [] }));
-    expect(more.counts.generated).toBe(6 * 2); // only ragar and the oracle (candidates changed)
+    expect(more.counts.generated).toBe(6 * 3); // only ragar, λ = 0 with selection and the oracle (candidates changed)
     expect(more.counts.cached).toBe(6 * 3);
   });
 
@@ -210,7 +211,7 @@ describe('runEvaluation', () => {
     expect(other.key).not.toBe(instruments.key);
     const run = await runEvaluation(setup, other, engines(), { image: imageEncoder, style: styleEncoder }, options({ ablate: [] }));
     expect(run.counts.generated).toBe(0);
-    expect(run.counts.rescored).toBe(6 * 5);
+    expect(run.counts.rescored).toBe(6 * 6);
     const ragar = run.report.methods.find((m) => m.name === 'ragar')!;
     expect(ragar.values.rankerRank).toBeLessThanOrEqual(4);
     expect(ragar.values.style).toBe(first.report.methods.find((m) => m.name === 'ragar')!.values.style);

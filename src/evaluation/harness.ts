@@ -48,11 +48,11 @@ import {
 } from './taskMetrics.js';
 
 /** Every method `ragar eval --methods` accepts, in display order. */
-export const EVAL_METHOD_NAMES = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'l1', 'target'] as const;
+export const EVAL_METHOD_NAMES = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'lambda0', 'oracle', 'l1', 'target'] as const;
 /** A method name (a key of `metrics.json`'s `methods`). */
 export type EvalMethodName = (typeof EVAL_METHOD_NAMES)[number];
 /** The methods run when `--methods` is not given. */
-export const DEFAULT_EVAL_METHODS: readonly EvalMethodName[] = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'oracle', 'target'];
+export const DEFAULT_EVAL_METHODS: readonly EvalMethodName[] = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar', 'lambda0', 'oracle', 'target'];
 /** Parameters `--ablate` accepts. */
 export const ABLATION_PARAMETERS = ['k', 'tau', 'lambda', 'alpha'] as const;
 /** An ablated parameter. */
@@ -75,6 +75,11 @@ export const EVAL_METHODS: Record<EvalMethodName, { label: string; description: 
     label: 'RAGAR (retrieval + rank)',
     description: 'the λ > 0 generator (rank loss in training) on the retrieval-weighted history; the best of M candidates by ranker + semantic rank sum',
     engine: 'ragar',
+  },
+  lambda0: {
+    label: 'RAGAR with λ = 0',
+    description: 'full RAGAR with the λ = 0 generator (no rank loss in training): retrieval-weighted history, the best of M candidates by ranker + semantic rank sum — the rank-task ablation at full size',
+    engine: 'norank',
   },
   oracle: {
     label: 'oracle (true target style)',
@@ -244,6 +249,8 @@ function methodConfig(name: EvalMethodName, engines: EvalEngines, setup: Persona
       return { ...base, kind: 'generate', engine: needEngine(engines, 'norank', name) };
     case 'ragar':
       return { ...base, kind: 'generate', engine: needEngine(engines, 'ragar', name), rankerSelection: true, candidates };
+    case 'lambda0':
+      return { ...base, kind: 'generate', engine: needEngine(engines, 'norank', name), rankerSelection: true, candidates };
     case 'oracle':
       return { ...base, kind: 'generate', engine: needEngine(engines, 'ragar', name), oracle: true, rankerSelection: true, candidates };
     case 'l1':

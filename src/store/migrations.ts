@@ -105,6 +105,49 @@ CREATE TABLE embeddings (
 );
 `,
   },
+  {
+    version: 3,
+    description: 'the service: durable generation jobs, hashed API keys, study votes',
+    sql: `
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL DEFAULT '',
+  idempotency_key TEXT,
+  request TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  progress TEXT NOT NULL DEFAULT '{}',
+  result TEXT,
+  error TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  runs INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  UNIQUE (owner, idempotency_key)
+);
+CREATE INDEX jobs_status ON jobs(status, created_at);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE TABLE study_votes (
+  id INTEGER PRIMARY KEY,
+  dataset TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  reference TEXT NOT NULL,
+  condition_a TEXT NOT NULL,
+  condition_b TEXT NOT NULL,
+  job_a TEXT NOT NULL,
+  job_b TEXT NOT NULL,
+  winner TEXT NOT NULL CHECK (winner IN ('a', 'b')),
+  voter TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+`,
+  },
 ];
 
 /** The schema version this code reads and writes. */

@@ -43,6 +43,12 @@ export const ERROR_CODES = {
   TIMEOUT: { exit: 1, meaning: 'timed out' },
   /** The generator trainer's name for ABORTED (to be merged into it). */
   INTERRUPTED: { exit: 130, meaning: 'interrupted' },
+  /** Missing, unknown or revoked credentials (the service's API keys). */
+  UNAUTHORIZED: { exit: 1, meaning: 'unauthorized' },
+  /** An input over a size limit (upload bytes, image pixels). */
+  TOO_LARGE: { exit: 1, meaning: 'too large' },
+  /** A capacity limit reached: the job queue is full or a rate limit was hit; retry later. */
+  BUSY: { exit: 1, meaning: 'busy, retry later' },
   /** A broken invariant inside ragar (a bug: please report it). */
   INTERNAL: { exit: 1, meaning: 'internal error' },
 } as const satisfies Record<string, { exit: number; meaning: string }>;
