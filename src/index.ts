@@ -32,6 +32,17 @@ export type { BuiltinEngineOptions } from './generation/builtin/engine.js';
 export { BuiltinGenerator } from './generation/builtin/model.js';
 export { MockGeneratorEngine, mockPreferenceShift } from './generation/mockEngine.js';
 export type { MockGeneratorOptions } from './generation/mockEngine.js';
+// The remote image-prompt engines (ComfyUI, AUTOMATIC1111), their config file and the rank-task search.
+export { createComfyEngine } from './generation/comfyui/engine.js';
+export type { ComfyEngineSettings } from './generation/comfyui/engine.js';
+export { createA1111Engine } from './generation/a1111/engine.js';
+export type { A1111EngineSettings } from './generation/a1111/engine.js';
+export { ENGINE_CONFIG_FILE, loadEngineConfig, openRemoteEngine, parseEngineConfig, REMOTE_ENGINES } from './generation/engineConfig.js';
+export type { EngineConfig, RemoteEngineName } from './generation/engineConfig.js';
+export { RemoteGeneratorEngine, remoteMetadata } from './generation/remote/engine.js';
+export type { RemoteMetadata, SentRecord, SentImage } from './generation/remote/engine.js';
+export { searchForRanker } from './generation/remote/search.js';
+export type { RankSearchCall, RankSearchResult, RankSearchSettings } from './generation/remote/search.js';
 export { GENERATOR_VARIANTS } from './pipeline/setup.js';
 export type { GeneratorVariant } from './pipeline/setup.js';
 

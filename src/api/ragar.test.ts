@@ -32,7 +32,7 @@ beforeAll(async () => {
     } finally {
       await Promise.all([image.dispose(), text.dispose(), style.dispose()]);
     }
-    trainRankingModels(prepareRanking(DatasetView.open(store, 'emoji-styles')), home, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
+    await trainRankingModels(prepareRanking(DatasetView.open(store, 'emoji-styles')), home, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
   } finally {
     store.close();
   }

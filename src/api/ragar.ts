@@ -58,6 +58,10 @@ export interface PersonalizeRequest {
   rankerSelection?: boolean;
   /** Seed of the first candidate (default 1). */
   seed?: number;
+  /** img2img strength for engines that take it (the remote engines); default: the engine's. */
+  strength?: number;
+  /** The rank-task search over strength, image-prompt scale and seeds (remote engines; see `searchForRanker`). */
+  search?: { rounds: number };
   /** Engine options keyed by provider, over the settings' defaults. */
   providerOptions?: Record<string, Record<string, unknown>>;
   dataset?: string;
@@ -198,6 +202,8 @@ export function createRagar(settings: RagarSettings): Ragar {
         rankerSelection,
         candidates,
         seed,
+        ...(request.strength !== undefined ? { strength: request.strength } : {}),
+        ...(request.search ? { search: request.search } : {}),
         providerOptions,
         abortSignal: request.signal,
         onProgress: request.onProgress,
@@ -215,7 +221,9 @@ export function createRagar(settings: RagarSettings): Ragar {
           user: request.user,
           reference: 'externalId' in reference ? { item: reference.externalId, title: reference.title, style: reference.style } : { text: reference.text },
           dataset,
-          engine: out.result.response,
+          // provider, model and timings; for the remote engines also exactly what reached the server (sent, selection, servers)
+          engine: { ...out.result.response, ...(out.result.providerMetadata?.[out.result.response.provider] ?? {}) },
+          ...(out.search ? { search: out.search } : {}),
           settings: { weighting, rankerSelection, candidates, seed, retrieval: setup.retrieval, retrievalSource: setup.retrievalSource },
           retrievalWeights: weights,
           keywords,

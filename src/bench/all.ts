@@ -2,10 +2,13 @@
  * `npm run bench`: one command for the project's speed numbers on a data home prepared by
  * `npx ragar demo` —
  *
- * - encode: images/s of MobileNetV2 and of the style statistics, texts/s of USE, over the first
- *   `--items` items of the dataset (model load reported separately);
- * - retrieval: per-query latency of retrieval weights + preference building (histories of 50 and
- *   500; the measurement of `npm run bench:retrieval`);
+ * - encode: images/s of MobileNetV2 on onnxruntime and on tfjs-wasm side by side (their ratio per
+ *   run), of the style statistics, texts/s of USE, over the first `--items` items of the dataset
+ *   (model load reported separately);
+ * - training: the generator's U-Net training step, ONNX engine vs PyTorch (`training.ts`);
+ * - search: exact vs usearch HNSW over 100k and 1M × 512 vectors (`search.ts`);
+ * - retrieval: per-query latency of retrieval weights + preference building (histories of 50, 500
+ *   and 5,000; the measurement of `npm run bench:retrieval`);
  * - ranking: ranker training ms per triple and scoring throughput (`npm run bench:ranking`'s);
  * - generation: latency of one candidate with the built-in engine (`ragar`), median of
  *   `--generations`, model load excluded and reported separately;
@@ -16,7 +19,9 @@
  * average is recorded before and after every section, since the machine may be shared. A section
  * that fails (e.g. generator weights that cannot be loaded) is recorded as `{ error }` and the
  * others still run. Prints a table (or the JSON with `--json`) and writes the JSON report with
- * the machine's description atomically to `--out` (default `<home>/bench/bench-all.json`).
+ * the machine's description atomically to `--out` (default `<home>/bench/bench-all.json`). The
+ * report's top-level `encode`, `training`, `search` and `load` (1/5/15-min load averages at the
+ * start) summarise the side-by-side comparisons.
  * `npm run bench -- --help` lists the options. Not a test: timings vary with the machine's load.
  */
 import fs from 'node:fs';
@@ -32,6 +37,7 @@ import { generateFor, generationPreference, type PersonalizationSetup } from '..
 import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../pipeline/setup.js';
 import type { GeneratorEngine } from '../generation/types.js';
 import { prepareRanking, type RankingContext } from '../ranking/pipeline.js';
+import { ContentRanker } from '../ranking/ranker.js';
 import { resolveCachedModel } from '../retrieval/vectors.js';
 import { Store } from '../store/store.js';
 import { RagarError } from '../util/errors.js';
@@ -42,6 +48,7 @@ import {
   BENCH_SECTIONS,
   BENCH_USAGE,
   formatBenchTable,
+  isSectionError,
   metric,
   parseBenchArgs,
   writeJsonAtomic,
@@ -50,8 +57,11 @@ import {
   type BenchReport,
   type BenchSection,
   type BenchSectionResult,
+  sizeKey,
 } from './report.js';
 import { retrievalPreferenceLatency } from './retrieval.js';
+import { searchComparison } from './search.js';
+import { TRAINING_BENCH_CONFIG, trainingStepComparison } from './training.js';
 import { isMainModule, machineDescription, median, percentile } from './stats.js';
 
 /** What a section's body returns. */
@@ -165,16 +175,84 @@ async function benchEncode(data: BenchData, o: BenchOptions): Promise<SectionOut
       await enc.dispose();
     }
   };
-  await measure('mobilenetImagesPerSecond', `MobileNetV2 (${o.workers} worker${o.workers === 1 ? '' : 's'})`, 'images/s', () => createImageEncoder({ workers: o.workers }), images);
+  if (images.length) {
+    // MobileNetV2 on onnxruntime (the default) and on tfjs-wasm, side by side: each run times one
+    // pass of each over the same images, and the ratio of that run is kept
+    const t0 = performance.now();
+    const onnx = await createImageEncoder({ image: 'mobilenet', workers: o.workers });
+    details.onnxLoadMs = performance.now() - t0;
+    const t1 = performance.now();
+    const tfjs = await createImageEncoder({ image: 'mobilenet-tfjs', workers: o.workers });
+    details.tfjsLoadMs = performance.now() - t1;
+    try {
+      const warm = images.slice(0, Math.min(8, images.length));
+      await onnx.encode(warm);
+      await tfjs.encode(warm);
+      const rate = async (enc: ImageEncoder) => {
+        const t = performance.now();
+        await enc.encode(images);
+        return images.length / ((performance.now() - t) / 1000);
+      };
+      const onnxRates: number[] = [];
+      const tfjsRates: number[] = [];
+      for (let r = 0; r < o.runs; r++) {
+        onnxRates.push(await rate(onnx));
+        tfjsRates.push(await rate(tfjs));
+        note(`encode run ${r + 1}/${o.runs}: onnxruntime ${onnxRates[r].toFixed(1)} images/s, tfjs-wasm ${tfjsRates[r].toFixed(1)} images/s`);
+      }
+      metrics.onnxImagesPerSecond = metric(`MobileNetV2 on onnxruntime (${o.workers || 2} threads), ${images.length} items`, 'images/s', onnxRates);
+      metrics.tfjsImagesPerSecond = metric(`MobileNetV2 on tfjs-wasm (${o.workers} worker${o.workers === 1 ? '' : 's'}), ${images.length} items`, 'images/s', tfjsRates);
+      metrics.onnxOverTfjs = metric('  onnxruntime / tfjs-wasm, per run', '×', onnxRates.map((x, i) => x / tfjsRates[i]));
+    } finally {
+      await onnx.dispose();
+      await tfjs.dispose();
+    }
+  }
   await measure('styleStatsImagesPerSecond', 'style statistics', 'images/s', () => createImageEncoder({ image: 'style-stats' }), images);
   await measure('useTextsPerSecond', 'USE text encoder', 'texts/s', () => createTextEncoder(), texts);
+  return { metrics, details };
+}
+
+/** training: the generator's training step, ONNX engine vs PyTorch (when installed), side by side. */
+async function benchTraining(o: BenchOptions): Promise<SectionOutput> {
+  const r = await trainingStepComparison({ batch: o.trainBatch, steps: o.trainSteps, runs: o.runs, onProgress: note });
+  const metrics: Record<string, BenchMetric> = {
+    onnxMsPerSample: metric(`U-Net training step on the ONNX engine (batch ${r.batch}, ${r.threads} threads)`, 'ms/sample', r.onnxMsPerSample),
+  };
+  if (r.torchMsPerSample && r.ratios) {
+    metrics.torchMsPerSample = metric(`the same step on PyTorch ${r.torch?.version ?? ''} (${r.threads} threads)`, 'ms/sample', r.torchMsPerSample);
+    metrics.onnxOverTorch = metric('  ONNX engine / PyTorch, per run', '×', r.ratios);
+  }
+  const { onnxMsPerSample: _a, torchMsPerSample: _b, ratios: _c, ...details } = r;
+  return { metrics, details: { ...details, network: TRAINING_BENCH_CONFIG, steps: o.trainSteps } };
+}
+
+/** search: exact vs approximate (usearch) top-10 search over 512-d catalogs of each `--search-sizes`. */
+async function benchSearch(o: BenchOptions): Promise<SectionOutput> {
+  const metrics: Record<string, BenchMetric> = {};
+  const details: Record<string, unknown> = {};
+  for (const n of o.searchSizes) {
+    const key = sizeKey(n);
+    const big = n >= 500_000;
+    const r = await searchComparison({ n, runs: o.runs, annQueries: 200, exactQueries: big ? 20 : 50, recallQueries: big ? 100 : 200, onProgress: note });
+    metrics[`${key}ExactP50Ms`] = metric(`${key} × 512, exact top-10: p50 per query`, 'ms', r.exactP50Ms);
+    metrics[`${key}ExactP99Ms`] = metric(`${key} × 512, exact top-10: p99 per query`, 'ms', r.exactP99Ms);
+    for (const s of r.sweep) {
+      const tag = s === r.chosen ? '' : `C${s.candidates}`;
+      metrics[`${key}AnnP50Ms${tag}`] = metric(`${key} × 512, usearch top-10, ${s.candidates} candidates: p50 per query`, 'ms', s.annP50Ms);
+      metrics[`${key}AnnP99Ms${tag}`] = metric(`${key} × 512, usearch top-10, ${s.candidates} candidates: p99 per query`, 'ms', s.annP99Ms);
+      metrics[`${key}RecallAt10${tag}`] = metric(`${key} × 512, usearch recall@10 vs exact, ${s.candidates} candidates`, '', [s.recallAt10]);
+    }
+    const { exactP50Ms: _a, exactP99Ms: _b, ...rest } = r;
+    details[key] = { ...rest, chosenCandidates: r.chosen.candidates };
+  }
   return { metrics, details };
 }
 
 /** retrieval: per-query latency of retrieval weights + preference (bench:retrieval's measurement). */
 async function benchRetrieval(o: BenchOptions): Promise<SectionOutput> {
   const metrics: Record<string, BenchMetric> = {};
-  for (const n of [50, 500]) {
+  for (const n of [50, 500, 5000]) {
     const p50: number[] = [];
     const p99: number[] = [];
     for (let r = 0; r < o.runs; r++) {
@@ -193,13 +271,18 @@ async function benchRanking(data: BenchData, o: BenchOptions): Promise<SectionOu
   const rc = data.rankingContext();
   const coldItems = o.quick ? 200 : 1000;
   const users = o.quick ? 3 : 10;
-  const trained = rankerTrainingSpeed(rc, { useIds: true, samples: o.samples, epochs: o.runs + 1 });
+  const trained = await rankerTrainingSpeed(rc, { useIds: true, samples: o.samples, epochs: o.runs + 1 });
   const perTriple = trained.msPerSample.slice(1); // the first epoch warms up
   rankerScoringSpeed(rc, trained.ranker, { coldItems: Math.min(coldItems, 100), users: 1 }); // warm-up
   const cold: number[] = [];
   const full: number[] = [];
   for (let r = 0; r < o.runs; r++) {
-    const s = rankerScoringSpeed(rc, trained.ranker, { coldItems, users });
+    // a fresh ranker per run (same weights and projections): the attention it keeps per user
+    // would otherwise make runs after the first rank the same users from cache
+    const t = trained.ranker;
+    const fresh = new ContentRanker(t.features, t.numUsers, t.options, t.weights, t.name);
+    fresh.setProjections(t.projectAll());
+    const s = rankerScoringSpeed(rc, fresh, { coldItems, users });
     cold.push(s.coldPerSecond);
     full.push(s.usersPerSecond);
   }
@@ -350,6 +433,34 @@ async function runSection(name: BenchSection, index: number, total: number, body
   }
 }
 
+/** The issue-16 summary keys (`encode`, `training`, `search`) from the sections that ran. */
+function summary(sections: BenchReport['sections'], o: BenchOptions): Pick<BenchReport, 'encode' | 'training' | 'search'> {
+  const ok = (name: BenchSection) => {
+    const r = sections[name];
+    return r && !isSectionError(r) ? r : undefined;
+  };
+  const out: Pick<BenchReport, 'encode' | 'training' | 'search'> = {};
+  const enc = ok('encode')?.metrics;
+  if (enc?.onnxImagesPerSecond && enc.tfjsImagesPerSecond && enc.onnxOverTfjs) {
+    out.encode = { onnxImagesPerSecond: enc.onnxImagesPerSecond.median, tfjsImagesPerSecond: enc.tfjsImagesPerSecond.median, ratio: enc.onnxOverTfjs.median };
+  }
+  const tr = ok('training')?.metrics;
+  if (tr?.onnxMsPerSample) {
+    out.training = { onnxMsPerSample: tr.onnxMsPerSample.median, torchMsPerSample: tr.torchMsPerSample?.median ?? null, ratio: tr.onnxOverTorch?.median ?? null };
+  }
+  const se = ok('search')?.metrics;
+  if (se) {
+    out.search = {};
+    for (const n of o.searchSizes) {
+      const k = sizeKey(n);
+      if (se[`${k}ExactP99Ms`]) out.search[k] = { exactP99Ms: se[`${k}ExactP99Ms`].median, annP99Ms: se[`${k}AnnP99Ms`].median, recallAt10: se[`${k}RecallAt10`].median };
+      const chosen = (ok('search')?.details[k] as { chosenCandidates?: number } | undefined)?.chosenCandidates;
+      if (out.search[k] && chosen !== undefined) out.search[k].annCandidates = chosen;
+    }
+  }
+  return out;
+}
+
 /**
  * Run the benchmark for parsed options: open the data home (when a section needs it), run the
  * selected sections, and return the report (not yet printed or written).
@@ -358,12 +469,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const home = resolveHome(o.home);
   const started = performance.now();
   const loadBefore = loadNow();
-  const needsData = o.sections.some((s) => s !== 'retrieval');
+  const needsData = o.sections.some((s) => s !== 'retrieval' && s !== 'training' && s !== 'search');
   const data = needsData ? openData(home, o.dataset, o.sections) : null;
   if (o.runs < 3) note(`--runs ${o.runs}: fewer than 3 runs, the medians are not robust on a shared machine`);
   const sections: BenchReport['sections'] = {};
   const body: Record<BenchSection, () => Promise<SectionOutput>> = {
     encode: () => benchEncode(data!, o),
+    training: () => benchTraining(o),
+    search: () => benchSearch(o),
     retrieval: () => benchRetrieval(o),
     ranking: () => benchRanking(data!, o),
     generation: () => benchGeneration(data!, o),
@@ -380,10 +493,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     home,
     dataset: o.dataset,
     settings,
-    load: { before: loadBefore, after: loadNow() },
+    load: loadBefore,
+    loadAfter: loadNow(),
     seconds: (performance.now() - started) / 1000,
     sections,
     skipped: BENCH_SECTIONS.filter((s) => !o.sections.includes(s)),
+    ...summary(sections, o),
   };
 }
 

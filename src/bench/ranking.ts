@@ -31,10 +31,10 @@ export interface RankerTrainingSpeed {
  * epoch.
  *
  * @example
- * const { msPerSample } = rankerTrainingSpeed(ctx, { useIds: true, samples: 3000, epochs: 3 });
+ * const { msPerSample } = await rankerTrainingSpeed(ctx, { useIds: true, samples: 3000, epochs: 3 });
  */
-export function rankerTrainingSpeed(ctx: RankingContext, options: { useIds: boolean; samples: number; epochs: number }): RankerTrainingSpeed {
-  const t = trainRanker(ctx.data, ctx.features, { ...DEFAULT_RANKER, useIds: options.useIds, epochs: options.epochs, samplesPerEpoch: options.samples }, { siblings: ctx.siblings });
+export async function rankerTrainingSpeed(ctx: RankingContext, options: { useIds: boolean; samples: number; epochs: number }): Promise<RankerTrainingSpeed> {
+  const t = await trainRanker(ctx.data, ctx.features, { ...DEFAULT_RANKER, useIds: options.useIds, epochs: options.epochs, samplesPerEpoch: options.samples }, { siblings: ctx.siblings });
   return { msPerSample: t.secondsPerEpoch.map((s) => (s * 1000) / options.samples), ranker: t.ranker };
 }
 
@@ -62,7 +62,7 @@ export function rankerScoringSpeed(ctx: RankingContext, ranker: ContentRanker, o
   return { coldPerSecond, usersPerSecond };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const arg = (name: string, fallback?: string) => {
     const i = args.indexOf(name);
@@ -79,7 +79,7 @@ function main(): void {
   const samples = quick ? 500 : 3000;
 
   for (const useIds of [true, false]) {
-    const t = rankerTrainingSpeed(ctx, { useIds, samples, epochs: quick ? 1 : 3 });
+    const t = await rankerTrainingSpeed(ctx, { useIds, samples, epochs: quick ? 1 : 3 });
     const msPerSample = percentile(t.msPerSample, 50);
     const perFullEpoch = (msPerSample * ctx.data.trainInteractions.length) / 1000;
     const name = useIds ? 'ranker' : 'content';
@@ -107,4 +107,4 @@ function main(): void {
   store.close();
 }
 
-if (isMainModule(import.meta.url)) main();
+if (isMainModule(import.meta.url)) void main();

@@ -14,29 +14,30 @@ describe('parseBenchArgs', () => {
   });
 
   it('reads every option, in both --flag value and --flag=value forms', () => {
-    const o = parseBenchArgs(['--home', '/tmp/h', '--dataset=ml', '--out', 'x.json', '--json', '--runs', '5', '--items=8', '--workers', '0', '--queries', '7', '--samples', '100', '--generations', '4', '--tasks', '2', '--candidates', '2']);
-    expect(o).toMatchObject({ home: '/tmp/h', dataset: 'ml', out: 'x.json', json: true, runs: 5, items: 8, workers: 0, queries: 7, samples: 100, generations: 4, tasks: 2, candidates: 2 });
+    const o = parseBenchArgs(['--home', '/tmp/h', '--dataset=ml', '--out', 'x.json', '--json', '--runs', '5', '--items=8', '--workers', '0', '--queries', '7', '--samples', '100', '--generations', '4', '--tasks', '2', '--candidates', '2', '--train-steps', '3', '--train-batch=4', '--search-sizes', '20k,2m,500']);
+    expect(o).toMatchObject({ home: '/tmp/h', dataset: 'ml', out: 'x.json', json: true, runs: 5, items: 8, workers: 0, queries: 7, samples: 100, generations: 4, tasks: 2, candidates: 2, trainSteps: 3, trainBatch: 4, searchSizes: [20_000, 2_000_000, 500] });
   });
 
   it('selects sections with --only and --skip, always in run order', () => {
     expect(parseBenchArgs(['--only', 'retrieval,encode']).sections).toEqual(['encode', 'retrieval']);
-    expect(parseBenchArgs(['--skip', 'generation, eval']).sections).toEqual(['encode', 'retrieval', 'ranking']);
+    expect(parseBenchArgs(['--skip', 'generation, eval, training']).sections).toEqual(['encode', 'search', 'retrieval', 'ranking']);
     expect(parseBenchArgs(['--only', 'encode,eval', '--skip', 'eval']).sections).toEqual(['encode']);
   });
 
   it('--quick lowers the defaults, explicit flags still win', () => {
     const o = parseBenchArgs(['--quick', '--tasks', '6']);
-    expect(o).toMatchObject({ ...BENCH_DEFAULTS.quick, tasks: 6, quick: true, runs: 3 });
+    expect(o).toMatchObject({ ...BENCH_DEFAULTS.quick, searchSizes: [10_000, 100_000], tasks: 6, quick: true, runs: 3 });
   });
 
   it('rejects bad input with a RagarError (USAGE) naming the problem', () => {
     const bad: [string[], RegExp][] = [
-      [['--only', 'encode,nope'], /unknown section\(s\) nope .*known: encode, retrieval/],
+      [['--only', 'encode,nope'], /unknown section\(s\) nope .*known: encode, training, search, retrieval/],
       [['--skip', ','], /--skip needs/],
       [['--only', 'eval', '--skip', 'eval'], /no section left/],
       [['--runs', '0'], /--runs must be an integer ≥ 1/],
       [['--runs', '2.5'], /--runs must be an integer/],
       [['--items', 'many'], /--items must be an integer/],
+      [['--search-sizes', '10x'], /--search-sizes: "10x"/],
       [['--frobnicate'], /frobnicate/],
       [['stray'], /stray|positional/i],
       [['--runs'], /runs/],
@@ -85,8 +86,9 @@ function sampleReport(): BenchReport {
     machine: { node: 'v20.0.0', platform: 'linux x64', cpus: 2, cpuModel: 'Test CPU', memoryGiB: 8 },
     home: '/tmp/h',
     dataset: 'emoji-styles',
-    settings: { runs: 3, items: 16, workers: 2, queries: 50, samples: 500, generations: 5, tasks: 2, candidates: 4, quick: true },
-    load: { before: [1.5, 1.25, 1], after: [2, 1.5, 1.1] },
+    settings: { runs: 3, items: 16, workers: 2, queries: 50, samples: 500, generations: 5, tasks: 2, candidates: 4, trainSteps: 2, trainBatch: 8, searchSizes: [10_000, 100_000], quick: true },
+    load: [1.5, 1.25, 1],
+    loadAfter: [2, 1.5, 1.1],
     seconds: 42.5,
     sections: {
       encode: {

@@ -9,7 +9,7 @@ import { RagarError } from '../util/errors.js';
 import { median } from './stats.js';
 
 /** The sections of `npm run bench`, in the order they run. */
-export const BENCH_SECTIONS = ['encode', 'retrieval', 'ranking', 'generation', 'eval'] as const;
+export const BENCH_SECTIONS = ['encode', 'training', 'search', 'retrieval', 'ranking', 'generation', 'eval'] as const;
 /** One section name. */
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
@@ -38,6 +38,11 @@ export interface BenchOptions {
   generations: number;
   /** Test tasks per evaluation run. */
   tasks: number;
+  /** Training: steps timed per run on each engine; batch of the step. */
+  trainSteps: number;
+  trainBatch: number;
+  /** Search: catalog sizes (vectors of 512 dimensions). */
+  searchSizes: number[];
   /** Candidates per output in the +rank evaluation runs (as `ragar generate evaluate`: 4). */
   candidates: number;
   /** The short variant: smaller defaults for items, queries, samples, generations and tasks. */
@@ -47,14 +52,16 @@ export interface BenchOptions {
 
 /** Defaults of the full run, and of `--quick`. */
 export const BENCH_DEFAULTS = {
-  full: { items: 64, queries: 200, samples: 3000, generations: 20, tasks: 10 },
-  quick: { items: 16, queries: 50, samples: 500, generations: 5, tasks: 2 },
+  full: { items: 64, queries: 200, samples: 3000, generations: 20, tasks: 10, trainSteps: 5, searchSizes: [100_000, 1_000_000] },
+  quick: { items: 16, queries: 50, samples: 500, generations: 5, tasks: 2, trainSteps: 2, searchSizes: [10_000, 100_000] },
 } as const;
 
 /** `npm run bench -- --help`. */
 export const BENCH_USAGE = `usage: npm run bench -- [options]   (or: node dist/bench/all.js [options])
 
-Measures encode throughput, retrieval latency, ranker training and scoring, generation latency
+Measures encode throughput (MobileNetV2 on onnxruntime vs tfjs-wasm), the generator's training
+step (ONNX engine vs PyTorch when installed), vector search (exact vs usearch at 100k and 1M),
+retrieval latency, ranker training and scoring, generation latency
 and evaluation wall time on a data home prepared by \`npx ragar demo\`; prints a table (or JSON)
 and writes the JSON report with the machine's description.
 
@@ -73,6 +80,9 @@ and writes the JSON report with the machine's description.
   --generations N     generation: timed single-candidate generations (default ${BENCH_DEFAULTS.full.generations})
   --tasks N           eval: test tasks per evaluation run (default ${BENCH_DEFAULTS.full.tasks})
   --candidates N      eval: candidates per output in the +rank runs (default 4)
+  --train-steps N     training: steps timed per run on each engine (default ${BENCH_DEFAULTS.full.trainSteps})
+  --train-batch N     training: batch of the step (default 8, the generator's)
+  --search-sizes a,b  search: catalog sizes, e.g. 100k,1m (default 100k,1m; --quick 10k,100k)
   --help              this text`;
 
 function intArg(name: string, value: string | undefined, fallback: number, min: number): number {
@@ -80,6 +90,35 @@ function intArg(name: string, value: string | undefined, fallback: number, min: 
   const n = Number(value);
   if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new RagarError(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`, 'USAGE');
   return n;
+}
+
+/**
+ * Parse `--search-sizes`: comma-separated counts with an optional k or m suffix.
+ *
+ * @example
+ * sizeList('100k,1m') // [100000, 1000000]
+ */
+export function sizeList(value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const out = value.split(',').map((raw) => {
+    const m = raw.match(/^\s*(\d+)\s*([km]?)\s*$/i);
+    const n = m ? Number(m[1]) * (m[2].toLowerCase() === 'k' ? 1e3 : m[2].toLowerCase() === 'm' ? 1e6 : 1) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) throw new RagarError(`--search-sizes: ${JSON.stringify(raw)} is not a size such as 100k or 1m`, 'USAGE');
+    return n;
+  });
+  return out;
+}
+
+/**
+ * The key of a catalog size in the report: `100k`, `1m`, or the plain number.
+ *
+ * @example
+ * sizeKey(1_000_000) // '1m'
+ */
+export function sizeKey(n: number): string {
+  if (n % 1e6 === 0) return `${n / 1e6}m`;
+  if (n % 1e3 === 0) return `${n / 1e3}k`;
+  return String(n);
 }
 
 function sectionList(name: string, value: string | undefined): BenchSection[] | undefined {
@@ -124,6 +163,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         generations: { type: 'string' },
         tasks: { type: 'string' },
         candidates: { type: 'string' },
+        'train-steps': { type: 'string' },
+        'train-batch': { type: 'string' },
+        'search-sizes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -154,6 +196,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     generations: intArg('generations', str('generations'), d.generations, 1),
     tasks: intArg('tasks', str('tasks'), d.tasks, 1),
     candidates: intArg('candidates', str('candidates'), 4, 1),
+    trainSteps: intArg('train-steps', str('train-steps'), d.trainSteps, 1),
+    trainBatch: intArg('train-batch', str('train-batch'), 8, 1),
+    searchSizes: sizeList(str('search-sizes')) ?? [...d.searchSizes],
     quick,
     help,
   };
@@ -202,10 +247,19 @@ export interface BenchReport {
   home: string;
   dataset: string;
   settings: Omit<BenchOptions, 'home' | 'dataset' | 'out' | 'json' | 'help' | 'sections'>;
-  load: LoadWindow;
+  /** Load averages (1, 5, 15 min) when the run started. */
+  load: number[];
+  /** Load averages (1, 5, 15 min) when it ended. */
+  loadAfter: number[];
   seconds: number;
   sections: Partial<Record<BenchSection, BenchSectionResult>>;
   skipped: BenchSection[];
+  /** The issue-16 summary: onnxruntime vs tfjs-wasm image encoding (medians of the runs; ratio = median of per-run ratios). */
+  encode?: { onnxImagesPerSecond: number; tfjsImagesPerSecond: number; ratio: number };
+  /** The ONNX engine's training step vs PyTorch's (ms per sample; ratio = engine / PyTorch, median of per-run ratios). */
+  training?: { onnxMsPerSample: number; torchMsPerSample: number | null; ratio: number | null };
+  /** Exact vs approximate search per catalog size (`100k`, `1m`). */
+  search?: Record<string, { exactP99Ms: number; annP99Ms: number; recallAt10: number; annCandidates?: number }>;
 }
 
 /**
@@ -266,7 +320,7 @@ export function formatBenchTable(report: BenchReport): string {
   const lines = [
     `ragar bench: dataset ${report.dataset} in ${report.home}; medians of ${report.settings.runs} run${report.settings.runs === 1 ? '' : 's'} (min–max)`,
     `machine: Node ${String(m.node ?? '?')}, ${String(m.platform ?? '?')}, ${String(m.cpus ?? '?')} × ${String(m.cpuModel ?? '?')}, ${String(m.memoryGiB ?? '?')} GiB`,
-    `load average (1/5/15 min): ${formatLoad(report.load.before)} before, ${formatLoad(report.load.after)} after; ${formatNumber(report.seconds)} s in all`,
+    `load average (1/5/15 min): ${formatLoad(report.load)} before, ${formatLoad(report.loadAfter)} after; ${formatNumber(report.seconds)} s in all`,
     '',
   ];
   const rows: string[][] = [['section', 'measurement', 'median', 'unit', 'min–max', 'runs']];

@@ -74,9 +74,9 @@ export async function exactSearchLatency(size: number, dim: number, options: { q
       ids.push(String(start + i));
       for (let d = 0; d < dim; d++) vecs[i * dim + d] = rng.normal();
     }
-    index.add(ids, vecs);
+    index.addSync(ids, vecs);
   }
-  return timeRuns(() => index.search(randomUnit(rng, dim), 10), options.queries, 3);
+  return timeRuns(() => index.searchSync(randomUnit(rng, dim), 10), options.queries, 3);
 }
 
 async function main(): Promise<void> {

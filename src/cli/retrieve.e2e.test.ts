@@ -123,7 +123,7 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(record.candidates.filter((c: { chosen: boolean }) => c.chosen)).toHaveLength(1);
     expect(record.retrievalWeights.reduce((s: number, h: { weight: number }) => s + h.weight, 0)).toBeCloseTo(1, 5);
     expect(fs.existsSync(path.join(out, 'chosen.png'))).toBe(true);
-    expect(JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')).engine).toBe('builtin');
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')).engine).toMatchObject({ provider: 'builtin', modelId: 'ragar' });
     const fromFile = ragar('generate', '--user', task.user, '--reference-image', png, '--reference-text', 'a smiling face', '--lambda', '0', '--weights', 'uniform', '--candidates', '1', '--out', path.join(home, 'gen-file'), '--json');
     expect(fromFile.code, fromFile.stderr).toBe(0);
     expect(fromFile.json().generator.variant).toBe('ragar-norank');

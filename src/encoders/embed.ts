@@ -78,7 +78,7 @@ export async function embedDataset(store: Store, datasetName: string, options: E
       else groups.set(key, [id]);
     }
     const keys = [...groups.keys()];
-    progress.start(`${field} embeddings`, keys.length);
+    progress.start(`${field} embeddings (${encoder.modelId})`, keys.length);
     let done = 0;
     for (let start = 0; start < keys.length; start += batchSize) {
       if (options.signal?.aborted) throw new RagarError(`embedding aborted after ${done} of ${keys.length} inputs (finished batches are saved)`, 'ABORTED');
@@ -87,7 +87,8 @@ export async function embedDataset(store: Store, datasetName: string, options: E
       try {
         vectors = await encoder.encode(batch.map(inputOf), { signal: options.signal });
       } catch (err) {
-        if (options.signal?.aborted || err instanceof RagarError) throw err;
+        // a bad input (BAD_INPUT) is looked for below; any other RagarError (abort, disposed) is final
+        if (options.signal?.aborted || (err instanceof RagarError && err.code !== 'BAD_INPUT')) throw err;
         // Find and name the input that fails, so a corrupt image file can be fixed or rebuilt.
         for (const key of batch) {
           try {

@@ -2,19 +2,24 @@ import { RagarError } from '../util/errors.js';
 import type { ImageEncoder, TextEncoder } from './types.js';
 
 /** Names of the image encoders `--image-encoder` accepts. */
-export const IMAGE_ENCODERS = ['mobilenet', 'clip', 'style-stats'] as const;
+/**
+ * `mobilenet` is MobileNetV2 on onnxruntime (`mobilenetOnnx.ts`); `mobilenet-tfjs` is the same
+ * model on tfjs-wasm (`mobilenet.ts`), kept as the reference the onnxruntime graph is tested
+ * against. Both give the same features (max |Δ| ≤ 1e-4, tested) under the same model id.
+ */
+export const IMAGE_ENCODERS = ['mobilenet', 'mobilenet-tfjs', 'clip', 'style-stats'] as const;
 /** Names of the text encoders `--text-encoder` accepts. */
 export const TEXT_ENCODERS = ['use', 'clip'] as const;
 
 /** Where encoders come from (CLI flags). */
 export interface EncoderChoice {
-  /** `mobilenet` (default, embedded), `style-stats` or `clip` (needs `clipPath`). */
+  /** `mobilenet` (default, embedded, onnxruntime), `mobilenet-tfjs`, `style-stats` or `clip` (needs `clipPath`). */
   image?: string;
   /** `use` (default, embedded) or `clip` (needs `clipPath`). */
   text?: string;
   /** Local folder of a CLIP in the Hugging Face layout (the CLI's `--clip DIR` or `RAGAR_CLIP`). */
   clipPath?: string;
-  /** Worker threads for the image encoder (default 2: both cores). */
+  /** Threads of the image encoder (onnxruntime intra-op threads, or tfjs worker threads; default 2: both cores). */
   workers?: number;
 }
 
@@ -34,6 +39,10 @@ function needClip(choice: EncoderChoice): string {
 export async function createImageEncoder(choice: EncoderChoice = {}): Promise<ImageEncoder> {
   const name = choice.image ?? DEFAULT_ENCODERS.image;
   if (name === 'mobilenet') {
+    const { createMobileNetOnnxEncoder } = await import('./mobilenetOnnx.js');
+    return createMobileNetOnnxEncoder({ threads: choice.workers || 2 }); // 0 (tfjs: in-process) → both cores
+  }
+  if (name === 'mobilenet-tfjs') {
     const { createMobileNetEncoder } = await import('./mobilenet.js');
     return createMobileNetEncoder({ workers: choice.workers });
   }

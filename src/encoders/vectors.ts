@@ -15,7 +15,7 @@ export interface DatasetVectors {
 }
 
 /** Model-id prefixes of the encoders `--image-encoder` / `--text-encoder` name. */
-export const MODEL_ID_PREFIX: Record<string, string[]> = { mobilenet: ['mobilenetv2'], use: ['use-'], clip: ['clip:', 'siglip:'], 'style-stats': ['style-stats'] };
+export const MODEL_ID_PREFIX: Record<string, string[]> = { mobilenet: ['mobilenetv2'], 'mobilenet-tfjs': ['mobilenetv2'], use: ['use-'], clip: ['clip:', 'siglip:'], 'style-stats': ['style-stats'] };
 
 /**
  * Find the cached model of `field` for a dataset whose id belongs to the named encoder

@@ -82,7 +82,7 @@ beforeAll(async () => {
   styleEncoder = createStyleStatsEncoder();
   await embedDataset(store, 'emoji-styles', { image: styleEncoder });
   const rc = prepareRanking(DatasetView.open(store, 'emoji-styles'));
-  trainRankingModels(rc, home, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
+  await trainRankingModels(rc, home, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
   setup = generationSetupFrom(rc, home);
   trainJointForDataset(store, 'emoji-styles', { image: 'mobilenet', text: 'use' }, { ...DEFAULT_JOINT, dimension: 8, epochs: 2 });
   instruments = openTaskInstruments(setup, { split: 'test', seed: 1, jointDir: jointSpaceDir(home, 'emoji-styles'), rankerKey: 'ranker-1' });
@@ -103,7 +103,7 @@ describe('prepareEvalTasks', () => {
       expect(t.history.every((h, i) => i === 0 || h.retrievalWeight <= t.history[i - 1].retrievalWeight)).toBe(true);
       expect(t.others.some((u) => u.userId === t.task.userId)).toBe(false);
       expect(t.others.every((u) => u.split === 'test')).toBe(true);
-      expect(t.target.concept).toBe(t.reference.concept);
+      expect(t.target!.concept).toBe(t.reference.concept);
     }
     // the candidate seed depends on the task, not on its position
     const again = prepareEvalTasks(instruments, DatasetView.open(store, 'emoji-styles').tasks('test').slice(2, 4));
@@ -127,9 +127,9 @@ describe('runEvaluation', () => {
     }
     const evaluated = prepareEvalTasks(instruments, DatasetView.open(store, 'emoji-styles').tasks('test').filter((t) => t.targetItemId !== null).slice(0, 6));
     const styleCounts = new Map<string, number>();
-    for (const t of evaluated) styleCounts.set(t.target.style!, (styleCounts.get(t.target.style!) ?? 0) + 1);
+    for (const t of evaluated) styleCounts.set(t.target!.style!, (styleCounts.get(t.target!.style!) ?? 0) + 1);
     // the oracle conditions on each task's true target style
-    expect(oracleCalls.slice(0, 6)).toEqual(evaluated.map((t) => t.target.style));
+    expect(oracleCalls.slice(0, 6)).toEqual(evaluated.map((t) => t.target!.style));
     // the overall style accuracy is the per-style accuracies weighted by each style's task count
     for (const m of report.methods) {
       const weighted = [...styleCounts].reduce((a, [st, c]) => a + c * m.styleByTarget![st], 0) / 6;

@@ -90,6 +90,26 @@ export const EVAL_METHODS: Record<EvalMethodName, { label: string; description: 
   target: { label: 'ground truth (upper bound)', description: "the held-out rendition of the concept in the user's taste", engine: null },
 };
 
+/**
+ * The methods on an engine given from outside (`ragar eval --engine comfyui|a1111`): every
+ * generating method runs on that one engine; the ground truth, the oracle and the L1 translator
+ * need the built-in generators or a held-out target and are not among them.
+ */
+export const EXTERNAL_ENGINE_METHODS: readonly EvalMethodName[] = ['copy', 'non-personalised', 'pooling', 'retrieval', 'ragar'];
+
+/** Descriptions of the methods on an external image-prompt engine (the report's method table). */
+const EXTERNAL_DESCRIPTIONS: Partial<Record<EvalMethodName, string>> = {
+  'non-personalised': 'the engine with no image prompts and the reference text as prompt (empty history), one candidate',
+  pooling: "the engine with the whole history as image prompts at equal weights (PMG-Bench's IP-Adapter baseline), one candidate, no ranker",
+  retrieval: 'the engine with the retrieval weights as image-prompt weights, one candidate, no ranker',
+  ragar: 'the engine with the retrieval weights as image-prompt weights; the best of M candidates by ranker + semantic rank sum (full RAGAR)',
+};
+
+/** A method's description for the report (the external engine's wording when one is used). */
+function describe(m: EvalMethodName, external: boolean, candidates: number): string {
+  return ((external && EXTERNAL_DESCRIPTIONS[m]) || EVAL_METHODS[m].description).replace('M candidates', `${candidates} candidates`);
+}
+
 /** Metrics compared with paired bootstrap intervals (where available). */
 export const INTERVAL_METRICS: readonly string[] = ['style', 'concept', 'targetSsim', 'perceptual', 'cis', 'cs', 'histCis', 'histCs', 'histSsim', 'rankerScore', 'rankerMargin', 'clipCis', 'clipHistCis'];
 
@@ -103,8 +123,10 @@ export interface EvalEngine {
   checksum: string;
   /** Folder the weights were read from. */
   dir: string;
-  /** The rank-loss weight λ it was trained with. */
+  /** The rank-loss weight λ it was trained with (NaN for an external engine). */
   lambda: number;
+  /** True for an engine given from outside (a remote engine): it runs every generating method. */
+  external?: boolean;
 }
 
 /** The generators an evaluation may use: by role, plus extra λ models for the λ ablation. */
@@ -134,6 +156,8 @@ export interface EvaluationOptions {
   resamples: number;
   /** Options of the built-in engine passed to every generation (`steps`, `strength`, …). */
   engineOptions?: Record<string, unknown>;
+  /** The standard img2img strength of every generation (external engines); undefined = the engine's. */
+  strength?: number;
   /** Root of the result cache (`<report>/.cache/runs`). */
   cacheDir: string;
   /** The command line, for the report. */
@@ -192,7 +216,7 @@ function mean(xs: readonly number[]): number {
 function styleByTarget(results: Results, list: readonly EvalTask[]): Record<string, number> {
   const by = new Map<string, number[]>();
   for (const t of list) {
-    const s = t.target.style;
+    const s = t.target?.style;
     const hit = results.get(t.task.externalId)?.metrics.style;
     if (!s || hit === undefined) continue;
     const xs = by.get(s) ?? [];
@@ -300,8 +324,14 @@ export async function runEvaluation(
   for (const a of options.ablate) if (!(ABLATION_PARAMETERS as readonly string[]).includes(a)) throw new RagarError(`unknown ablation ${JSON.stringify(a)} (known: ${ABLATION_PARAMETERS.join(', ')})`, 'BAD_INPUT');
   if (!(Number.isInteger(options.candidates) && options.candidates >= 1)) throw new RagarError(`candidates must be a positive integer, got ${options.candidates}`, 'BAD_INPUT');
 
-  let records: TaskRecord[] = view.tasks(options.split).filter((t) => t.targetItemId !== null);
-  if (!records.length) throw new RagarError(`no ${options.split} tasks with a target in ${view.dataset.name}`, 'BAD_INPUT');
+  // A reference-only benchmark (no ground-truth gallery) evaluates every task of the split.
+  const groundTruth = instruments.gallery !== null;
+  let records: TaskRecord[] = view.tasks(options.split).filter((t) => !groundTruth || t.targetItemId !== null);
+  if (!records.length) throw new RagarError(`no ${options.split} tasks${groundTruth ? ' with a target' : ''} in ${view.dataset.name}`, 'BAD_INPUT');
+  const external = Object.values(engines).some((e) => !Array.isArray(e) && e?.external);
+  if (!groundTruth) {
+    for (const m of options.methods) if (!EXTERNAL_ENGINE_METHODS.includes(m)) throw new RagarError(`method ${m} needs a benchmark with ground truth (a held-out target, styles): ${view.dataset.name} has references only; methods here: ${EXTERNAL_ENGINE_METHODS.join(', ')}`, 'BAD_INPUT');
+  }
   if (options.tasks > 0) records = records.slice(0, options.tasks);
   const tasks = prepareEvalTasks(instruments, records);
   const ablationTasks = tasks.slice(0, Math.max(0, Math.min(options.ablationTasks, tasks.length)));
@@ -334,6 +364,7 @@ export async function runEvaluation(
           ranker: c.rankerSelection ? options.rankerKey : null,
           candidates: c.candidates,
           engineOptions,
+          strength: options.strength ?? null,
         }),
       )
       .digest('hex')
@@ -390,6 +421,7 @@ export async function runEvaluation(
       checkAbort();
       if (config.kind !== 'generate') {
         const item = config.kind === 'copy' ? t.reference : t.target;
+        if (!item) throw new RagarError(`task ${id} has no target to show`, 'BAD_INPUT');
         const png = view.store.images.read(item.imageHash!);
         const image = rc.vectors.image.get(item.id)!;
         const style = rc.style?.vectors.get(item.id) ?? null;
@@ -420,7 +452,8 @@ export async function runEvaluation(
           rankerSelection: config.rankerSelection,
           candidates: config.candidates,
           seed: t.seed,
-          providerOptions: { [config.engine!.engine.provider]: { ...engineOptions, ...(config.oracle ? { oracleStyle: t.target.style } : {}) } },
+          ...(options.strength !== undefined ? { strength: options.strength } : {}),
+          providerOptions: { [config.engine!.engine.provider]: { ...engineOptions, ...(config.oracle ? { oracleStyle: t.target?.style ?? null } : {}) } },
           abortSignal: options.signal,
         });
         const secs = (performance.now() - t0) / 1000;
@@ -462,7 +495,7 @@ export async function runEvaluation(
 
   // Aggregation.
   const specs: MetricSpec[] = taskMetricSpecs(instruments);
-  const targetImages = (list: readonly EvalTask[]) => list.map((t) => rc.vectors.image.get(t.target.id)!);
+  const targetImages = (list: readonly EvalTask[]) => list.map((t) => rc.vectors.image.get(t.target!.id)!);
   const clipTargets = instruments.clip ? await clipTargetVectors(instruments, tasks) : [];
   const aggregate = (results: Results, list: readonly EvalTask[]): Record<string, number> => {
     const rows = list.map((t) => results.get(t.task.externalId)!);
@@ -471,6 +504,7 @@ export async function runEvaluation(
       if (SET_LEVEL_METRICS.includes(m.key)) continue;
       values[m.key] = mean(rows.map((r) => r.metrics[m.key] ?? NaN));
     }
+    if (!groundTruth) return values;
     values.frechet = setFrechet(
       rows.map((r) => r.image),
       targetImages(list),
@@ -484,7 +518,7 @@ export async function runEvaluation(
   const methodResults: MethodResult[] = methods.map((m) => ({
     name: m,
     label: EVAL_METHODS[m].label,
-    description: EVAL_METHODS[m].description.replace('M candidates', `${options.candidates} candidates`),
+    description: describe(m, external, options.candidates),
     values: aggregate(mainResults.get(m)!.results, tasks),
     n: tasks.length,
     ...(specs.some((x) => x.key === 'style') ? { styleByTarget: styleByTarget(mainResults.get(m)!.results, tasks) } : {}),
@@ -538,17 +572,18 @@ export async function runEvaluation(
       if (!r || !cache) continue;
       const file = `images/${id}-${c.name}.png`;
       images.set(file, cache.readImage(t.task.externalId));
-      outputs[c.name] = { file, caption: `style ${r.metrics.style === 1 ? '✓' : '✗'} · R ${Number.isFinite(r.metrics.rankerScore) ? r.metrics.rankerScore.toFixed(2) : '–'}` };
+      const rank = `R ${Number.isFinite(r.metrics.rankerScore) ? r.metrics.rankerScore.toFixed(2) : '–'}`;
+      outputs[c.name] = { file, caption: groundTruth ? `style ${r.metrics.style === 1 ? '✓' : '✗'} · ${rank}` : `CIS ${Number.isFinite(r.metrics.cis) ? r.metrics.cis.toFixed(1) : '–'} · ${rank}` };
     }
-    const target = `images/${id}-target.png`;
-    images.set(target, view.store.images.read(t.target.imageHash!));
+    const target = t.target ? `images/${id}-target.png` : null;
+    if (target) images.set(target, view.store.images.read(t.target!.imageHash!));
     grid.push({
       id: t.task.externalId,
       user: t.task.userExternalId,
       reference: { file: ref, caption: `${t.reference.title} [${t.reference.style ?? '?'}]` },
       history: history.filter((h) => images.has(h.file)),
       outputs,
-      target: { file: target, caption: `target [${t.target.style ?? '?'}]` },
+      target: target ? { file: target, caption: `target [${t.target!.style ?? '?'}]` } : null,
     });
   }
 
@@ -559,11 +594,17 @@ export async function runEvaluation(
   const secondsPerTask = Object.fromEntries([...seconds].filter(([m]) => EVAL_METHODS[m as EvalMethodName].engine).map(([m, xs]) => [m, mean(xs)]));
   const r = setup.retrieval;
   const notes: string[] = [
-    `Methods: ${methods.map((m) => `${m} = ${EVAL_METHODS[m].description.replace('M candidates', `${options.candidates} candidates`)}`).join('; ')}.`,
+    `Methods: ${methods.map((m) => `${m} = ${describe(m, external, options.candidates)}`).join('; ')}.`,
+    ...(external ? [`Engine: ${[...new Set(Object.values(engines).filter((e): e is EvalEngine => !Array.isArray(e) && e !== undefined).map((e) => `${e.engine.provider} ${e.engine.modelId} (${e.dir})`))].join(', ')}; every generating method runs on it, the history's retrieval (or equal) weights as image-prompt weights.`] : []),
+    ...(groundTruth ? [] : [`${view.dataset.name} has references only (no held-out target drawn in the user's style): the ground-truth metrics (style accuracy, concept top-1, target SSIM/cosine, perceptual and Fréchet distances) do not apply; semantics are measured against the reference, personalisation against the user's history and by the ranker.`]),
     `Every generating method uses the same per-task seed; retrieval weights use α = ${r.alpha}, k = ${kText(r.k)}, τ = ${tauText(r.tau)} (${options.retrievalSource ?? 'setup'}).`,
     `Hist-* metrics compare the output with the user's history weighted by these retrieval weights (the heaviest ${instruments.histK} items, renormalised), the same yardstick for every method and ablation setting; the PMG/Pigeon protocol's plain mean over the whole history would reward looking like history items about unrelated groups, which the benchmark's group-dependent taste makes misleading.`,
     'The perceptual distance is 1 − cosine of the standardised style-statistics descriptors (colour, shading, gradient and outline statistics): a stand-in for VGG-LPIPS, which is not available offline.',
-    `Style accuracy uses a style classifier trained on renditions of concepts outside the ${options.split} split; on the real held-out renditions it is right ${(100 * instruments.gallery.classifier.realAccuracy).toFixed(1)}% of the time (the ceiling the ground-truth row shows). Concept top-1: the true concept among 10 drawn in the target style (chance 10%).`,
+    ...(instruments.gallery
+      ? [
+          `Style accuracy uses a style classifier trained on renditions of concepts outside the ${options.split} split; on the real held-out renditions it is right ${(100 * instruments.gallery.classifier.realAccuracy).toFixed(1)}% of the time (the ceiling the ground-truth row shows). Concept top-1: the true concept among 10 drawn in the target style (chance 10%).`,
+        ]
+      : []),
     `Ranker rows score each output with the trained ranker's cold path (MobileNetV2 + style statistics + the reference's text) for its own user and for ${instruments.otherUsers} other ${options.split} users (a fixed seeded sample).`,
     ...(instruments.jointNote ? [instruments.jointNote] : []),
     instruments.clip ? `CLIP metrics use ${instruments.clip.encoders.spaceId}; ${instruments.clip.source}.` : 'CLIP-based CIS/CS/Hist-CIS/Hist-CS are reported when a local CLIP folder is configured (--clip DIR or $RAGAR_CLIP).',
@@ -611,12 +652,15 @@ export async function runEvaluation(
       engineOptions,
       secondsPerTask,
       counts,
-      styleClassifier: {
-        realAccuracy: instruments.gallery.classifier.realAccuracy,
-        trainItems: instruments.gallery.classifier.trainItems,
-        trainAccuracy: instruments.gallery.classifier.trainAccuracy,
-        features: instruments.gallery.classifier.features,
-      },
+      styleClassifier: instruments.gallery
+        ? {
+            realAccuracy: instruments.gallery.classifier.realAccuracy,
+            trainItems: instruments.gallery.classifier.trainItems,
+            trainAccuracy: instruments.gallery.classifier.trainAccuracy,
+            features: instruments.gallery.classifier.features,
+          }
+        : null,
+      strength: options.strength ?? null,
       otherUsers: instruments.otherUsers,
       histK: instruments.histK,
       joint: instruments.joint ? 'available' : instruments.jointNote,

@@ -11,6 +11,7 @@ import type { ClipEncoders } from '../encoders/clip.js';
 import { createImageEncoder } from '../encoders/registry.js';
 import { jointSpaceDir } from '../encoders/trainJoint.js';
 import type { ImageEncoder } from '../encoders/types.js';
+import type { GeneratorEngineV1 } from '../generation/types.js';
 import { createBuiltinEngine } from '../generation/builtin/engine.js';
 import { BuiltinGenerator } from '../generation/builtin/model.js';
 import { generationSetupFrom, resolveGeneratorDir, type GeneratorVariant } from '../pipeline/setup.js';
@@ -25,6 +26,7 @@ import {
   DEFAULT_EVAL_METHODS,
   EVAL_METHOD_NAMES,
   EVAL_METHODS,
+  EXTERNAL_ENGINE_METHODS,
   perTaskCsv,
   runEvaluation,
   type AblationParameter,
@@ -66,6 +68,8 @@ async function loadEngine(dir: string, what: string, variant: GeneratorVariant |
   return { engine: createBuiltinEngine({ generator: loaded.generator, tower: null, modelId: variant ?? path.basename(dir) }), checksum: generatorChecksum(dir), dir, lambda };
 }
 
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 /** What {@link evaluateHome} is asked (the `ragar eval` options). */
 export interface EvaluateHomeOptions {
   dataset: string;
@@ -88,9 +92,17 @@ export interface EvaluateHomeOptions {
   generators?: string;
   /** Further generator folders for the λ ablation. */
   lambdaModels?: readonly string[];
-  /** Built-in engine options for every generation. */
+  /** Built-in engine options for every generation (`strength` also for an external engine). */
   steps?: number;
   strength?: number;
+  /**
+   * An engine for every generating method instead of the built-in generators (a ComfyUI or
+   * AUTOMATIC1111 engine): `key` identifies its settings in the result cache (results of another
+   * key are generated again), `description` names it in the report (e.g. its servers). With it,
+   * a reference-only dataset (PMG-Bench, POG, SER-30K, MovieLens imports) can be evaluated.
+   * The caller disposes of it.
+   */
+  engine?: { engine: GeneratorEngineV1; key: string; description: string };
   /** Local CLIP folder: adds the CLIP-based metrics. */
   clip?: string;
   /** Root of the shipped weights (`weights/`); default: the package's. */
@@ -158,28 +170,45 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const o = { ...EVALUATE_DEFAULTS, ...given } as EvaluateHomeOptions & typeof EVALUATE_DEFAULTS;
   const note = o.note ?? (() => {});
-  const { methods, ablate } = checkEvalSelection(o.methods, o.ablate);
+  const external = o.engine ?? null;
+  const selection = checkEvalSelection(o.methods, o.ablate);
+  let { methods, ablate } = selection;
   const lambdaModels = [...(o.lambdaModels ?? [])];
+  if (external) {
+    // The defaults become what an external engine can run; an explicit choice it cannot is an error.
+    if (sameList(methods, DEFAULT_EVAL_METHODS)) methods = methods.filter((m) => EXTERNAL_ENGINE_METHODS.includes(m));
+    if (sameList(ablate, ABLATION_PARAMETERS)) ablate = ablate.filter((a) => a !== 'lambda');
+    const bad = methods.filter((m) => !EXTERNAL_ENGINE_METHODS.includes(m));
+    if (bad.length) throw new RagarError(`--methods ${bad.join(', ')}: not with --engine ${external.engine.provider} (the ground truth, the oracle and the L1 translator need the built-in generators; methods: ${EXTERNAL_ENGINE_METHODS.join(', ')})`, 'BAD_INPUT');
+    if (ablate.includes('lambda')) throw new RagarError(`--ablate lambda compares built-in generators trained with different λ; not with --engine ${external.engine.provider} (ablate k, tau, alpha)`, 'BAD_INPUT');
+    if (o.steps || o.generators || lambdaModels.length) throw new RagarError(`--steps, --generators and --lambda-models are built-in generator options; not with --engine ${external.engine.provider}`, 'USAGE');
+  }
 
   const view = DatasetView.open(store, o.dataset);
   const items = [...view.items().values()];
-  if (!items.some((i) => i.concept && i.style) || view.conceptSplits().size === 0) {
-    throw new RagarError(`dataset ${o.dataset} has no concepts and styles (or no concept split): \`ragar eval\` needs a benchmark like emoji-styles, where each task has a target rendition of the reference's concept`, 'BAD_INPUT');
+  const groundTruth = items.some((i) => i.concept && i.style) && view.conceptSplits().size > 0;
+  if (!groundTruth && !external) {
+    throw new RagarError(
+      `dataset ${o.dataset} has no concepts and styles (or no concept split): the built-in generators are for benchmarks like emoji-styles, where each task has a target rendition of the reference's concept; ` +
+        'evaluate a reference-only dataset (PMG-Bench, POG, SER-30K, MovieLens imports) on an image-prompt engine: --engine comfyui --comfy-url URL (or a1111 --a1111-url URL)',
+      'BAD_INPUT',
+    );
   }
   const allTasks = view.tasks();
-  const splits = [...new Set(allTasks.filter((t) => t.targetItemId !== null).map((t) => t.split ?? '(none)'))];
-  if (!allTasks.some((t) => t.split === o.split && t.targetItemId !== null)) {
-    throw new RagarError(`dataset ${o.dataset} has no ${JSON.stringify(o.split)} tasks with a target (splits with tasks: ${splits.join(', ') || 'none'})`, 'BAD_INPUT');
+  const usable = (t: (typeof allTasks)[number]) => !groundTruth || t.targetItemId !== null;
+  const splits = [...new Set(allTasks.filter(usable).map((t) => t.split ?? '(none)'))];
+  if (!allTasks.some((t) => t.split === o.split && usable(t))) {
+    throw new RagarError(`dataset ${o.dataset} has no ${JSON.stringify(o.split)} tasks${groundTruth ? ' with a target' : ''} (splits with tasks: ${splits.join(', ') || 'none'})`, 'BAD_INPUT');
   }
 
   // Which generators are needed: resolved now (missing weights fail before anything loads), loaded below.
   const roles = new Set<EngineRole>();
-  for (const m of methods) {
+  for (const m of external ? [] : methods) {
     const role = EVAL_METHODS[m as EvalMethodName].engine;
     if (role) roles.add(role);
   }
-  if (ablate.length && o.ablationTasks > 0) roles.add('ragar');
-  if (ablate.includes('lambda') && o.ablationTasks > 0) roles.add('norank');
+  if (ablate.length && o.ablationTasks > 0 && !external) roles.add('ragar');
+  if (ablate.includes('lambda') && o.ablationTasks > 0 && !external) roles.add('norank');
   const dirs = (['ragar', 'norank', 'l1'] as const)
     .filter((r) => roles.has(r))
     .map((role) => {
@@ -190,6 +219,7 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
     if (!fs.existsSync(path.join(dir, 'generator.json'))) throw new RagarError(`--lambda-models: no generator in ${dir} (generator.json missing); train one with \`ragar train generator --lambda X --out ${dir}\``, 'NOT_FOUND');
   }
   const rc = prepareRanking(view);
+  // Without a trained ranker this fails with NOT_FOUND saying to run `ragar rank train --dataset D`.
   const setup = generationSetupFrom(rc, store.home);
   const rankerKey = rankerChecksum(store.home, o.dataset);
   const engines: EvalEngines = {};
@@ -198,6 +228,11 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
   let style: ImageEncoder | undefined;
   let clip: ClipEncoders | undefined;
   try {
+    if (external) {
+      const e: EvalEngine = { engine: external.engine, checksum: createHash('sha256').update(`${external.engine.provider}\n${external.engine.modelId}\n${external.key}`).digest('hex'), dir: external.description, lambda: NaN, external: true };
+      engines.ragar = e;
+      engines.norank = e;
+    }
     for (const { role, variant, dir } of dirs) {
       const e = await loadEngine(dir, variant, variant);
       opened.push(e);
@@ -229,7 +264,7 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
     style = await createImageEncoder({ image: 'style-stats' });
     const reportDir = path.resolve(o.report);
     fs.mkdirSync(reportDir, { recursive: true });
-    const engineOptions = { ...(o.steps ? { steps: o.steps } : {}), ...(o.strength ? { strength: o.strength } : {}) };
+    const engineOptions = external ? {} : { ...(o.steps ? { steps: o.steps } : {}), ...(o.strength ? { strength: o.strength } : {}) };
     const run = await runEvaluation(setup, instruments, engines, { image, style }, {
       split: o.split,
       tasks: o.tasks,
@@ -241,6 +276,7 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
       gridTasks: o.gridTasks,
       resamples: o.resamples,
       engineOptions,
+      strength: external ? o.strength : undefined,
       cacheDir: path.join(reportDir, '.cache', 'runs'),
       command: o.command ?? 'evaluateHome()',
       retrievalSource: setup.retrievalSource,
@@ -249,7 +285,7 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
       signal: o.signal,
       note,
     });
-    const written = await writeReport(reportDir, run.report, run.images, { html: { chartMetrics: ['style', 'concept', 'rankerTop1'].filter((k) => run.report.metrics.some((m) => m.key === k)) } });
+    const written = await writeReport(reportDir, run.report, run.images, { html: { chartMetrics: (groundTruth ? ['style', 'concept', 'rankerTop1'] : ['cis', 'histCis', 'rankerScore']).filter((k) => run.report.metrics.some((m) => m.key === k)) } });
     const perTaskFile = path.join(reportDir, 'per-task.csv');
     await writeFileAtomic(perTaskFile, perTaskCsv(run.perTask, run.report.metrics));
     return {

@@ -31,6 +31,12 @@
  * when `ragar embed --clip` stored them, else are encoded on first use).
  *
  * The Fréchet distance is a set-level metric: see {@link setFrechet}.
+ *
+ * **Reference-only benchmarks** (PMG-Bench, POG, SER-30K, MovieLens imports: no concepts drawn
+ * in styles, tasks without a held-out target) get every metric that needs neither: the semantic
+ * (CIS, CS), history (Hist-*) and ranker rows, and the CLIP versions; the ground-truth rows
+ * (target SSIM and cosine, perceptual distance, style accuracy, concept top-1, Fréchet) are left
+ * out (`TaskInstruments.gallery` is null, `EvalTask.target` may be null).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -88,8 +94,11 @@ export interface TaskInstruments {
   setup: PersonalizationSetup;
   split: string;
   seed: number;
-  /** Style classifier and concept galleries (shared with `ragar generate evaluate`). */
-  gallery: EvaluationInstruments;
+  /**
+   * Style classifier and concept galleries (shared with `ragar generate evaluate`); null for a
+   * reference-only dataset (no items with both a concept and a style).
+   */
+  gallery: EvaluationInstruments | null;
   /** The learned joint space, or null with the reason in {@link jointNote}. */
   joint: JointSpace | null;
   jointNote: string | null;
@@ -116,7 +125,8 @@ export interface TaskInstruments {
 export interface EvalTask {
   task: TaskRecord;
   reference: ItemRecord;
-  target: ItemRecord;
+  /** The held-out ground truth; null on a reference-only benchmark. */
+  target: ItemRecord | null;
   refImage: Float32Array;
   refText: Float32Array | null;
   /**
@@ -178,7 +188,8 @@ export function openTaskInstruments(setup: PersonalizationSetup, options: TaskIn
   const view = rc.view;
   if (!rc.style) throw new RagarError(`the evaluation needs the style descriptors of ${view.dataset.name}; run \`ragar embed --dataset ${view.dataset.name}\``, 'NOT_FOUND');
   if (!rc.vectors.imageModel) throw new RagarError(`the evaluation needs image embeddings of ${view.dataset.name}; run \`ragar embed --dataset ${view.dataset.name}\``, 'NOT_FOUND');
-  const gallery = conceptTop1Gallery(setup, options.split, options.seed);
+  const groundTruth = [...view.items().values()].some((i) => i.concept && i.style);
+  const gallery = groundTruth ? conceptTop1Gallery(setup, options.split, options.seed) : null;
 
   let joint: JointSpace | null = null;
   let jointNote: string | null = null;
@@ -266,7 +277,8 @@ export function openTaskInstruments(setup: PersonalizationSetup, options: TaskIn
 /**
  * Prepare tasks for scoring: reference, target and their vectors, the history yardstick (tuned
  * retrieval weights, heaviest `histK` items renormalised), the own user and the other users.
- * Tasks without a target are an error: the harness filters them first.
+ * Tasks without a target are an error on a benchmark with ground truth (the harness filters
+ * them first) and allowed on a reference-only one.
  *
  * @example
  * const tasks = prepareEvalTasks(instruments, view.tasks('test').filter((t) => t.targetItemId !== null));
@@ -276,11 +288,11 @@ export function prepareEvalTasks(instruments: TaskInstruments, tasks: readonly T
   const { rc } = setup;
   const view = rc.view;
   return tasks.map((task) => {
-    if (task.targetItemId === null) throw new RagarError(`task ${task.externalId} has no target`, 'BAD_INPUT');
+    if (task.targetItemId === null && instruments.gallery) throw new RagarError(`task ${task.externalId} has no target`, 'BAD_INPUT');
     const reference = view.item(task.referenceItemId);
-    const target = view.item(task.targetItemId);
+    const target = task.targetItemId === null ? null : view.item(task.targetItemId);
     const refImage = rc.vectors.image.get(reference.id);
-    if (!refImage || !reference.imageHash || !target.imageHash) throw new RagarError(`task ${task.externalId}: the reference or target has no image or no cached embedding; run \`ragar embed\``, 'NOT_FOUND');
+    if (!refImage || !reference.imageHash || (target && !target.imageHash)) throw new RagarError(`task ${task.externalId}: the reference or target has no image or no cached embedding; run \`ragar embed\``, 'NOT_FOUND');
     const pref = buildPreference(view, rc.vectors, task.userId, reference, instruments.yardstick, { weighting: 'retrieval', keywords: 1 });
     const items = pref.history
       .map((h) => ({ item: view.item(h.item), weight: h.weight }))
@@ -394,15 +406,19 @@ export async function scoreTaskOutput(instruments: TaskInstruments, t: EvalTask,
   s.histSsim = hw > 0 ? hs / hw : NaN;
   s.histMsSsim = hw > 0 ? hm / hw : NaN;
 
-  // Ground truth.
-  const targetPx = await itemPixels(instruments, t.target);
-  s.targetSsim = ssim(px, targetPx);
-  const targetImage = rc.vectors.image.get(t.target.id)!;
-  s.targetCosine = 100 * featureCosine(out, targetImage);
-  const targetStyle = rc.style!.vectors.get(t.target.id) ?? null;
-  s.perceptual = output.style && targetStyle ? 1 - featureCosine(standardStyle(instruments, output.style), standardStyle(instruments, targetStyle)) : NaN;
-  s.style = output.style ? (styleHit(gallery, out, output.style, t.target.style) ? 1 : 0) : NaN;
-  s.concept = conceptHit(gallery, t.task.externalId, t.target, out) ? 1 : 0;
+  // Ground truth (benchmarks that have one).
+  if (t.target) {
+    const targetPx = await itemPixels(instruments, t.target);
+    s.targetSsim = ssim(px, targetPx);
+    const targetImage = rc.vectors.image.get(t.target.id)!;
+    s.targetCosine = 100 * featureCosine(out, targetImage);
+    const targetStyle = rc.style!.vectors.get(t.target.id) ?? null;
+    s.perceptual = output.style && targetStyle ? 1 - featureCosine(standardStyle(instruments, output.style), standardStyle(instruments, targetStyle)) : NaN;
+  }
+  if (t.target && gallery) {
+    s.style = output.style ? (styleHit(gallery, out, output.style, t.target.style) ? 1 : 0) : NaN;
+    s.concept = conceptHit(gallery, t.task.externalId, t.target, out) ? 1 : 0;
+  }
 
   // Ranker: own user against others.
   const cold = { image: imageRow(rc.features, out, output.style), text: t.refText };
@@ -441,7 +457,8 @@ export async function scoreTaskOutput(instruments: TaskInstruments, t: EvalTask,
 /** CLIP image vectors of the targets of `tasks` (for the CLIP Fréchet distance). */
 export async function clipTargetVectors(instruments: TaskInstruments, tasks: readonly EvalTask[]): Promise<Float32Array[]> {
   if (!instruments.clip) return [];
-  return clipItems(instruments.clip, instruments, tasks.map((t) => t.target), 'image');
+  if (tasks.some((t) => !t.target)) return [];
+  return clipItems(instruments.clip, instruments, tasks.map((t) => t.target!), 'image');
 }
 
 /**
@@ -458,12 +475,13 @@ export function setFrechet(outputs: readonly Float32Array[], targets: readonly F
 
 /**
  * The metric columns of the evaluation report, in display order, each labelled with its feature
- * extractor (CLIP columns only when CLIP is configured).
+ * extractor (CLIP columns only when CLIP is configured; the ground-truth columns only when the
+ * benchmark has ground truth, `gallery` not null).
  *
  * @example
  * taskMetricSpecs(instruments).map((m) => m.label); // ['CIS [MobileNetV2 flatten_1]', …]
  */
-export function taskMetricSpecs(instruments: Pick<TaskInstruments, 'extractors' | 'clip' | 'histK' | 'otherUsers'>): MetricSpec[] {
+export function taskMetricSpecs(instruments: Pick<TaskInstruments, 'extractors' | 'clip' | 'histK' | 'otherUsers'> & { gallery?: TaskInstruments['gallery'] }): MetricSpec[] {
   const { image, style, joint, clip } = instruments.extractors;
   const hist = `the history weighted by the tuned retrieval weights (heaviest ${instruments.histK} items, renormalised)`;
   const n = instruments.otherUsers;
@@ -495,8 +513,11 @@ export function taskMetricSpecs(instruments: Pick<TaskInstruments, 'extractors' 
       { key: 'clipFrechet', label: `Fréchet dist. [${c}]`, extractor: 'FID formula, set-level', higherIsBetter: false, format: 'number', description: 'Fréchet distance between CLIP image features of the outputs and of the real targets' },
     );
   }
-  return specs;
+  return instruments.gallery === null ? specs.filter((m) => !GROUND_TRUTH_METRICS.includes(m.key)) : specs;
 }
+
+/** Keys of the metrics that need a held-out ground truth (left out on reference-only benchmarks). */
+export const GROUND_TRUTH_METRICS: readonly string[] = ['style', 'concept', 'targetSsim', 'targetCosine', 'perceptual', 'frechet', 'clipFrechet'];
 
 /** Keys of the set-level metrics (computed over a method's outputs, not per task). */
 export const SET_LEVEL_METRICS: readonly string[] = ['frechet', 'clipFrechet'];

@@ -97,6 +97,12 @@ export interface GeneratorResultV1 {
   warnings: GeneratorWarningV1[];
   /** Which engine answered, and its timings in milliseconds (e.g. `{ total: 812, preprocess: 3 }`). */
   response: { provider: string; modelId: string; timings: Record<string, number> };
+  /**
+   * What an engine reports beyond the standard fields, keyed by provider (JSON-ready), e.g. the
+   * remote engines' record of exactly what reached the server: `{ comfyui: { sent, selection } }`.
+   * Optional; engines with nothing to add leave it out.
+   */
+  providerMetadata?: Record<string, Record<string, unknown>>;
 }
 
 /** A generator engine, specification version 1. */

@@ -94,7 +94,7 @@ export async function demoGeneration(
   } catch {
     // no ranker yet, or one trained on other data or features
     note('training the ranker (BPR-MF warm start, then the multimodal ranker; early stopping on valid) …');
-    trainRankingModels(rc, store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress, note });
+    await trainRankingModels(rc, store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress, note });
     setup = generationSetupFrom(rc, store.home);
   }
   const { engine, dir } = await openBuiltinEngine(store.home, dataset, 'ragar', { weightsRoot: options.weightsRoot });

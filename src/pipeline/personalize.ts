@@ -10,6 +10,7 @@ import type { RankingUser } from '../ranking/types.js';
 import type { ItemVectors, RetrievalParams } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
 import type { BuiltinEngineOptions } from '../generation/builtin/engine.js';
+import { searchForRanker, type RankSearchCall } from '../generation/remote/search.js';
 import type { GeneratorEngineV1, GeneratorHistoryItemV1, GeneratorPreferenceV1, GeneratorResultV1 } from '../generation/types.js';
 
 /** Everything personalised generation needs about a dataset. */
@@ -167,10 +168,28 @@ export interface PersonalizeItemRequest {
   rankerSelection: boolean;
   candidates: number;
   seed: number;
+  /** The standard img2img strength (engines that take it); undefined = the engine's default. */
+  strength?: number;
   /** Engine options keyed by provider; the built-in engine's derived options are merged under `builtin`. */
   providerOptions?: Record<string, Record<string, unknown>>;
   abortSignal?: AbortSignal;
   onProgress?: (event: { stage: string; done: number; total: number }) => void;
+  /**
+   * The rank task on a black-box engine (`searchForRanker`): rounds varying strength,
+   * image-prompt scale and seeds (`candidates` images per call), keeping the image the ranker
+   * scores highest for the user. The engine must honour `strength` and take `imagePromptScale`
+   * in its provider options (the remote engines). Undefined = one plain call.
+   */
+  search?: { rounds: number; strength?: number; imagePromptScale?: number };
+}
+
+/** What the search did (see {@link PersonalizeItemRequest.search}): every call with its setting, seeds and ranker scores. */
+export interface PersonalizeSearchRecord {
+  rounds: number;
+  /** Engine calls made and images generated in all. */
+  calls: RankSearchCall[];
+  images: number;
+  best: { seed: number; score: number; strength: number; imagePromptScale: number; round: number; call: number };
 }
 
 /** The encoders personalisation uses: image and style for selection, text for a reference given as a file. */
@@ -216,7 +235,8 @@ async function resolveReference(
 /**
  * Call an engine for a prepared preference: the standard options, and the built-in engine's
  * derived options under `builtin` beside whatever the caller set there. Requests larger than
- * the engine's `maxCandidatesPerCall` are split into several calls with consecutive seeds.
+ * the engine's `maxCandidatesPerCall` are split into several calls with consecutive seeds (their
+ * `providerMetadata` arrays, e.g. the per-candidate records of what was sent, are concatenated).
  *
  * @example
  * const result = await generateFor(engine, prepared, { image: png, text: item.text }, { user: 'u042', candidates: 4, seed: 1 });
@@ -225,7 +245,7 @@ export async function generateFor(
   engine: GeneratorEngineV1,
   prepared: PreparedGeneration,
   reference: { image: Buffer; text: string },
-  call: { user: string; candidates: number; seed: number; providerOptions?: Record<string, Record<string, unknown>>; abortSignal?: AbortSignal; onProgress?: PersonalizeItemRequest['onProgress'] },
+  call: { user: string; candidates: number; seed: number; strength?: number; providerOptions?: Record<string, Record<string, unknown>>; abortSignal?: AbortSignal; onProgress?: PersonalizeItemRequest['onProgress'] },
 ): Promise<GeneratorResultV1> {
   const providerOptions = { ...call.providerOptions, builtin: { ...call.providerOptions?.builtin, ...prepared.builtin } };
   const per = engine.maxCandidatesPerCall ?? call.candidates;
@@ -239,14 +259,32 @@ export async function generateFor(
       user: call.user,
       candidates: n,
       seed: call.seed + done,
+      ...(call.strength !== undefined ? { strength: call.strength } : {}),
       providerOptions,
       abortSignal: call.abortSignal,
       onProgress: call.onProgress,
     });
     out.candidates.push(...r.candidates);
     out.warnings.push(...r.warnings);
+    if (r.providerMetadata) out.providerMetadata = mergeMetadata(out.providerMetadata, r.providerMetadata);
     out.response = { ...r.response, timings: done === 0 ? r.response.timings : sumTimings(out.response.timings, r.response.timings) };
     done += n;
+  }
+  return out;
+}
+
+/** Provider metadata of split calls: arrays under the same key are concatenated (per-candidate records), other values keep the first call's. */
+function mergeMetadata(a: GeneratorResultV1['providerMetadata'], b: NonNullable<GeneratorResultV1['providerMetadata']>): NonNullable<GeneratorResultV1['providerMetadata']> {
+  const out: NonNullable<GeneratorResultV1['providerMetadata']> = { ...a };
+  for (const [provider, meta] of Object.entries(b)) {
+    const prev = out[provider];
+    if (!prev) {
+      out[provider] = meta;
+      continue;
+    }
+    const merged: Record<string, unknown> = { ...meta, ...prev };
+    for (const [k, v] of Object.entries(meta)) if (Array.isArray(v) && Array.isArray(prev[k])) merged[k] = [...(prev[k] as unknown[]), ...v];
+    out[provider] = merged;
   }
   return out;
 }
@@ -271,10 +309,40 @@ export async function personalizeItem(
   engine: GeneratorEngineV1,
   encoders: PersonalizationEncoders,
   request: PersonalizeItemRequest,
-): Promise<PreparedGeneration & { referencePng: Buffer; result: GeneratorResultV1; selection: Awaited<ReturnType<typeof selectCandidate>> }> {
+): Promise<PreparedGeneration & { referencePng: Buffer; result: GeneratorResultV1; selection: Awaited<ReturnType<typeof selectCandidate>>; search: PersonalizeSearchRecord | null }> {
   const ref = await resolveReference(setup, encoders, request.reference);
   const prepared = generationPreference(setup, request.user, ref.reference, request.weighting);
+  if (request.search) {
+    const { best, bestResult: result, calls, images, rounds } = await searchForRanker(
+      engine,
+      {
+        reference: { image: ref.png, text: ref.text },
+        prompt: prepared.prompt,
+        preference: prepared.generation,
+        user: request.user,
+        candidates: request.candidates,
+        seed: request.seed,
+        ...(request.strength !== undefined ? { strength: request.strength } : {}),
+        providerOptions: { ...request.providerOptions, builtin: { ...request.providerOptions?.builtin, ...prepared.builtin } },
+        abortSignal: request.abortSignal,
+        onProgress: request.onProgress,
+      },
+      async (pngs) => {
+        const images = await encoders.image.encode(pngs);
+        const styles = encoders.style ? await encoders.style.encode(pngs) : pngs.map(() => null);
+        return contentRankerV1(setup.ranker).scoreCold(prepared.rankingUser, -1, images.map((v, i) => ({ image: imageRow(setup.rc.features, v, styles[i]), text: ref.textVector })));
+      },
+      { rounds: request.search.rounds, perCall: request.candidates, strength: request.search.strength, imagePromptScale: request.search.imagePromptScale },
+    );
+    // The search chose by the ranker score; the scores of the winning call's candidates are kept for the record.
+    const scored = await selectCandidate(setup, prepared.rankingUser, result, encoders, { imageVector: ref.imageVector, textVector: ref.textVector }, { useRanker: true });
+    const chosen = result.candidates.findIndex((c) => c.seed === best.seed);
+    if (chosen < 0) throw new RagarError(`search: the best seed ${best.seed} is not among its call's candidates`, 'INTERNAL');
+    const selection = { ...scored, chosen, scores: scored.scores.map((sc, i) => ({ ...sc, chosen: i === chosen })) };
+    const { png: _png, ...bestRecord } = best;
+    return { ...prepared, referencePng: ref.png, result, selection, search: { rounds, calls, images, best: bestRecord } };
+  }
   const result = await generateFor(engine, prepared, { image: ref.png, text: ref.text }, request);
   const selection = await selectCandidate(setup, prepared.rankingUser, result, encoders, { imageVector: ref.imageVector, textVector: ref.textVector }, { useRanker: request.rankerSelection });
-  return { ...prepared, referencePng: ref.png, result, selection };
+  return { ...prepared, referencePng: ref.png, result, selection, search: null };
 }

@@ -111,7 +111,7 @@ export async function prepareEvaluation(
   } catch (err) {
     if (!(err instanceof RagarError)) throw err;
     note('training the ranker (BPR-MF warm start, then the multimodal ranker; early stopping on valid) …');
-    trainRankingModels(rc, store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress, note });
+    await trainRankingModels(rc, store.home, { models: ['bprmf', 'ranker'], ranker: DEFAULT_RANKER, bprmf: { epochs: 50, seed: 1, patience: DEFAULT_RANKER.patience }, progress, note });
     summary.ranker = 'trained';
   }
 

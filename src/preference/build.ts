@@ -1,6 +1,7 @@
 import type { DatasetView, ItemRecord } from '../data/access.js';
 import { itemVectors, type DatasetVectors } from '../retrieval/vectors.js';
-import { retrievalWeights, uniformWeights, type ItemVectors, type RetrievalParams } from '../retrieval/weights.js';
+import { retrievalWeightsFromIndex, type DatasetIndexes } from '../retrieval/search.js';
+import { retrievalWeights, uniformWeights, type ItemVectors, type RetrievalParams, type RetrievalResult } from '../retrieval/weights.js';
 import { RagarError } from '../util/errors.js';
 import { inverseDocumentFrequency, itemKeywords, keywordPreference, type ScoredKeyword } from './keywords.js';
 import { visualPreference, type VisualPreference } from './visual.js';
@@ -60,17 +61,55 @@ export function buildPreference(
   params: RetrievalParams,
   options: { weighting?: 'retrieval' | 'uniform'; keywords?: number; referenceVectors?: ItemVectors } = {},
 ): UserPreference {
+  const input = preferenceInput(view, vectors, userRef, reference, options.referenceVectors);
+  return assemblePreference(view, input, retrievalWeights(input.refVectors, input.histVectors, params), params, options);
+}
+
+/**
+ * {@link buildPreference} with step 1's similarities asked of the dataset's vector indexes
+ * (`indexDatasetVectors`), as a vector database would serve them; the same result.
+ *
+ * @example
+ * const indexes = await indexDatasetVectors(vectors);
+ * const pref = await buildPreferenceFromIndex(view, vectors, indexes, 'u042', '1F98A/noto', params);
+ */
+export async function buildPreferenceFromIndex(
+  view: DatasetView,
+  vectors: DatasetVectors,
+  indexes: Pick<DatasetIndexes, 'image' | 'text'>,
+  userRef: string | number,
+  reference: string | number | ItemRecord,
+  params: RetrievalParams,
+  options: { weighting?: 'retrieval' | 'uniform'; keywords?: number; referenceVectors?: ItemVectors } = {},
+): Promise<UserPreference> {
+  const input = preferenceInput(view, vectors, userRef, reference, options.referenceVectors);
+  const r = await retrievalWeightsFromIndex(indexes, input.refVectors, input.history.map((h) => String(h.itemId)), params);
+  return assemblePreference(view, input, r, params, options);
+}
+
+type PreferenceInput = ReturnType<typeof preferenceInput>;
+
+function preferenceInput(view: DatasetView, vectors: DatasetVectors, userRef: string | number, reference: string | number | ItemRecord, referenceVectors?: ItemVectors) {
   const user = view.user(userRef);
   const ref = typeof reference === 'object' ? reference : view.item(reference);
   const history = view.history(user.id);
   if (history.length === 0) throw new RagarError(`user ${user.externalId} has an empty history: there is nothing to personalise from`, 'BAD_INPUT');
   const histVectors = history.map((h) => itemVectors(vectors, h.itemId));
-  const refVectors = options.referenceVectors ?? itemVectors(vectors, ref.id);
+  const refVectors = referenceVectors ?? itemVectors(vectors, ref.id);
   if (!refVectors.image && !refVectors.text) {
     throw new RagarError(`reference ${ref.externalId} has no cached embedding; run \`ragar embed --dataset ${view.dataset.name}\``, 'NOT_FOUND');
   }
+  return { user, ref, history, histVectors, refVectors };
+}
+
+function assemblePreference(
+  view: DatasetView,
+  { user, ref, history, histVectors }: PreferenceInput,
+  r: RetrievalResult,
+  params: RetrievalParams,
+  options: { weighting?: 'retrieval' | 'uniform'; keywords?: number },
+): UserPreference {
   const weighting = options.weighting ?? 'retrieval';
-  const r = retrievalWeights(refVectors, histVectors, params);
   const weights = weighting === 'uniform' ? uniformWeights(history.length) : r.weights;
   const items = history.map((h) => view.item(h.itemId));
   const visual = histVectors.some((v) => v.image) ? visualPreference(histVectors.map((v) => v.image), weights) : null;

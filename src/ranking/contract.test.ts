@@ -28,7 +28,7 @@ function tinyData(seed: number) {
 runRankerContract('content ranker (ids + content)', {
   create: async () => {
     const { data, features, cold } = tinyData(1);
-    const { ranker } = trainRanker(data, features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1 });
+    const { ranker } = await trainRanker(data, features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1 });
     return { ranker: contentRankerV1(ranker), data, cold };
   },
 });
@@ -36,7 +36,7 @@ runRankerContract('content ranker (ids + content)', {
 runRankerContract('content-only ranker', {
   create: async () => {
     const { data, features, cold } = tinyData(2);
-    const { ranker } = trainRanker(data, features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1, useIds: false });
+    const { ranker } = await trainRanker(data, features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1, useIds: false });
     return { ranker: contentRankerV1(ranker), data, cold };
   },
 });

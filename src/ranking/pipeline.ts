@@ -99,7 +99,7 @@ export interface RankTrainOptions {
  * Train the ranker (content + ids), the content-only variant and the BPR-MF baseline with early
  * stopping on valid NDCG@10, and save each with its seed, protocol and training time.
  */
-export function trainRankingModels(ctx: RankingContext, home: string, options: RankTrainOptions) {
+export async function trainRankingModels(ctx: RankingContext, home: string, options: RankTrainOptions) {
   const dir = rankModelsDir(home, ctx.view.dataset.name);
   fs.mkdirSync(dir, { recursive: true });
   const validate = makeAucValidator(ctx.data, 'valid');
@@ -132,7 +132,7 @@ export function trainRankingModels(ctx: RankingContext, home: string, options: R
     }
     options.note?.(`training ${name} …`);
     const rankerOptions = { ...options.ranker, useIds: name === 'ranker' };
-    const r = trainRanker(ctx.data, ctx.features, rankerOptions, {
+    const r = await trainRanker(ctx.data, ctx.features, rankerOptions, {
       validate,
       progress: options.progress,
       siblings: ctx.siblings,

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { l2normalize } from '../encoders/types.js';
 import { Rng } from '../util/rng.js';
 import { contentFeatures } from './content.js';
+import { UsearchIndex } from '../retrieval/usearchIndex.js';
 import { readTensorBundle } from '../util/tensorBundle.js';
 import { DEFAULT_RANKER, loadRanker, RANKER_FILE, saveRanker, trainRanker, type RankerMeta } from './ranker.js';
 import type { RankingData, RankingUser } from './types.js';
@@ -59,9 +60,47 @@ function planted(seed: number) {
 }
 
 describe('content ranker', () => {
-  it('learns group-dependent style taste from behaviour and scores unseen renditions by content', () => {
+  it('asks its attention of vector indexes with the same result as in memory (ties, missing modalities, both indexes)', async () => {
+    const p = planted(5);
+    // drop the text of some items and the image of others, so every attention branch runs
+    const image = new Map<number, Float32Array>();
+    const text = new Map<number, Float32Array>();
+    p.data.itemIds.forEach((id, i) => {
+      if (i % 5 !== 0) image.set(id, p.features.image.slice(i * 12, (i + 1) * 12));
+      if (i % 4 !== 1) text.set(id, p.features.text.slice(i * 6, (i + 1) * 6));
+    });
+    const { contentFeatures: build } = await import('./content.js');
+    const features = build(p.data.itemIds, image, text);
+    const rng = new Rng(9);
+    for (const attentionTau of [Infinity, 0.1]) {
+      const { ranker } = await trainRanker(p.data, features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1, attentionK: 3, attentionTau });
+      for (const create of [undefined, (d: number, m: 'cosine' | 'ip') => new UsearchIndex(d, m, { exactBelow: 0 })]) {
+        for (const base of p.data.users.slice(0, 25)) {
+          // the same concept in two styles: equal text similarities, so the tie order matters
+          const user = { ...base, history: base.history.flatMap((h) => [h, h - (h % 3) + ((h + 1) % 3)]) };
+          const hist = ranker.historyOf(user);
+          const indexes = await ranker.historyIndexes(hist, create);
+          for (let t = 0; t < 4; t++) {
+            const i = rng.int(p.data.numItems);
+            const img = features.hasImage[i] ? features.image.subarray(i * 12, (i + 1) * 12) : null;
+            const txt = features.hasText[i] ? features.text.subarray(i * 6, (i + 1) * 6) : null;
+            for (const cold of [{ image: img, text: txt }, { image: img, text: null }, { image: null, text: txt }]) {
+              const want = ranker.attention(cold, hist);
+              const got = await ranker.attentionFromIndex(cold, indexes);
+              expect(got.idx).toEqual(want.idx);
+              got.a.forEach((x, k) => expect(x).toBeCloseTo(want.a[k], 9));
+              expect(got.m).toBeCloseTo(want.m, 9);
+              expect(await ranker.scoreColdFromIndex(user, cold, indexes)).toBeCloseTo(ranker.scoreOne(user, -1, cold), 6);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('learns group-dependent style taste from behaviour and scores unseen renditions by content', async () => {
     const p = planted(7);
-    const { ranker, lossCurve } = trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 8, epochs: 15, learningRate: 0.02, useIds: false }, { siblings: p.siblings });
+    const { ranker, lossCurve } = await trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 8, epochs: 15, learningRate: 0.02, useIds: false }, { siblings: p.siblings });
     expect(lossCurve[lossCurve.length - 1]).toBeLessThan(lossCurve[0]);
     // Pairwise: for each user and each concept, the rendition in the user's taste vs the others, scored cold (content only).
     let win = 0;
@@ -82,9 +121,9 @@ describe('content ranker', () => {
     expect(win / total).toBeGreaterThan(0.8);
   });
 
-  it('saves and loads, refusing a model of another dataset', () => {
+  it('saves and loads, refusing a model of another dataset', async () => {
     const p = planted(3);
-    const { ranker } = trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1 });
+    const { ranker } = await trainRanker(p.data, p.features, { ...DEFAULT_RANKER, dimension: 4, epochs: 1 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-ranker-'));
     const meta = {
       format: 'ragar-ranker-v1',

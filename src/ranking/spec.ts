@@ -25,7 +25,8 @@ export interface RankerV1 extends Ranker {
 }
 
 /**
- * The content ranker as a {@link RankerV1}: cold scores are `scoreOne(user, −1, item)`.
+ * The content ranker as a {@link RankerV1}: cold scores are `scoreOne(user, −1, item)`, with the
+ * attention asked of a vector index of the user's history (`scoreColdFromIndex`).
  *
  * @example
  * const r = contentRankerV1(ranker);
@@ -44,8 +45,12 @@ export function contentRankerV1(ranker: ContentRanker): RankerV1 {
         if (item.image && item.image.length !== imageDim) throw new RagarError(`cold item ${i}: image features have ${item.image.length} values, the ranker reads ${imageDim}`, 'BAD_INPUT');
         if (item.text && item.text.length !== textDim) throw new RagarError(`cold item ${i}: text features have ${item.text.length} values, the ranker reads ${textDim}`, 'BAD_INPUT');
       }
-      // Cold items are content only: no id embedding, whatever the user index.
-      return items.map((item) => ranker.scoreOne(user, -1, item));
+      // Cold items are content only: no id embedding, whatever the user index. The attention asks
+      // a vector index of the user's history (the same result as scoreOne, tested in ranker.test.ts).
+      const indexes = await ranker.historyIndexes(ranker.historyOf(user));
+      const out: number[] = [];
+      for (const item of items) out.push(await ranker.scoreColdFromIndex(user, item, indexes));
+      return out;
     },
   };
 }

@@ -21,7 +21,7 @@ describe('ExactIndex specifics', () => {
   it('grows its buffer by doubling and keeps vectors across growth; reserve never shrinks', () => {
     const index = new ExactIndex(4, 'ip', { initialCapacity: 2 });
     expect(index.capacity).toBe(2);
-    for (let i = 0; i < 9; i++) index.add([`v${i}`], [Float32Array.from([i, 0, 0, 1])]);
+    for (let i = 0; i < 9; i++) index.addSync([`v${i}`], [Float32Array.from([i, 0, 0, 1])]);
     expect(index.size).toBe(9);
     expect(index.capacity).toBe(16);
     expect(Array.from(index.get('v5') ?? [])).toEqual([5, 0, 0, 1]);
@@ -29,18 +29,18 @@ describe('ExactIndex specifics', () => {
     expect(index.capacity).toBe(16);
     index.reserve(100);
     expect(index.capacity).toBe(128);
-    expect(index.search(Float32Array.from([1, 0, 0, 0]), 1)).toEqual([{ id: 'v8', score: 8 }]);
+    expect(index.searchSync(Float32Array.from([1, 0, 0, 0]), 1)).toEqual([{ id: 'v8', score: 8 }]);
   });
 
   it('get returns a copy of the stored (normalised) vector; ids lists storage order', () => {
     const index = new ExactIndex(2, 'cosine');
-    index.add(['a', 'b', 'c'], new Float32Array([3, 4, 1, 0, 0, 2]));
+    index.addSync(['a', 'b', 'c'], new Float32Array([3, 4, 1, 0, 0, 2]));
     const a = index.get('a');
     expect(a && Array.from(a)).toEqual([expect.closeTo(0.6, 6), expect.closeTo(0.8, 6)]);
     a?.fill(0);
     expect(index.get('a')?.[0]).toBeCloseTo(0.6, 6);
     expect(index.get('zzz')).toBeUndefined();
-    index.remove(['a']);
+    index.removeSync(['a']);
     expect(index.ids()).toEqual(['c', 'b']); // the last row moved into the hole
   });
 
@@ -48,9 +48,9 @@ describe('ExactIndex specifics', () => {
     expect(() => new ExactIndex(4, 'l2' as 'ip')).toThrow(RagarError);
     expect(() => new ExactIndex(4, 'ip', { initialCapacity: 0 })).toThrow(RagarError);
     const index = new ExactIndex(2, 'ip');
-    index.add(['a'], [Float32Array.from([1, 0])]);
-    expect(() => index.search(Float32Array.from([1, 0]), 1, { filter: 'x' as never })).toThrow(RagarError);
-    expect(() => index.search([1, 0] as never, 1)).toThrow(RagarError);
+    index.addSync(['a'], [Float32Array.from([1, 0])]);
+    expect(() => index.searchSync(Float32Array.from([1, 0]), 1, { filter: 'x' as never })).toThrow(RagarError);
+    expect(() => index.searchSync([1, 0] as never, 1)).toThrow(RagarError);
   });
 
   it('matches a sort of all scores on a larger set (block boundaries, odd dimension)', () => {
@@ -60,9 +60,9 @@ describe('ExactIndex specifics', () => {
     const data = randomRows(rng, n, d);
     const ids = Array.from({ length: n }, (_, i) => `r${i}`);
     const index = new ExactIndex(d, 'ip');
-    index.add(ids, data);
+    index.addSync(ids, data);
     const queries = randomRows(rng, 5, d);
-    const batch = index.searchBatch(queries, 25);
+    const batch = index.searchBatchSync(queries, 25);
     for (let q = 0; q < 5; q++) {
       const all: SearchHit[] = ids.map((id, r) => {
         let s = 0;
@@ -71,19 +71,19 @@ describe('ExactIndex specifics', () => {
       });
       all.sort(compareHits);
       expect(batch[q].map((h) => h.id)).toEqual(all.slice(0, 25).map((h) => h.id));
-      expect(index.search(queries.subarray(q * d, (q + 1) * d), 25)).toEqual(batch[q]);
+      expect(index.searchSync(queries.subarray(q * d, (q + 1) * d), 25)).toEqual(batch[q]);
     }
   });
 
   it('consults the filter only for candidates that can enter the top k', () => {
     const index = new ExactIndex(1, 'ip');
     const n = 1000;
-    index.add(
+    index.addSync(
       Array.from({ length: n }, (_, i) => `i${String(i).padStart(4, '0')}`),
       Float32Array.from({ length: n }, (_, i) => -i), // best first in storage order
     );
     let calls = 0;
-    const hits = index.search(Float32Array.from([1]), 3, {
+    const hits = index.searchSync(Float32Array.from([1]), 3, {
       filter: (id) => {
         calls++;
         return id !== 'i0001';
@@ -110,21 +110,21 @@ describe.runIf(process.env.RAGAR_BENCH === '1')('ExactIndex benchmark', () => {
       const chunk = 10_000;
       for (let start = 0; start < n; start += chunk) {
         const ids = Array.from({ length: chunk }, (_, i) => `v${start + i}`);
-        index.add(ids, randomRows(rng, chunk, d));
+        index.addSync(ids, randomRows(rng, chunk, d));
       }
       const queries = Array.from({ length: 23 }, () => randomRows(rng, 1, d));
-      for (const q of queries.slice(0, 3)) index.search(q, 10); // warm-up
+      for (const q of queries.slice(0, 3)) index.searchSync(q, 10); // warm-up
       const times: number[] = [];
       for (const q of queries.slice(3)) {
         const t = performance.now();
-        index.search(q, 10);
+        index.searchSync(q, 10);
         times.push(performance.now() - t);
       }
       times.sort((a, b) => a - b);
       const median = (times[9] + times[10]) / 2;
       const batchQueries = randomRows(rng, 20, d);
       const t = performance.now();
-      index.searchBatch(batchQueries, 10);
+      index.searchBatchSync(batchQueries, 10);
       const perQueryBatch = (performance.now() - t) / 20;
       console.log(
         `ExactIndex 100k x ${d} top-10: median ${median.toFixed(1)} ms (min ${times[0].toFixed(1)}, max ${times[19].toFixed(1)}); ` +

@@ -38,9 +38,12 @@ const BLOCK_BYTES = 128 * 1024;
  *
  * @example
  * const index = new ExactIndex(512, 'cosine');
- * index.add(['a', 'b'], [embA, embB]);          // or one row-major Float32Array of 2 × 512
- * const hits = index.search(queryEmb, 10);      // [{ id: 'b', score: 0.83 }, { id: 'a', score: 0.41 }]
- * index.search(queryEmb, 10, { filter: (id) => id !== 'b' }); // [{ id: 'a', score: 0.41 }]
+ * await index.add(['a', 'b'], [embA, embB]);    // or one row-major Float32Array of 2 × 512
+ * const hits = await index.search(queryEmb, 10); // [{ id: 'b', score: 0.83 }, { id: 'a', score: 0.41 }]
+ * index.searchSync(queryEmb, 10, { filter: (id) => id !== 'b' }); // [{ id: 'a', score: 0.41 }]
+ *
+ * The `*Sync` methods are the same operations without a promise, for hot loops in this process
+ * (they throw where the async methods reject).
  */
 export class ExactIndex implements VectorIndex {
   readonly dimension: number;
@@ -77,10 +80,10 @@ export class ExactIndex implements VectorIndex {
    * Store vectors under ids; an existing id is replaced. Validation happens before any change.
    *
    * @example
-   * index.add(['x', 'y'], new Float32Array([1, 0, 0, 0, 1, 0])); // two 3-d rows, row-major
-   * index.add(['x'], [new Float32Array([0, 0, 1])]);             // replaces 'x'; size stays 2
+   * index.addSync(['x', 'y'], new Float32Array([1, 0, 0, 0, 1, 0])); // two 3-d rows, row-major
+   * index.addSync(['x'], [new Float32Array([0, 0, 1])]);         // replaces 'x'; size stays 2
    */
-  add(ids: readonly string[], vectors: VectorRows): void {
+  addSync(ids: readonly string[], vectors: VectorRows): void {
     checkIds(ids);
     const packed = packRows(vectors, this.dimension, this.metric, 'vector', ids.length);
     let fresh = 0;
@@ -97,6 +100,31 @@ export class ExactIndex implements VectorIndex {
       }
       this.data.set(packed.subarray(i * d, (i + 1) * d), row * d);
     }
+  }
+
+  /** {@link VectorIndex.add}: {@link addSync} as a promise. */
+  async add(ids: readonly string[], vectors: VectorRows): Promise<void> {
+    this.addSync(ids, vectors);
+  }
+
+  /** {@link VectorIndex.remove}: {@link removeSync} as a promise. */
+  async remove(ids: readonly string[]): Promise<number> {
+    return this.removeSync(ids);
+  }
+
+  /** {@link VectorIndex.has}: {@link hasSync} as a promise. */
+  async has(id: string): Promise<boolean> {
+    return this.hasSync(id);
+  }
+
+  /** {@link VectorIndex.search}: {@link searchSync} as a promise. */
+  async search(query: Float32Array, k: number, options: SearchOptions = {}): Promise<SearchHit[]> {
+    return this.searchSync(query, k, options);
+  }
+
+  /** {@link VectorIndex.searchBatch}: {@link searchBatchSync} as a promise. */
+  async searchBatch(queries: VectorRows, k: number, options: SearchOptions = {}): Promise<SearchHit[][]> {
+    return this.searchBatchSync(queries, k, options);
   }
 
   /**
@@ -119,9 +147,9 @@ export class ExactIndex implements VectorIndex {
    * Remove ids (unknown ones are ignored); returns how many were removed.
    *
    * @example
-   * index.remove(['x', 'nope']); // 1
+   * index.removeSync(['x', 'nope']); // 1
    */
-  remove(ids: readonly string[]): number {
+  removeSync(ids: readonly string[]): number {
     if (!Array.isArray(ids)) throw new RagarError('ids must be an array of strings', 'BAD_INPUT');
     const d = this.dimension;
     let removed = 0;
@@ -146,9 +174,9 @@ export class ExactIndex implements VectorIndex {
    * Whether `id` is stored.
    *
    * @example
-   * index.has('x'); // true
+   * index.hasSync('x'); // true
    */
-  has(id: string): boolean {
+  hasSync(id: string): boolean {
     return this.rowOf.has(id);
   }
 
@@ -165,6 +193,40 @@ export class ExactIndex implements VectorIndex {
   }
 
   /**
+   * Exact scores of stored ids against one query (validated and, for cosine, normalised like a
+   * search query), computed exactly as {@link searchSync} scores them; unknown ids score `NaN`.
+   * An approximate index uses it to re-score its candidates.
+   *
+   * @example
+   * index.scoreIdsSync(new Float32Array([1, 0, 0]), ['x', 'nope']); // Float64Array [1, NaN]
+   */
+  scoreIdsSync(query: Float32Array, ids: readonly string[]): Float64Array {
+    const q = packRows([query], this.dimension, this.metric, 'query', 1);
+    const out = new Float64Array(ids.length);
+    const one = new Float64Array(1);
+    for (let i = 0; i < ids.length; i++) {
+      const row = this.rowOf.get(ids[i]);
+      if (row === undefined) {
+        out[i] = Number.NaN;
+        continue;
+      }
+      scoreRows(this.data, this.dimension, q, row, row + 1, one);
+      if (this.metric === 'cosine') clampUnit(one, 1);
+      out[i] = one[0];
+    }
+    return out;
+  }
+
+  /**
+   * The stored (for cosine: normalised) row of `id` as a view into the index's buffer, valid until
+   * the next add or remove; `undefined` for an unknown id.
+   */
+  viewSync(id: string): Float32Array | undefined {
+    const row = this.rowOf.get(id);
+    return row === undefined ? undefined : this.data.subarray(row * this.dimension, (row + 1) * this.dimension);
+  }
+
+  /**
    * Stored ids, in storage order (which changes when ids are removed).
    *
    * @example
@@ -178,14 +240,14 @@ export class ExactIndex implements VectorIndex {
    * The `k` best hits for one query, best first, ties by id.
    *
    * @example
-   * index.search(new Float32Array([1, 0, 0]), 2); // [{ id: 'x', score: 1 }, { id: 'y', score: 0 }]
+   * index.searchSync(new Float32Array([1, 0, 0]), 2); // [{ id: 'x', score: 1 }, { id: 'y', score: 0 }]
    */
-  search(query: Float32Array, k: number, options: SearchOptions = {}): SearchHit[] {
+  searchSync(query: Float32Array, k: number, options: SearchOptions = {}): SearchHit[] {
     if (!(query instanceof Float32Array)) throw new RagarError('query must be a Float32Array', 'BAD_INPUT');
     if (query.length !== this.dimension) {
       throw new RagarError(`query has dimension ${query.length}, the index has dimension ${this.dimension}`, 'BAD_INPUT');
     }
-    return this.searchBatch([query], k, options)[0];
+    return this.searchBatchSync([query], k, options)[0];
   }
 
   /**
@@ -193,9 +255,9 @@ export class ExactIndex implements VectorIndex {
    * scanned block by block so each block is scored against every query while it is in cache.
    *
    * @example
-   * const [hitsA, hitsB] = index.searchBatch([queryA, queryB], 5);
+   * const [hitsA, hitsB] = index.searchBatchSync([queryA, queryB], 5);
    */
-  searchBatch(queries: VectorRows, k: number, options: SearchOptions = {}): SearchHit[][] {
+  searchBatchSync(queries: VectorRows, k: number, options: SearchOptions = {}): SearchHit[][] {
     checkK(k);
     const filter = options.filter;
     if (filter !== undefined && typeof filter !== 'function') {

@@ -49,35 +49,38 @@ export interface SearchOptions {
 export type VectorRows = readonly Float32Array[] | Float32Array;
 
 /**
- * A searchable set of fixed-dimension vectors keyed by string ids.
+ * A searchable set of fixed-dimension vectors keyed by string ids. Every operation but the
+ * `dimension`, `metric` and `size` properties is asynchronous, so that an index in another thread,
+ * process or service (a vector database) can implement it; in-memory indexes resolve at once.
+ * Validation errors reject the returned promise (never throw synchronously).
  *
  * @example
  * import { ExactIndex } from './exactIndex.js';
  * const index: VectorIndex = new ExactIndex(3, 'cosine');
- * index.add(['cat', 'car'], [new Float32Array([1, 0, 0]), new Float32Array([0, 1, 0])]);
- * index.search(new Float32Array([0.9, 0.1, 0]), 1); // [{ id: 'cat', score: 0.99... }]
+ * await index.add(['cat', 'car'], [new Float32Array([1, 0, 0]), new Float32Array([0, 1, 0])]);
+ * await index.search(new Float32Array([0.9, 0.1, 0]), 1); // [{ id: 'cat', score: 0.99... }]
  */
 export interface VectorIndex {
   /** Length of every stored vector and query. */
   readonly dimension: number;
   /** Similarity used for scoring. */
   readonly metric: VectorMetric;
-  /** Number of stored vectors. */
+  /** Number of stored vectors (after every settled `add` / `remove`). */
   readonly size: number;
   /**
-   * Store `vectors[i]` under `ids[i]`; an existing id is replaced (upsert). Throws a
+   * Store `vectors[i]` under `ids[i]`; an existing id is replaced (upsert). Rejects with a
    * {@link RagarError} (and changes nothing) on a count or dimension mismatch, a non-finite value, an
    * empty id, a repeated id within the call, or (cosine) a zero vector.
    */
-  add(ids: readonly string[], vectors: VectorRows): void;
-  /** Remove these ids; unknown ids are ignored. Returns how many were removed. */
-  remove(ids: readonly string[]): number;
+  add(ids: readonly string[], vectors: VectorRows): Promise<void>;
+  /** Remove these ids; unknown ids are ignored. Resolves to how many were removed. */
+  remove(ids: readonly string[]): Promise<number>;
   /** Whether `id` is stored. */
-  has(id: string): boolean;
+  has(id: string): Promise<boolean>;
   /** The `k` best hits for `query`, best first, ties by id. */
-  search(query: Float32Array, k: number, options?: SearchOptions): SearchHit[];
+  search(query: Float32Array, k: number, options?: SearchOptions): Promise<SearchHit[]>;
   /** {@link search} for each query; result `i` belongs to query `i`. */
-  searchBatch(queries: VectorRows, k: number, options?: SearchOptions): SearchHit[][];
+  searchBatch(queries: VectorRows, k: number, options?: SearchOptions): Promise<SearchHit[][]>;
 }
 
 /** A constructor-like factory, as the contract suite and the CLI take it. */

@@ -10,6 +10,7 @@ describe('error codes', () => {
       expect(ERROR_CODES[code].meaning.length).toBeGreaterThan(0);
     }
     expect(exitCodeOf('NOT_FOUND')).toBe(1);
+    for (const remote of ['UNREACHABLE', 'REMOTE', 'BAD_RESPONSE', 'TIMEOUT'] as const) expect(exitCodeOf(remote)).toBe(1);
   });
 
   it('carry their code, name and cause; the default is INTERNAL', () => {

@@ -33,6 +33,14 @@ export const ERROR_CODES = {
   NUMERIC: { exit: 1, meaning: 'numerical failure' },
   /** Stopped by an AbortSignal (Ctrl-C on the command line); finished work is kept. */
   ABORTED: { exit: 130, meaning: 'interrupted' },
+  /** A generation server (ComfyUI, AUTOMATIC1111) cannot be reached (connection refused, DNS, reset). */
+  UNREACHABLE: { exit: 1, meaning: 'server unreachable' },
+  /** A generation server answered with an error (HTTP status, rejected prompt, failed job). */
+  REMOTE: { exit: 1, meaning: 'server error' },
+  /** A generation server answered something that is not what its API documents (not JSON, no image). */
+  BAD_RESPONSE: { exit: 1, meaning: 'malformed server response' },
+  /** A generation server did not answer in time. */
+  TIMEOUT: { exit: 1, meaning: 'timed out' },
   /** The generator trainer's name for ABORTED (to be merged into it). */
   INTERRUPTED: { exit: 130, meaning: 'interrupted' },
   /** Missing, unknown or revoked credentials (the service's API keys). */

@@ -22,7 +22,7 @@ export function embedCommand(): Command {
     .option('--text-encoder <name>', `text encoder: ${TEXT_ENCODERS.join(' | ')} | none`, DEFAULT_ENCODERS.text)
     .option('--clip <dir>', 'local CLIP folder (Hugging Face layout) for the clip encoders (or $RAGAR_CLIP)')
     .option('--batch-size <n>', 'inputs per encoder call (and per saved batch)', intOption(1), 32)
-    .option('--workers <n>', 'image encoder worker threads (0 = in-process)', intOption(0), 2)
+    .option('--workers <n>', 'image encoder threads: onnxruntime intra-op threads (0 = 2), or mobilenet-tfjs worker threads (0 = in-process)', intOption(0), 2)
     .option('--rebuild', "drop this dataset's cached vectors of these encoders first")
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {

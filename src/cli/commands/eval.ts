@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
+import { ENGINE_CONFIG_FILE, loadEngineConfig, openRemoteEngine, REMOTE_ENGINES, type RemoteEngineName } from '../../generation/engineConfig.js';
+import type { RemoteGeneratorEngine } from '../../generation/remote/engine.js';
 import { ABLATION_PARAMETERS, DEFAULT_EVAL_METHODS, EVAL_METHOD_NAMES } from '../../evaluation/harness.js';
 import { formatMetric } from '../../evaluation/report/html.js';
 import type { EvalReport } from '../../evaluation/report/types.js';
@@ -52,6 +55,10 @@ export function evalCommand(): Command {
     .addOption(new Option('--lambda-models <dirs>', 'further generator folders (trained with other λ) for the lambda ablation, comma-separated').argParser(listOption).default([], 'none'))
     .option('--steps <n>', "DDIM sampling steps (default: the models')", intOption(1))
     .option('--strength <x>', "sampling start (1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
+    .option('--engine <name>', 'generator of every generating method: builtin (the trained generators) | comfyui | a1111 (image-prompt engines; also evaluates reference-only imports such as PMG-Bench)', 'builtin')
+    .option('--comfy-url <urls>', 'ComfyUI server(s), comma-separated; overrides engines.comfyui.urls of the config file')
+    .option('--a1111-url <urls>', 'AUTOMATIC1111 web UI(s), comma-separated; overrides engines.a1111.urls of the config file')
+    .option('--config <file>', `engine settings file (default: ./${ENGINE_CONFIG_FILE} when present)`)
     .option('--clip <dir>', 'local CLIP folder (Hugging Face layout): adds CLIP-based CIS, CS, Hist-CIS, Hist-CS and Fréchet (or $RAGAR_CLIP)')
     .option('--workers <n>', 'MobileNetV2 worker threads (0 = in-process)', intOption(0), 2)
     .option('--prepare', 'first do whatever is missing, as `ragar demo` does: build emoji-styles, embed it, tune retrieval on valid, train the ranker and the joint space (from a fresh clone)')
@@ -65,6 +72,21 @@ export function evalCommand(): Command {
         if (!opts.report) throw new RagarError('--report DIR is required (the folder the report is written to)', 'USAGE');
         checkEvalSelection(opts.methods, opts.ablate);
         const clipPath: string | undefined = opts.clip ?? ctx.env.clip;
+        const known = ['builtin', ...REMOTE_ENGINES];
+        if (!known.includes(opts.engine)) throw new RagarError(`unknown engine ${JSON.stringify(opts.engine)} (known: ${known.join(', ')})`, 'BAD_INPUT');
+        const remote = opts.engine !== 'builtin' ? (opts.engine as RemoteEngineName) : null;
+        if (!remote && (opts.comfyUrl || opts.a1111Url)) throw new RagarError('--comfy-url and --a1111-url need --engine comfyui or a1111', 'USAGE');
+        if ((remote === 'comfyui' && opts.a1111Url) || (remote === 'a1111' && opts.comfyUrl)) throw new RagarError(`--engine ${remote} takes ${remote === 'comfyui' ? '--comfy-url' : '--a1111-url'}`, 'USAGE');
+        let external: { engine: RemoteGeneratorEngine; key: string; description: string } | undefined;
+        if (remote) {
+          const configFile: string | null = opts.config ?? (fs.existsSync(ENGINE_CONFIG_FILE) ? ENGINE_CONFIG_FILE : null);
+          const config = configFile ? loadEngineConfig(configFile) : null;
+          const urls = String((remote === 'comfyui' ? opts.comfyUrl : opts.a1111Url) ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+          const engine = openRemoteEngine(remote, config, urls);
+          // The cache key: the engine's settings without the servers (the same model on another server gives the same images).
+          const { urls: _servers, ...settings } = (config?.engines[remote] ?? {}) as Record<string, unknown>;
+          external = { engine, key: JSON.stringify(settings), description: `${remote} at ${engine.core.pool.servers.join(', ')}` };
+        }
 
         let prepared: PreparationSummary | null = null;
         if (opts.prepare) {
@@ -101,6 +123,7 @@ export function evalCommand(): Command {
             lambdaModels: opts.lambdaModels,
             steps: opts.steps,
             strength: opts.strength,
+            engine: external,
             clip: clipPath,
             workers: opts.workers,
             command,
@@ -111,6 +134,7 @@ export function evalCommand(): Command {
           ctx.emit({ ...result.metrics, files: result.files, prepared }, () => textSummary(result.report, result.files.html));
         } finally {
           process.off('SIGINT', onSigint);
+          await external?.engine.dispose();
         }
       }),
     );
@@ -130,6 +154,7 @@ function textSummary(report: EvalReport, html: string): string {
     ['frechet', 'FD'],
     ['rankerScore', 'R'],
     ['rankerTop1', 'R top1'],
+    ['histCs', 'H-CS'],
     ['clipCis', 'CLIP-CIS'],
     ['clipHistCis', 'CLIP-HCIS'],
   ].filter(([k]) => report.metrics.some((m) => m.key === k));
@@ -154,9 +179,10 @@ function textSummary(report: EvalReport, html: string): string {
       lines.push(`  ${iv.metric.padEnd(12)} vs ${iv.b.padEnd(width)} ${f(iv.diff).padStart(9)}  [${f(iv.lo)}, ${f(iv.hi)}]  p ${iv.pValue < 0.001 ? '<0.001' : iv.pValue.toFixed(3)}`);
     }
   }
+  const abKey = spec.has('style') ? 'style' : 'rankerScore';
   for (const ab of report.ablations) {
-    const m = spec.get('style')!;
-    lines.push(`ablation ${ab.parameter}: ${ab.settings.map((s) => `${s.value}${s.isDefault ? '*' : ''} ${formatMetric(s.values.style, m)}`).join(', ')} (style acc.; * = default)`);
+    const m = spec.get(abKey)!;
+    lines.push(`ablation ${ab.parameter}: ${ab.settings.map((s) => `${s.value}${s.isDefault ? '*' : ''} ${formatMetric(s.values[abKey], m)}`).join(', ')} (${abKey === 'style' ? 'style acc.' : 'ranker score'}; * = default)`);
   }
   lines.push(`report: ${html}`);
   return lines.join('\n');

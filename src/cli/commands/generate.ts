@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -9,12 +10,30 @@ import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { conditionMontage } from '../../generation/builtin/montage.js';
 import { generateFor, generationPreference, personalizeItem } from '../../pipeline/personalize.js';
 import { openBuiltinEngine, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
-import { warningText, type GeneratorEngine } from '../../generation/types.js';
+import { warningText, type GeneratorEngine, type GeneratorEngineV1, type GeneratorResultV1 } from '../../generation/types.js';
+import { ENGINE_CONFIG_FILE, loadEngineConfig, openRemoteEngine, REMOTE_ENGINES, type RemoteEngineName } from '../../generation/engineConfig.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
 import { intOption, numberOption } from '../options.js';
 import { writeFileAtomicSync } from '../../util/persist.js';
+
+/**
+ * The record's `engine` block: provider and model, and for engines that report it
+ * (`providerMetadata[provider]`, the remote engines) exactly what reached the server (`sent`:
+ * per candidate the image prompts with their weights, prompt, strength, seed, server) and the
+ * image-prompt selection; `returned` lists what came back (seed, bytes, SHA-256, the file written).
+ */
+function engineRecord(result: GeneratorResultV1, files: string[]): Record<string, unknown> {
+  const { provider, modelId, timings } = result.response;
+  return {
+    provider,
+    modelId,
+    ...(result.providerMetadata?.[provider] ?? {}),
+    returned: result.candidates.map((c, i) => ({ seed: c.seed, bytes: c.png.length, sha256: createHash('sha256').update(c.png).digest('hex'), milliseconds: c.milliseconds, file: files[i] })),
+    timings,
+  };
+}
 
 async function readImageFile(file: string): Promise<Buffer> {
   try {
@@ -29,7 +48,7 @@ export function generateCommand(): Command {
   const generate = new Command('generate')
     .description(
       "re-render a reference into the version a user would prefer (RAGAR): weight the user's history against the reference, " +
-        'build the preference, generate candidates with the built-in generator, choose by ranker + semantic score; ' +
+        'build the preference, generate candidates with the built-in generator or a ComfyUI / AUTOMATIC1111 server (the weights become image-prompt weights), choose by ranker + semantic score; ' +
         'writes the chosen image, the candidates and record.json to --out',
     )
     .option('--dataset <name>', 'dataset', 'emoji-styles')
@@ -37,7 +56,11 @@ export function generateCommand(): Command {
     .option('--reference <item>', 'reference item id')
     .option('--reference-image <file>', 'or: a reference image file (any size, format or colour mode) …')
     .option('--reference-text <text>', '… with its text')
-    .option('--engine <name>', 'generator engine: builtin', 'builtin')
+    .option('--engine <name>', 'generator engine: builtin | comfyui | a1111', 'builtin')
+    .option('--comfy-url <urls>', 'ComfyUI server(s), comma-separated (several form one pool); overrides engines.comfyui.urls of the config file')
+    .option('--a1111-url <urls>', 'AUTOMATIC1111 web UI(s) started with --api, comma-separated; overrides engines.a1111.urls of the config file')
+    .option('--config <file>', `engine settings file (default: ./${ENGINE_CONFIG_FILE} when present)`)
+    .option('--search-rounds <n>', 'comfyui/a1111: the rank-task search, N rounds varying strength, image-prompt scale and seeds, keeping what the ranker scores highest (--candidates images per call)', intOption(1))
     .option('--candidates <m>', 'candidates to generate and choose from', intOption(1), 4)
     .option('--lambda <x>', 'rank-loss weight of the generator: > 0 uses the ragar model (and ranker selection), 0 the ragar-norank model', numberOption(0, 100), 0.01)
     .option('--weights <kind>', 'history weighting: retrieval | uniform', 'retrieval')
@@ -49,7 +72,13 @@ export function generateCommand(): Command {
     .option('--out <dir>', 'output folder')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
-        if (opts.engine !== 'builtin') throw new RagarError(`unknown engine ${JSON.stringify(opts.engine)} (known: builtin)`, 'BAD_INPUT');
+        const known = ['builtin', ...REMOTE_ENGINES];
+        if (!known.includes(opts.engine)) throw new RagarError(`unknown engine ${JSON.stringify(opts.engine)} (known: ${known.join(', ')})`, 'BAD_INPUT');
+        const remote = opts.engine !== 'builtin' ? (opts.engine as RemoteEngineName) : null;
+        if (!remote && (opts.comfyUrl || opts.a1111Url || opts.searchRounds)) throw new RagarError('--comfy-url, --a1111-url and --search-rounds need --engine comfyui or a1111', 'USAGE');
+        if (remote === 'comfyui' && opts.a1111Url) throw new RagarError('--a1111-url is for --engine a1111 (ComfyUI servers: --comfy-url)', 'USAGE');
+        if (remote === 'a1111' && opts.comfyUrl) throw new RagarError('--comfy-url is for --engine comfyui (AUTOMATIC1111 servers: --a1111-url)', 'USAGE');
+        if (remote && (opts.steps || opts.guidance > 0 || opts.generator)) throw new RagarError(`--steps, --guidance and --generator are built-in engine options; set ${remote}'s steps in the config file`, 'USAGE');
         if (!opts.user) throw new RagarError('--user is required', 'USAGE');
         if (!opts.out) throw new RagarError('--out DIR is required', 'USAGE');
         if (!['retrieval', 'uniform'].includes(opts.weights)) throw new RagarError(`--weights must be retrieval or uniform, got ${JSON.stringify(opts.weights)}`, 'BAD_INPUT');
@@ -67,17 +96,27 @@ export function generateCommand(): Command {
         const style = await createImageEncoder({ image: 'style-stats' });
         const text = opts.reference ? undefined : await createTextEncoder();
         let opened: Awaited<ReturnType<typeof openBuiltinEngine>> | undefined;
+        let engine: GeneratorEngineV1 | undefined;
         try {
-          opened = await openBuiltinEngine(ctx.store.home, opts.dataset, variant, { tower, dir: opts.generator });
+          if (remote) {
+            const configFile: string | null = opts.config ?? (fs.existsSync(ENGINE_CONFIG_FILE) ? ENGINE_CONFIG_FILE : null);
+            const urls = String((remote === 'comfyui' ? opts.comfyUrl : opts.a1111Url) ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+            engine = openRemoteEngine(remote, configFile ? loadEngineConfig(configFile) : null, urls);
+          } else {
+            opened = await openBuiltinEngine(ctx.store.home, opts.dataset, variant, { tower, dir: opts.generator });
+            engine = opened.engine;
+          }
           const loadMs = performance.now() - started;
-          const { preference, result, selection: sel } = await personalizeItem(setup, opened.engine, { image, style, text }, {
+          const { preference, result, selection: sel, search } = await personalizeItem(setup, engine, { image, style, text }, {
             user: opts.user,
             reference,
             weighting: opts.weights,
             rankerSelection: useRank,
             candidates: opts.candidates,
             seed: opts.seed,
-            providerOptions: { builtin: { ...(opts.steps ? { steps: opts.steps } : {}), ...(opts.strength ? { strength: opts.strength } : {}), guidance: opts.guidance } },
+            providerOptions: remote ? {} : { builtin: { ...(opts.steps ? { steps: opts.steps } : {}), ...(opts.strength ? { strength: opts.strength } : {}), guidance: opts.guidance } },
+            ...(remote && opts.strength ? { strength: opts.strength } : {}),
+            ...(opts.searchRounds ? { search: { rounds: opts.searchRounds } } : {}),
             onProgress: (e) => ctx.progress.update(e.done),
           });
           fs.mkdirSync(opts.out, { recursive: true });
@@ -92,9 +131,21 @@ export function generateCommand(): Command {
           const record = {
             user: opts.user,
             reference: 'externalId' in reference ? { item: reference.externalId, title: reference.title, style: reference.style } : { file: opts.referenceImage, text: opts.referenceText },
-            engine: result.response.provider,
-            generator: { variant, dir: opened.dir, format: opened.meta.format },
-            settings: { weights: opts.weights, lambda: opts.lambda, candidates: opts.candidates, seed: opts.seed, steps: opts.steps ?? null, strength: opts.strength ?? null, guidance: opts.guidance, retrieval: setup.retrieval, retrievalSource: setup.retrievalSource, selection: useRank ? 'best rank sum of ranker score and semantic score' : 'semantic score' },
+            engine: engineRecord(result, files),
+            ...(opened ? { generator: { variant, dir: opened.dir, format: opened.meta.format } } : {}),
+            settings: {
+              weights: opts.weights,
+              lambda: opts.lambda,
+              candidates: opts.candidates,
+              seed: opts.seed,
+              steps: opts.steps ?? null,
+              strength: opts.strength ?? null,
+              guidance: opts.guidance,
+              retrieval: setup.retrieval,
+              retrievalSource: setup.retrievalSource,
+              selection: search ? `search: the highest ranker score over ${search.rounds} rounds` : useRank ? 'best rank sum of ranker score and semantic score' : 'semantic score',
+            },
+            ...(search ? { search } : {}),
             retrievalWeights: preference.history.filter((h) => h.weight > 0).map((h) => ({ item: h.item, title: h.title, style: h.style, weight: h.weight, similarity: h.similarity })),
             keywords: preference.keywords,
             candidates: sel.scores.map((s, i) => ({ file: files[i], ...s })),
@@ -106,14 +157,15 @@ export function generateCommand(): Command {
           const top = record.retrievalWeights.slice().sort((a, b) => b.weight - a.weight).slice(0, 5);
           ctx.emit(record, () =>
             [
-              `user ${opts.user}, reference ${'externalId' in reference ? reference.externalId : opts.referenceImage} (${opts.weights} weights, ${variant})`,
+              `user ${opts.user}, reference ${'externalId' in reference ? reference.externalId : opts.referenceImage} (${opts.weights} weights, ${remote ? `${remote} ${result.response.modelId}` : variant})`,
+              ...(search ? [`  search: ${search.rounds} rounds, ${search.calls.length} calls, ${search.images} images; best from round ${search.best.round} (strength ${search.best.strength}, image-prompt scale ${search.best.imagePromptScale})`] : []),
               `  history: ${top.map((h) => `${h.title} [${h.style}] ${h.weight.toFixed(2)}`).join('; ')}`,
               ...sel.scores.map((s, i) => `  candidate ${i + 1} seed ${s.seed}: ranker ${s.rankerScore.toFixed(3)}  semantic ${s.semanticScore.toFixed(3)}${s.chosen ? '  ← chosen' : ''}`),
               `  wrote ${chosenFile}, ${files.length} candidates and record.json; ${record.timings.perCandidateMs.toFixed(0)} ms per candidate`,
             ].join('\n'),
           );
         } finally {
-          await opened?.engine.dispose();
+          await engine?.dispose();
           await image.dispose();
           await style.dispose();
           await text?.dispose();

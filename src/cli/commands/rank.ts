@@ -38,12 +38,12 @@ export function rankCommand(): Command {
     .option('--bprmf-epochs <n>', 'maximum BPR-MF epochs', intOption(1), 50)
     .option('--seed <n>', 'seed', intOption(0), DEFAULT_RANKER.seed)
     .action(async (opts, cmd: Command) =>
-      withStore(cmd, (ctx) => {
+      withStore(cmd, async (ctx) => {
         const unknown = (opts.models as string[]).filter((m) => !['ranker', 'content', 'bprmf'].includes(m));
         if (unknown.length) throw new RagarError(`unknown model(s) ${unknown.join(', ')} (known: ranker, content, bprmf)`, 'BAD_INPUT');
         const view = DatasetView.open(ctx.store, opts.dataset);
         const rc = prepareRanking(view, { holdout: opts.holdout, imageEncoder: opts.imageEncoder, textEncoder: opts.textEncoder, styleEncoder: opts.styleEncoder });
-        const summary = trainRankingModels(rc, ctx.store.home, {
+        const summary = await trainRankingModels(rc, ctx.store.home, {
           models: opts.models,
           ranker: {
             ...DEFAULT_RANKER,

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { DatasetView } from '../../data/access.js';
 import { evaluateEmojiRetrieval, evaluateRatingRetrieval } from '../../retrieval/evaluate.js';
-import { buildPreference } from '../../preference/build.js';
+import { buildPreferenceFromIndex } from '../../preference/build.js';
+import { ANN_MIN_ITEMS, indexDatasetVectors } from '../../retrieval/search.js';
 import { summarizePreference } from '../../preference/summarizer.js';
 import { defaultRetrievalFor, saveTunedFromEvaluation } from '../../retrieval/tuned.js';
 import { loadDatasetVectors } from '../../retrieval/vectors.js';
@@ -31,6 +32,8 @@ export function retrieveCommand(): Command {
     .option('--keywords <m>', 'keywords in the preference', intOption(1), 8)
     .option('--image-encoder <name>', 'image embeddings to use (encoder name or model id)', 'mobilenet')
     .option('--text-encoder <name>', 'text embeddings to use (encoder name or model id)', 'use')
+    .option('--index <kind>', `vector index the similarities are asked of: auto (usearch HNSW from ${ANN_MIN_ITEMS.toLocaleString('en')} items, else exact) | exact | ann`, 'auto')
+    .option('--similar <n>', "also list the reference's n nearest catalog items (image, else text embeddings) from the index", intOption(0), 0)
     .option('--summarize', 'summarise the keyword preference with an LLM (OpenAI-compatible chat endpoint)')
     .option('--llm-url <url>', 'base URL of the chat endpoint, e.g. http://127.0.0.1:8000/v1 (or $RAGAR_LLM_URL)')
     .option('--llm-model <name>', 'model name for the endpoint (or $RAGAR_LLM_MODEL)')
@@ -46,7 +49,20 @@ export function retrieveCommand(): Command {
           k: opts.k !== undefined ? parseK(opts.k) : defaults.params.k,
           tau: opts.tau !== undefined ? parseTau(opts.tau) : defaults.params.tau,
         };
-        const pref = buildPreference(view, vectors, opts.user, opts.reference, params, { weighting: opts.weights, keywords: opts.keywords });
+        const indexes = await indexDatasetVectors(vectors, opts.index);
+        const pref = await buildPreferenceFromIndex(view, vectors, indexes, opts.user, opts.reference, params, { weighting: opts.weights, keywords: opts.keywords });
+        let similar: { item: string; title: string; style: string | null; score: number }[] | undefined;
+        if (opts.similar > 0) {
+          const refItem = view.item(opts.reference);
+          const [index, query] = indexes.image && vectors.image.get(refItem.id) ? [indexes.image, vectors.image.get(refItem.id)!] : [indexes.text, vectors.text.get(refItem.id)];
+          if (index && query) {
+            const hits = await index.search(query, opts.similar + 1, { filter: (id) => id !== String(refItem.id) });
+            similar = hits.slice(0, opts.similar).map((h) => {
+              const it = view.item(Number(h.id));
+              return { item: it.externalId, title: it.title, style: it.style, score: h.score };
+            });
+          }
+        }
         let summary: Awaited<ReturnType<typeof summarizePreference>> | undefined;
         if (opts.summarize) {
           const baseUrl = opts.llmUrl ?? process.env.RAGAR_LLM_URL;
@@ -69,6 +85,8 @@ export function retrieveCommand(): Command {
             vector: Array.from(pref.visual.vector),
           },
           models: { image: vectors.imageModel, text: vectors.textModel },
+          index: indexes.kind,
+          ...(similar ? { similar } : {}),
           summary,
         };
         ctx.emit(json, () => {
@@ -84,6 +102,10 @@ export function retrieveCommand(): Command {
           });
           lines.push(`keyword preference: ${pref.keywords.map((k) => `${k.keyword} (${k.score.toFixed(2)})`).join(', ')}`);
           if (pref.visual) lines.push(`visual preference: ${pref.visual.vector.length}-d, effective history size ${pref.visual.effectiveCount.toFixed(1)}`);
+          if (similar) {
+            lines.push(`nearest catalog items (${indexes.kind} index):`);
+            for (const h of similar) lines.push(`  ${h.score.toFixed(3)}  ${h.item.padEnd(20).slice(0, 20)} ${(h.style ?? '-').padEnd(12)} ${h.title}`);
+          }
           if (summary) lines.push(`summary (${summary.source}): ${summary.text}`);
           return lines.join('\n');
         });

@@ -25,7 +25,7 @@ async function build(dir: string): Promise<void> {
     } finally {
       await Promise.all([image.dispose(), text.dispose(), style.dispose()]);
     }
-    trainRankingModels(prepareRanking(DatasetView.open(store, 'emoji-styles')), dir, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
+    await trainRankingModels(prepareRanking(DatasetView.open(store, 'emoji-styles')), dir, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
   } finally {
     store.close();
   }
