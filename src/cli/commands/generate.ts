@@ -267,7 +267,7 @@ export function generateCommand(): Command {
             { name: 'uniform+rank', engine: ragar, weighting: 'uniform', rankerSelection: true, candidates: opts.candidates, providerOptions },
             { name: 'uniform', engine: norank, weighting: 'uniform', rankerSelection: false, candidates: 1, providerOptions },
             { name: 'oracle', engine: ragar, weighting: 'retrieval', rankerSelection: true, candidates: opts.candidates, providerOptions, oracle: true },
-            { name: 'l1Regressor', engine: l1, weighting: 'retrieval', rankerSelection: false, candidates: 1 },
+            { name: 'l1Regressor', engine: l1, weighting: 'retrieval', rankerSelection: false, candidates: 1, providerOptions },
           ];
           const known = new Set(allRuns.map((r) => r.name));
           for (const n of wanted ?? []) if (!known.has(n)) throw new RagarError(`unknown run ${JSON.stringify(n)} (known: ${[...known].join(', ')})`, 'BAD_INPUT');
