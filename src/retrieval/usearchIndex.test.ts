@@ -7,9 +7,11 @@ import { runVectorIndexContract } from './vectorIndex.contract.testing.js';
 // The defaults: small indexes are searched exactly, larger ones through the graph.
 runVectorIndexContract('UsearchIndex', { create: (d, m) => new UsearchIndex(d, m), recallAtLeast: 0.95 });
 // Always through the graph (exactBelow 0), f32 and f16 storage: the contract's random-data tests run on HNSW.
-runVectorIndexContract('UsearchIndex (graph always, f16)', { create: (d, m) => new UsearchIndex(d, m, { exactBelow: 0 }), recallAtLeast: 0.95 });
+// One thread, so that the graph (and its recall on these small random sets) is the same on every
+// run: with parallel inserts it varied between runs around the 0.95 bound (0.94 was seen in CI).
+runVectorIndexContract('UsearchIndex (graph always, f16)', { create: (d, m) => new UsearchIndex(d, m, { exactBelow: 0, threads: 1 }), recallAtLeast: 0.95 });
 runVectorIndexContract('UsearchIndex (graph always, f32)', {
-  create: (d, m) => new UsearchIndex(d, m, { exactBelow: 0, quantization: 'f32' }),
+  create: (d, m) => new UsearchIndex(d, m, { exactBelow: 0, quantization: 'f32', threads: 1 }),
   recallAtLeast: 0.95,
 });
 
