@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../../util/errors.js';
+import { writeFileAtomicSync } from '../../util/persist.js';
 import { Rng } from '../../util/rng.js';
 import { createCondUnet, loadCondUnet, type CondUnetConfig } from '../onnx/condUnet.js';
 import type { SessionSettings } from '../onnx/graph.js';
@@ -279,9 +280,7 @@ export class BuiltinGenerator {
   /** Save the weights and `generator.json` (plus extra training metadata) into `dir`. */
   async save(dir: string, extra: Record<string, unknown> = {}): Promise<void> {
     await this.net.save(dir);
-    const tmp = path.join(dir, `generator.json.${process.pid}.tmp`);
-    fs.writeFileSync(tmp, `${JSON.stringify({ format: GENERATOR_FORMAT, config: this.config, ...extra }, null, 2)}\n`);
-    fs.renameSync(tmp, path.join(dir, 'generator.json'));
+    writeFileAtomicSync(path.join(dir, 'generator.json'), `${JSON.stringify({ format: GENERATOR_FORMAT, config: this.config, ...extra }, null, 2)}\n`);
   }
 
   /** Load a saved generator, with clear errors for a missing folder or another format. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ImageTower } from '../../ranking/tower.js';
 import { Adam } from '../../util/adam.js';
 import { RagarError } from '../../util/errors.js';
+import { writeFileAtomicSync } from '../../util/persist.js';
 import { silentProgress, type Progress } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { fitStyleConditioner } from './conditioning.js';
@@ -137,9 +138,7 @@ function saveFloats(file: string, parts: readonly Float32Array[]): void {
     all.set(p, o);
     o += p.length;
   }
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, Buffer.from(all.buffer));
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, new Uint8Array(all.buffer));
 }
 
 function restoreAdam(file: string, size: number, lr: number, step: number, beta1 = 0.9): Adam {
@@ -273,9 +272,7 @@ export async function trainGenerator(
       const sd = adamD.state();
       saveFloats(path.join(dir, 'optimizer-d.bin'), [sd.m, sd.v]);
     }
-    const tmp = `${stateFile}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify({ optionsKey, step, seconds, lossCurve })}\n`);
-    fs.renameSync(tmp, stateFile);
+    writeFileAtomicSync(stateFile, `${JSON.stringify({ optionsKey, step, seconds, lossCurve })}\n`);
   };
   const dPlanes = 6 + condLength;
   const dReal = new Float32Array(2 * B * dPlanes * PLANE);
@@ -288,7 +285,7 @@ export async function trainGenerator(
       await saveCheckpoint();
       await generator.dispose();
       await disc?.dispose();
-      throw new RagarError(`interrupted at step ${step}: checkpoint saved in ${dir}; run the same command again to resume`, 'INTERRUPTED');
+      throw new RagarError(`interrupted at step ${step}: checkpoint saved in ${dir}; run the same command again to resume`, 'ABORTED');
     }
     const rng = new Rng(o.seed * 1_000_003 + step);
     const conds: GeneratorCondition[] = [];

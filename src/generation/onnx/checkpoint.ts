@@ -8,9 +8,10 @@
  * const { header, params } = await readCheckpoint(dir);
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RagarError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/persist.js';
 import type { ParamInfo } from './layers.js';
 
 /** The `format` field of every checkpoint written here. */
@@ -47,11 +48,6 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
 
 /**
  * Write a checkpoint into `dir` (created if missing; existing files replaced atomically).
@@ -73,8 +69,8 @@ export async function writeCheckpoint(dir: string, data: CheckpointData): Promis
     sha256: sha256(bytes),
   };
   await mkdir(dir, { recursive: true });
-  await writeAtomic(path.join(dir, 'params.bin'), bytes);
-  await writeAtomic(path.join(dir, 'net.json'), JSON.stringify(header, null, 2) + '\n');
+  await writeFileAtomic(path.join(dir, 'params.bin'), bytes);
+  await writeFileAtomic(path.join(dir, 'net.json'), JSON.stringify(header, null, 2) + '\n');
 }
 
 /** Read and check only `DIR/net.json`. */
