@@ -5,14 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DatasetView } from '../data/access.js';
-import { buildEmojiStyles, DEFAULT_EMOJI_BUILD } from '../data/emoji/build.js';
-import { embedDataset } from '../encoders/embed.js';
-import { createImageEncoder, createTextEncoder } from '../encoders/registry.js';
+import { buildTinyEmojiHome } from '../ranking/tinyHome.testing.js';
 import { MockGeneratorEngine } from '../generation/mockEngine.js';
-import { prepareRanking, trainRankingModels } from '../ranking/pipeline.js';
-import { DEFAULT_RANKER } from '../ranking/ranker.js';
-import { Store } from '../store/store.js';
 import { createRagar } from '../index.js';
 
 // A tiny emoji-styles home with the real embedded encoders (the library's defaults) and a quickly trained ranker.
@@ -20,22 +14,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-api-'));
 
 beforeAll(async () => {
-  const store = Store.open(home);
-  try {
-    await buildEmojiStyles(store, { ...DEFAULT_EMOJI_BUILD, users: 16, maxConcepts: 24, size: 32, historyMin: 6, historyMax: 10, validConcepts: 0.25, testConcepts: 0.25, validUsers: 0.25 });
-    const image = await createImageEncoder({ workers: 0 });
-    const text = await createTextEncoder();
-    const style = await createImageEncoder({ image: 'style-stats' });
-    try {
-      await embedDataset(store, 'emoji-styles', { image, text });
-      await embedDataset(store, 'emoji-styles', { image: style });
-    } finally {
-      await Promise.all([image.dispose(), text.dispose(), style.dispose()]);
-    }
-    await trainRankingModels(prepareRanking(DatasetView.open(store, 'emoji-styles')), home, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
-  } finally {
-    store.close();
-  }
+  await buildTinyEmojiHome(home, { users: 16, maxConcepts: 24, historyMax: 10 });
 }, 300_000);
 
 afterAll(() => fs.rmSync(home, { recursive: true, force: true }));

@@ -1,34 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DatasetView } from '../../data/access.js';
-import { buildEmojiStyles, DEFAULT_EMOJI_BUILD } from '../../data/emoji/build.js';
-import { embedDataset } from '../../encoders/embed.js';
-import { createImageEncoder, createTextEncoder } from '../../encoders/registry.js';
-import { prepareRanking, trainRankingModels } from '../../ranking/pipeline.js';
-import { DEFAULT_RANKER } from '../../ranking/ranker.js';
+import { buildTinyEmojiHome } from '../../ranking/tinyHome.testing.js';
 import { SCHEMA_VERSION } from '../../store/migrations.js';
-import { Store } from '../../store/store.js';
 
 const FIXTURE = path.join(os.tmpdir(), `ragar-service-fixture-s${SCHEMA_VERSION}-v1`);
 
 async function build(dir: string): Promise<void> {
-  const store = Store.open(dir);
-  try {
-    await buildEmojiStyles(store, { ...DEFAULT_EMOJI_BUILD, users: 12, maxConcepts: 16, size: 32, historyMin: 6, historyMax: 8, validConcepts: 0.25, testConcepts: 0.25, validUsers: 0.25 });
-    const image = await createImageEncoder({ workers: 0 });
-    const text = await createTextEncoder();
-    const style = await createImageEncoder({ image: 'style-stats' });
-    try {
-      await embedDataset(store, 'emoji-styles', { image, text });
-      await embedDataset(store, 'emoji-styles', { image: style });
-    } finally {
-      await Promise.all([image.dispose(), text.dispose(), style.dispose()]);
-    }
-    await trainRankingModels(prepareRanking(DatasetView.open(store, 'emoji-styles')), dir, { models: ['bprmf', 'ranker'], ranker: { ...DEFAULT_RANKER, epochs: 1, samplesPerEpoch: 200 }, bprmf: { epochs: 2, seed: 1 } });
-  } finally {
-    store.close();
-  }
+  await buildTinyEmojiHome(dir, { users: 12, maxConcepts: 16, historyMax: 8 });
 }
 
 /**
