@@ -28,6 +28,7 @@ import { createRagar } from '../api/ragar.js';
 import { serviceHome } from '../server/testing/fixture.js';
 import { RagarError } from '../util/errors.js';
 import { isMainModule, machineDescription, percentile } from './stats.js';
+import { freePort } from '../util/freePort.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
@@ -103,13 +104,6 @@ function loadavg(): number[] {
   }
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

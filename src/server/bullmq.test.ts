@@ -11,6 +11,7 @@ import { startService, type RunningService } from './serve.js';
 import { serviceHome } from './testing/fixture.js';
 import { SlowEngine } from './testing/slowEngine.js';
 import { openEvents, type SseEvent } from './testing/sse.js';
+import { freePort } from '../util/freePort.js';
 
 const REDIS = '/usr/bin/redis-server';
 const hasRedis = fs.existsSync(REDIS) || spawnSync('which', ['redis-server']).status === 0;
@@ -23,13 +24,6 @@ const children: ChildProcess[] = [];
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 beforeAll(async () => {
   if (!hasRedis) return;

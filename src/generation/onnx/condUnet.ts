@@ -23,6 +23,7 @@ import { RagarError } from '../../util/errors.js';
 import { readCheckpointHeader } from './checkpoint.js';
 import { convParams, LINEAR, SILU, type Layer, type NetSpec, type ParamSpec } from './layers.js';
 import { OnnxNet, type OnnxNetOptions } from './net.js';
+import { unetLevels } from './unet.js';
 
 /** Network kind recorded in checkpoints. */
 export const COND_UNET_KIND = 'cond-unet';
@@ -105,21 +106,7 @@ export function condUnetSpec(config: CondUnetConfig): NetSpec {
     layers.push({ op: 'film', input: norm(`${name}.b.norm`, a), mod, output: `${name}.film` });
     return conv(`${name}.b`, silu(`${name}.b.act`, `${name}.film`), w, w, { residual: h, scale: c.residualScale });
   };
-  let h = conv('stem', 'x', c.inChannels, width(0));
-  const skips: string[] = [];
-  for (let l = 0; l < c.levels; l++) {
-    for (let b = 0; b < c.blocks; b++) h = block(`enc${l}.res${b}`, h, width(l));
-    skips.push(h);
-    if (l < c.levels - 1) h = conv(`down${l}`, h, width(l), width(l + 1), { stride: 2 });
-  }
-  for (let l = c.levels - 2; l >= 0; l--) {
-    const up = `up${l}.upsample`;
-    layers.push({ op: 'upsample', input: h, output: up });
-    const cat = `up${l}.concat`;
-    layers.push({ op: 'concat', inputs: [up, skips[l]], output: cat });
-    h = conv(`up${l}.fuse`, cat, width(l + 1) + width(l), width(l));
-    for (let b = 0; b < c.blocks; b++) h = block(`dec${l}.res${b}`, h, width(l));
-  }
+  const h = unetLevels({ levels: c.levels, blocks: c.blocks, width, layers, conv, block, stem: conv('stem', 'x', c.inChannels, width(0)) });
   const headIn = silu('head.act', norm('head.norm', h));
   params.push(...convParams('head', width(0), c.outChannels, 3, LINEAR));
   layers.push({ op: 'conv', input: headIn, output: 'y', weight: 'head.w', bias: 'head.b', kernel: 3, stride: 1, act: LINEAR });

@@ -87,6 +87,49 @@ export function resolveUnetConfig(config: UnetConfig): Required<UnetConfig> {
   return c;
 }
 
+/** What {@link unetLevels} builds with: the network's own conv and block builders. */
+export interface UnetLevelBuilders {
+  levels: number;
+  blocks: number;
+  /** Channels of level l. */
+  width: (l: number) => number;
+  /** The layer list to append to. */
+  layers: Layer[];
+  /** Add a 3×3 conv named `name` (its parameters too); returns its output. */
+  conv: (name: string, input: string, inCh: number, outCh: number, opts?: { stride?: number }) => string;
+  /** Add one block at width w; returns its output. */
+  block: (name: string, h: string, w: number) => string;
+  /** Output of the stem (level 0 width). */
+  stem: string;
+}
+
+/**
+ * The U-Net's levels, shared by every U-Net built here: per level `blocks` blocks (`enc{l}.res{b}`)
+ * then a stride-2 conv (`down{l}`); back up, nearest ×2 upsampling, concatenation with the
+ * skip, a fusing conv (`up{l}.fuse`) and `blocks` blocks (`dec{l}.res{b}`). Returns the last tensor.
+ *
+ * @example
+ * const h = unetLevels({ levels: 3, blocks: 1, width, layers, conv, block, stem: conv('stem', 'x', 3, 32) });
+ */
+export function unetLevels(o: UnetLevelBuilders): string {
+  let h = o.stem;
+  const skips: string[] = [];
+  for (let l = 0; l < o.levels; l++) {
+    for (let b = 0; b < o.blocks; b++) h = o.block(`enc${l}.res${b}`, h, o.width(l));
+    skips.push(h);
+    if (l < o.levels - 1) h = o.conv(`down${l}`, h, o.width(l), o.width(l + 1), { stride: 2 });
+  }
+  for (let l = o.levels - 2; l >= 0; l--) {
+    const up = `up${l}.upsample`;
+    o.layers.push({ op: 'upsample', input: h, output: up });
+    const cat = `up${l}.concat`;
+    o.layers.push({ op: 'concat', inputs: [up, skips[l]], output: cat });
+    h = o.conv(`up${l}.fuse`, cat, o.width(l + 1) + o.width(l), o.width(l));
+    for (let b = 0; b < o.blocks; b++) h = o.block(`dec${l}.res${b}`, h, o.width(l));
+  }
+  return h;
+}
+
 /**
  * The {@link NetSpec} of a U-Net: input `x` (in×size×size), output `y` (out×size×size).
  *
@@ -111,21 +154,7 @@ export function unetSpec(config: UnetConfig): NetSpec {
     const r = conv(`${name}.a`, h, w, w);
     return conv(`${name}.b`, r, w, w, { residual: h, scale: c.residualScale });
   };
-  let h = conv('stem', 'x', c.inChannels, width(0));
-  const skips: string[] = [];
-  for (let l = 0; l < c.levels; l++) {
-    for (let b = 0; b < c.blocks; b++) h = resblock(`enc${l}.res${b}`, h, width(l));
-    skips.push(h);
-    if (l < c.levels - 1) h = conv(`down${l}`, h, width(l), width(l + 1), { stride: 2 });
-  }
-  for (let l = c.levels - 2; l >= 0; l--) {
-    const up = `up${l}.upsample`;
-    layers.push({ op: 'upsample', input: h, output: up });
-    const cat = `up${l}.concat`;
-    layers.push({ op: 'concat', inputs: [up, skips[l]], output: cat });
-    h = conv(`up${l}.fuse`, cat, width(l + 1) + width(l), width(l));
-    for (let b = 0; b < c.blocks; b++) h = resblock(`dec${l}.res${b}`, h, width(l));
-  }
+  const h = unetLevels({ levels: c.levels, blocks: c.blocks, width, layers, conv, block: resblock, stem: conv('stem', 'x', c.inChannels, width(0)) });
   const y = conv('head', h, width(0), c.outChannels, { k: c.headKernel, act: LINEAR, output: 'y' });
   return { input: { name: 'x', channels: c.inChannels, height: c.size, width: c.size }, output: y, layers, params };
 }
