@@ -69,6 +69,8 @@ export function trainCommand(): Command {
     .option('--objective <name>', 'translator (one forward pass) or diffusion (DDIM denoiser)', DEFAULT_GENERATOR_TRAIN.objective)
     .option('--lambda <x>', 'weight of the rank loss (variant ragar; the others use 0)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.lambda)
     .option('--adversarial <x>', 'weight of the PatchGAN hinge term (variants ragar and ragar-norank; l1 uses 0)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.adversarial)
+    .option('--discriminator <kind>', 'how the PatchGAN sees the condition: projection (condition planes plus a per-style projection logit per patch) or concat (condition planes only, as pix2pix)', DEFAULT_GENERATOR_TRAIN.discriminator)
+    .option('--style-classifier <x>', 'weight of the auxiliary style classifier in the projection discriminator (AC-GAN; variants ragar and ragar-norank; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.styleClassifier)
     .option('--condition-dropout <x>', 'share of examples trained without a condition (for classifier-free guidance)', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.conditionDropout)
     .option('--one-hot-share <x>', 'share of examples conditioned on the target style itself', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.oneHotShare)
     .option('--threads <n>', 'onnxruntime threads per network (does not change the result)', intOption(1), DEFAULT_GENERATOR_TRAIN.threads)
@@ -111,6 +113,8 @@ export function trainCommand(): Command {
               objective: objective,
               lambda,
               adversarial: spec.adversarial ? opts.adversarial : 0,
+              discriminator: opts.discriminator,
+              styleClassifier: spec.adversarial ? opts.styleClassifier : 0,
               conditionDropout: opts.conditionDropout,
               oneHotShare: opts.oneHotShare,
               threads: opts.threads,

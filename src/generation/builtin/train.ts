@@ -14,6 +14,7 @@ import { createPatchDiscriminator, loadPatchDiscriminator } from '../onnx/patchg
 import { BuiltinGenerator, type GeneratorCondition, type GeneratorObjective } from './model.js';
 import { measureConditionResponse, type ConditionResponse } from './response.js';
 import { noisy } from './schedule.js';
+import { DiscriminatorHeads } from './discriminatorHeads.js';
 
 /** Options of {@link trainGenerator} (CLI flags of `ragar train generator`). */
 export interface GeneratorTrainOptions {
@@ -22,6 +23,18 @@ export interface GeneratorTrainOptions {
   lambda: number;
   /** Weight of the adversarial (PatchGAN, hinge) term against the L1 term (0 = L1 only). */
   adversarial: number;
+  /**
+   * How the discriminator is told the condition: `concat` (constant condition planes beside the
+   * image, as pix2pix) or `projection` (the planes and, per patch, a learned logit per style mixed
+   * by the condition, as a projection discriminator; with an auxiliary style classifier).
+   */
+  discriminator: 'concat' | 'projection';
+  /**
+   * Weight of the auxiliary style-classification term (AC-GAN): the projection discriminator also
+   * learns to name the style of real target renditions, and the generator is pushed to make its
+   * conditioned outputs named as the target style (0 = off; needs `projection`).
+   */
+  styleClassifier: number;
   /** Wall-clock budget in minutes (training stops at the first of budget and steps). */
   minutes: number;
   /** Most optimiser steps (0 = no limit: the time budget decides). */
@@ -58,6 +71,8 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   objective: 'translator',
   lambda: 0.01,
   adversarial: 0.02,
+  discriminator: 'projection',
+  styleClassifier: 0.05,
   minutes: 30,
   steps: 0,
   batchSize: 8,
@@ -86,6 +101,9 @@ export interface LossPoint {
   /** Discriminator hinge loss and generator adversarial loss (null without the adversarial term). */
   dLoss: number | null;
   gAdv: number | null;
+  /** Auxiliary style classifier: its cross-entropy on real targets and on conditioned outputs (absent without it). */
+  dStyle?: number | null;
+  gStyle?: number | null;
 }
 
 /** What {@link trainGenerator} returns (also written to `generator.json`). */
@@ -179,6 +197,9 @@ export async function trainGenerator(
   if (!(o.batchSize >= 1 && Number.isInteger(o.batchSize))) throw new RagarError(`batch size must be a positive integer, got ${o.batchSize}`, 'BAD_INPUT');
   if (!(o.minutes > 0) && !(o.steps > 0)) throw new RagarError('give a time budget (minutes) or a number of steps', 'BAD_INPUT');
   if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
+  if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
+  if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
+  if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
   if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
   const progress = hooks.progress ?? silentProgress;
   const note = hooks.note ?? (() => {});
@@ -231,7 +252,7 @@ export async function trainGenerator(
     adam = new Adam(generator.net.paramCount, o.learningRate);
     if (o.adversarial > 0) {
       const k = generator.config.conditioner.classes.length;
-      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1 }, { session });
+      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: new DiscriminatorHeads(o.discriminator === 'projection', k, o.styleClassifier > 0).outputs }, { session });
       adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
     }
   }
@@ -261,7 +282,7 @@ export async function trainGenerator(
   const maxSteps = o.steps > 0 ? o.steps : Infinity;
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const win = { l1: 0, rank: 0, d: 0, g: 0, n: 0 };
+  const win = { l1: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, n: 0 };
   const saveCheckpoint = async () => {
     const seconds = elapsedBefore + (Date.now() - started) / 1000;
     await generator.save(dir, { training: null });
@@ -275,6 +296,10 @@ export async function trainGenerator(
     writeFileAtomicSync(stateFile, `${JSON.stringify({ optionsKey, step, seconds, lossCurve })}\n`);
   };
   const dPlanes = 6 + condLength;
+  const heads = new DiscriminatorHeads(o.discriminator === 'projection', classes.length, o.styleClassifier > 0);
+  const patchLogit = heads.patchLogit.bind(heads);
+  const spreadPatchGrad = heads.spreadPatchGrad.bind(heads);
+  const styleCrossEntropy = heads.styleCrossEntropy.bind(heads);
   const dReal = new Float32Array(2 * B * dPlanes * PLANE);
   const dFake = new Float32Array(B * dPlanes * PLANE);
   const totalForBar = Number.isFinite(maxSteps) ? maxSteps : Math.round(budgetMs / 1000);
@@ -294,6 +319,7 @@ export async function trainGenerator(
     const xts: (Float32Array | null)[] = [];
     const times: number[] = [];
     const vs: Float32Array[] = [];
+    const targetClass: number[] = [];
     for (let b = 0; b < B; b++) {
       const c = concepts[rng.int(concepts.length)];
       const r = data.renditions.get(c)!;
@@ -315,6 +341,7 @@ export async function trainGenerator(
       }
       condVectors.push(cv);
       targets.push(target);
+      targetClass.push(classes.indexOf(st));
       vs.push(pref.v);
       if (o.objective === 'diffusion') {
         const t = 0.02 + 0.98 * rng.next();
@@ -342,30 +369,57 @@ export async function trainGenerator(
     l1 /= n * B;
     let dLoss: number | null = null;
     let gAdv: number | null = null;
+    let dStyle: number | null = null;
+    let gStyle: number | null = null;
     if (disc && adamD) {
-      // discriminator step on [generated; real], hinge loss
+      // discriminator step on [generated; real]: hinge loss on the patch logits, plus (auxiliary
+      // classifier) the cross-entropy of the style named for the real targets
       const refs = conds.map((c) => c.reference);
       discriminatorInput([...pred, ...targets], [...refs, ...refs], [...condVectors, ...condVectors], condLength, dReal);
-      const logits = await disc.forward(dReal, 2 * B);
-      const patches = logits.length / (2 * B);
-      const dl = new Float32Array(logits.length);
-      dLoss = 0;
+      const raw = await disc.forward(dReal, 2 * B);
+      const patches = raw.length / (2 * B * heads.outputs);
       const per = 1 / (B * patches);
-      for (let i = 0; i < logits.length; i++) {
-        const fake = i < B * patches;
-        const margin = fake ? 1 + logits[i] : 1 - logits[i];
-        if (margin > 0) {
-          dLoss += margin * per;
-          dl[i] = fake ? per : -per;
+      const dRaw = new Float32Array(raw.length);
+      dLoss = 0;
+      for (let s2 = 0; s2 < 2 * B; s2++) {
+        const fake = s2 < B;
+        const cv = condVectors[s2 % B];
+        for (let q = 0; q < patches; q++) {
+          const logit = patchLogit(raw, s2, q, patches, cv);
+          const margin = fake ? 1 + logit : 1 - logit;
+          if (margin > 0) {
+            dLoss += margin * per;
+            spreadPatchGrad(dRaw, s2, q, patches, cv, fake ? per : -per);
+          }
         }
       }
-      adamD.step(disc.params, await disc.backward(dl));
-      // generator's adversarial gradient through the updated discriminator: −mean D(fake)
+      if (o.styleClassifier > 0) {
+        dStyle = 0;
+        for (let b = 0; b < B; b++) dStyle += styleCrossEntropy(raw, B + b, patches, targetClass[b], dRaw, 1 / B) / B;
+      }
+      adamD.step(disc.params, await disc.backward(dRaw));
+      // generator's adversarial gradient through the updated discriminator: −mean D(fake), plus the
+      // auxiliary classifier's cross-entropy of the target style for conditioned outputs
       discriminatorInput(pred, refs, condVectors, condLength, dFake);
       const fl = await disc.forward(dFake, B);
+      const dFl = new Float32Array(fl.length);
       gAdv = 0;
-      for (const v of fl) gAdv -= v * per;
-      const { dx } = await disc.backwardWithInput(new Float32Array(fl.length).fill(-per));
+      for (let b = 0; b < B; b++) {
+        for (let q = 0; q < patches; q++) {
+          gAdv -= patchLogit(fl, b, q, patches, condVectors[b]) * per;
+          spreadPatchGrad(dFl, b, q, patches, condVectors[b], -per);
+        }
+      }
+      if (o.styleClassifier > 0) {
+        gStyle = 0;
+        const conditioned = conds.filter((c) => c.style).length;
+        for (let b = 0; b < B; b++) {
+          if (!conds[b].style) continue;
+          // scaled so that the term's weight relative to the adversarial term is styleClassifier / adversarial
+          gStyle += styleCrossEntropy(fl, b, patches, targetClass[b], dFl, o.styleClassifier / o.adversarial / B) / conditioned;
+        }
+      }
+      const { dx } = await disc.backwardWithInput(dFl);
       for (let b = 0; b < B; b++) {
         const o2 = b * dPlanes * PLANE;
         for (let i = 0; i < n; i++) dY[b * n + i] += o.adversarial * dx[o2 + i];
@@ -397,6 +451,8 @@ export async function trainGenerator(
     win.rank += rankTerm ?? 0;
     win.d += dLoss ?? 0;
     win.g += gAdv ?? 0;
+    win.ds += dStyle ?? 0;
+    win.gs += gStyle ?? 0;
     win.n++;
     if (!Number.isFinite(l1) || l1 > 50) {
       progress.stop();
@@ -411,8 +467,9 @@ export async function trainGenerator(
         rank: rankTerm === null ? null : win.rank / win.n,
         dLoss: dLoss === null ? null : win.d / win.n,
         gAdv: gAdv === null ? null : win.g / win.n,
+        ...(o.styleClassifier > 0 && dStyle !== null ? { dStyle: win.ds / win.n, gStyle: win.gs / win.n } : {}),
       });
-      win.l1 = win.rank = win.d = win.g = win.n = 0;
+      win.l1 = win.rank = win.d = win.g = win.ds = win.gs = win.n = 0;
     }
     if (step % o.checkpointEvery === 0) await saveCheckpoint();
     progress.update(Number.isFinite(maxSteps) ? step - resumedFrom : Math.min(totalForBar, Math.round((Date.now() - started) / 1000)));

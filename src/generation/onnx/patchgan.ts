@@ -6,7 +6,7 @@
  *
  * ```
  * conv3×3/2 in→w, conv3×3/2 w→2w, conv3×3/2 2w→4w, conv3×3 4w→4w   (LeakyReLU 0.2)
- * conv1×1 4w→1                                                     (logits)
+ * conv1×1 4w→outChannels                                           (logits)
  * ```
  *
  * @example
@@ -29,19 +29,21 @@ export interface PatchDiscriminatorConfig {
   width?: number;
   /** Side of the square input (default 64; divisible by 8). */
   size?: number;
+  /** Logit maps per patch (default 1; a projection discriminator with an auxiliary style classifier uses 1 + 2K). */
+  outChannels?: number;
   seed?: number;
 }
 
 /** The config with defaults filled in, checked. */
 export function resolvePatchDiscriminatorConfig(config: PatchDiscriminatorConfig): Required<PatchDiscriminatorConfig> {
-  const c: Required<PatchDiscriminatorConfig> = { width: 32, size: 64, seed: 2, ...config };
-  if (!(Number.isInteger(c.inChannels) && c.inChannels > 0 && Number.isInteger(c.width) && c.width > 0)) throw new RagarError('patch discriminator: channel counts must be positive integers', 'BAD_INPUT');
+  const c: Required<PatchDiscriminatorConfig> = { width: 32, size: 64, seed: 2, outChannels: 1, ...config };
+  if (!(Number.isInteger(c.inChannels) && c.inChannels > 0 && Number.isInteger(c.width) && c.width > 0 && Number.isInteger(c.outChannels) && c.outChannels > 0)) throw new RagarError('patch discriminator: channel counts must be positive integers', 'BAD_INPUT');
   if (!(Number.isInteger(c.size) && c.size >= 8 && c.size % 8 === 0)) throw new RagarError(`patch discriminator: size must be a multiple of 8, got ${c.size}`, 'BAD_INPUT');
   return c;
 }
 
 /**
- * The {@link NetSpec} of a PatchGAN discriminator: input `x`, output `y` (1 × S/8 × S/8 logits).
+ * The {@link NetSpec} of a PatchGAN discriminator: input `x`, output `y` (`outChannels` × S/8 × S/8 logits).
  *
  * @example
  * const spec = patchDiscriminatorSpec({ inChannels: 4, width: 8, size: 16 });
@@ -59,7 +61,7 @@ export function patchDiscriminatorSpec(config: PatchDiscriminatorConfig): NetSpe
     layers.push({ op: 'conv', input: h, output: name, weight: `${name}.w`, bias: `${name}.b`, kernel: 3, stride: i < 3 ? 2 : 1, act });
     h = name;
   }
-  params.push(...convParams('logits', chans[4], 1, 1, LINEAR));
+  params.push(...convParams('logits', chans[4], c.outChannels, 1, LINEAR));
   layers.push({ op: 'conv', input: h, output: 'y', weight: 'logits.w', bias: 'logits.b', kernel: 1, stride: 1, act: LINEAR });
   return { input: { name: 'x', channels: c.inChannels, height: c.size, width: c.size }, output: 'y', layers, params };
 }

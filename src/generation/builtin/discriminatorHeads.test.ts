@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { DiscriminatorHeads } from './discriminatorHeads.js';
+
+function randomMaps(n: number, seed: number): Float32Array {
+  let x = seed;
+  return Float32Array.from({ length: n }, () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648 - 0.5;
+  });
+}
+
+describe('DiscriminatorHeads', () => {
+  const K = 3;
+  const patches = 4;
+  const samples = 2;
+  const heads = new DiscriminatorHeads(true, K, true);
+  const cv = new Float32Array([0.2, 0.7, 0.1, 1]);
+
+  it('counts one unconditional, K projection and K classifier maps', () => {
+    expect(heads.outputs).toBe(1 + 2 * K);
+    expect(new DiscriminatorHeads(false, K, false).outputs).toBe(1);
+    expect(() => new DiscriminatorHeads(false, K, true)).toThrow(/projection/);
+  });
+
+  it('mixes the per-style logits by the condition, and its gradient matches finite differences', () => {
+    const raw = randomMaps(samples * heads.outputs * patches, 7);
+    const q = 2;
+    const s = 1;
+    const base = s * heads.outputs * patches + q;
+    let expected = raw[base];
+    for (let k = 0; k < K; k++) expected += cv[k] * raw[base + (1 + k) * patches];
+    expect(heads.patchLogit(raw, s, q, patches, cv)).toBeCloseTo(expected, 6);
+    const d = new Float32Array(raw.length);
+    heads.spreadPatchGrad(d, s, q, patches, cv, 1);
+    for (let i = 0; i < raw.length; i++) {
+      const h = 1e-2;
+      const plus = raw.slice();
+      plus[i] += h;
+      const minus = raw.slice();
+      minus[i] -= h;
+      const fd = (heads.patchLogit(plus, s, q, patches, cv) - heads.patchLogit(minus, s, q, patches, cv)) / (2 * h);
+      expect(d[i]).toBeCloseTo(fd, 3);
+    }
+  });
+
+  it('the style cross-entropy falls when the true style map rises, and its gradient matches finite differences', () => {
+    const raw = randomMaps(samples * heads.outputs * patches, 11);
+    const d = new Float32Array(raw.length);
+    const ce = heads.styleCrossEntropy(raw, 0, patches, 1, d, 1);
+    expect(ce).toBeGreaterThan(0);
+    for (let i = 0; i < raw.length; i++) {
+      const h = 1e-2;
+      const plus = raw.slice();
+      plus[i] += h;
+      const minus = raw.slice();
+      minus[i] -= h;
+      const scratch = new Float32Array(raw.length);
+      const fd = (heads.styleCrossEntropy(plus, 0, patches, 1, scratch, 1) - heads.styleCrossEntropy(minus, 0, patches, 1, scratch, 1)) / (2 * h);
+      expect(d[i]).toBeCloseTo(fd, 3);
+    }
+    const up = raw.slice();
+    // sample 0's classifier map of style 1 starts after the unconditional and the K projection maps
+    for (let q = 0; q < patches; q++) up[(1 + K + 1) * patches + q] += 2;
+    expect(heads.styleCrossEntropy(up, 0, patches, 1, new Float32Array(raw.length), 1)).toBeLessThan(ce);
+  });
+});
