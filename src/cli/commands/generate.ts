@@ -235,6 +235,7 @@ export function generateCommand(): Command {
     .option('--strength <x>', "sampling start (diffusion models: 1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
     .option('--cfg <x>', "classifier-free guidance scale (1 = plain conditional output); default: the models'", numberOption(0, 20))
     .option('--cfg-jitter <x>', 'spread of the per-candidate guidance scales (0 = all at --cfg)', numberOption(0, 2))
+    .option('--sharpen <sigma>', 'unsharp-mask sigma applied to the outputs (0 = none); default: the engine\'s', numberOption(0, 10))
     .option('--runs <names>', 'comma-separated subset of the runs (default: all): retrieval+rank, retrieval, uniform+rank, uniform, oracle, l1Regressor')
     .action(async (_opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
@@ -254,6 +255,7 @@ export function generateCommand(): Command {
             ...(opts.strength ? { strength: opts.strength } : {}),
             ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}),
             ...(opts.cfgJitter !== undefined ? { cfgJitter: opts.cfgJitter } : {}),
+            ...(opts.sharpen !== undefined ? { sharpen: opts.sharpen } : {}),
           };
           const providerOptions = { builtin };
           const wanted = opts.runs ? new Set(String(opts.runs).split(',').map((x) => x.trim())) : null;

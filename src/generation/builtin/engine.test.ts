@@ -49,11 +49,32 @@ describe('built-in engine', () => {
       await expect(engine.doGenerate(base)).rejects.toThrow(/builtin.itemStyles/);
       await expect(engine.doGenerate({ ...base, providerOptions: builtinOptions(preference, 47) })).rejects.toThrow(/47 values/);
       await expect(engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, steps: 0 } } })).rejects.toThrow(/builtin.steps/);
+      await expect(engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, sharpen: -1 } } })).rejects.toThrow(/builtin.sharpen/);
       const warned = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, guidance: 1 } } });
       expect(warned.warnings).toEqual([{ type: 'other', message: expect.stringMatching(/guidance needs/) }]);
       // The mean descriptor stands in when an item lacks its own.
       const fallback = await engine.doGenerate({ ...base, providerOptions: { builtin: { styleVector: new Float32Array(48).fill(0.1) } } });
       expect(fallback.candidates).toHaveLength(1);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('sharpens the outputs only when asked, keeping their size', async () => {
+    const engine = createBuiltinEngine({ generator: tinyGenerator('translator') });
+    try {
+      const preference = contractPreference();
+      const base = { reference: { image: await contractReference(), text: 'x' }, prompt: null, preference, user: 'u', candidates: 1, seed: 1 };
+      const plain = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, sharpen: 0 } } });
+      const again = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, sharpen: 0 } } });
+      const sharpened = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, sharpen: 1 } } });
+      const sharp = (await import('sharp')).default;
+      const raw = async (png: Buffer) => sharp(png).raw().toBuffer({ resolveWithObject: true });
+      const [a, b, c] = await Promise.all([raw(plain.candidates[0].png), raw(again.candidates[0].png), raw(sharpened.candidates[0].png)]);
+      expect(a.info.width).toBe(64);
+      expect(c.info.width).toBe(64);
+      expect(a.data.equals(b.data)).toBe(true);
+      expect(a.data.equals(c.data)).toBe(false);
     } finally {
       await engine.dispose();
     }

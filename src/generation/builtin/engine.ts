@@ -55,6 +55,12 @@ export interface BuiltinEngineOptions {
    * perfect preference would give; the true target style).
    */
   oracleStyle?: string;
+  /**
+   * Unsharp mask applied to each output before encoding: the Gaussian sigma (in pixels of the
+   * 64×64 output) of sharp's `sharpen` on the lightness channel; 0 = none. Default
+   * {@link DEFAULT_SHARPEN}.
+   */
+  sharpen?: number;
 }
 
 /**
@@ -75,20 +81,25 @@ export const MAX_CANDIDATES = 64;
  */
 export const DEFAULT_CFG_SCALE = 2;
 
+/** Default unsharp-mask sigma of the built-in engine's outputs (see {@link BuiltinEngineOptions.sharpen}). */
+export const DEFAULT_SHARPEN = 0;
+
 /** Default spread of per-candidate guidance scales (see {@link BuiltinEngineOptions.cfgJitter}). */
 export const DEFAULT_CFG_JITTER = 0.25;
 
 /**
- * Encode CHW model-space pixels as a 64×64 RGB PNG.
+ * Encode CHW model-space pixels as a 64×64 RGB PNG, optionally through an unsharp mask of
+ * Gaussian sigma `sharpen` (sharp's `sharpen`, lightness channel; 0 = none).
  *
  * @example
  * const png = await modelSpaceToPng(x0);
  */
-export async function modelSpaceToPng(chw: Float32Array): Promise<Buffer> {
+export async function modelSpaceToPng(chw: Float32Array, sharpen = 0): Promise<Buffer> {
   const hwc = toPixels(chw);
   const bytes = Buffer.alloc(hwc.length);
   for (let i = 0; i < hwc.length; i++) bytes[i] = Math.round(hwc[i] * 255);
-  return sharp(bytes, { raw: { width: PIXEL_SIZE, height: PIXEL_SIZE, channels: 3 } }).png().toBuffer();
+  const img = sharp(bytes, { raw: { width: PIXEL_SIZE, height: PIXEL_SIZE, channels: 3 } });
+  return (sharpen > 0 ? img.sharpen({ sigma: sharpen }) : img).png().toBuffer();
 }
 
 /**
@@ -166,6 +177,8 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       const cfgJitter = own.cfgJitter ?? DEFAULT_CFG_JITTER;
       if (!(Number.isFinite(cfgScale) && cfgScale >= 0 && cfgScale <= 20)) throw new RagarError(`builtin.cfgScale must be a number from 0 to 20, got ${cfgScale}`, 'BAD_INPUT');
       if (!(Number.isFinite(cfgJitter) && cfgJitter >= 0 && cfgJitter <= 2)) throw new RagarError(`builtin.cfgJitter must be a number from 0 to 2, got ${cfgJitter}`, 'BAD_INPUT');
+      const sharpen = own.sharpen ?? DEFAULT_SHARPEN;
+      if (!(Number.isFinite(sharpen) && sharpen >= 0 && sharpen <= 10)) throw new RagarError(`builtin.sharpen must be a number from 0 to 10, got ${sharpen}`, 'BAD_INPUT');
       const scales = seeds.map((seed) => Math.min(20, cfgScale * Math.exp(cfgJitter * new Rng(seed * 7 + 11).normal())));
       const sampleStart = performance.now();
       const x0s = await generator.sample(
@@ -180,7 +193,7 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
           onStep: (done, total) => request.onProgress?.({ stage: 'sampling', done, total }),
         },
       );
-      const pngs = await Promise.all(x0s.map((x) => modelSpaceToPng(x)));
+      const pngs = await Promise.all(x0s.map((x) => modelSpaceToPng(x, sharpen)));
       const perCandidate = (performance.now() - sampleStart) / m;
       return {
         candidates: pngs.map((png, i) => ({ png, seed: seeds[i], milliseconds: perCandidate })),
