@@ -95,6 +95,7 @@ describe('built-in engine', () => {
       expect([...b.subarray(0, 50)]).toEqual([...a.subarray(0, 50)]);
       fs.writeFileSync(path.join(dir, 'generator.json'), JSON.stringify({ format: 'ragar-generator-v0' }));
       await expect(BuiltinGenerator.load(dir)).rejects.toThrow(/another version/);
+      await expect(BuiltinGenerator.load(dir)).rejects.toMatchObject({ code: 'VERSION' });
       await expect(BuiltinGenerator.load(path.join(dir, 'missing'))).rejects.toThrow(/ragar train generator/);
       await gen.dispose();
       await loaded.dispose();

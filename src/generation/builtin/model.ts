@@ -293,7 +293,7 @@ export class BuiltinGenerator {
     } catch (err) {
       throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
     }
-    if (meta.format !== GENERATOR_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(meta.format)} is not ${GENERATOR_FORMAT} (weights from another version)`, 'BAD_INPUT');
+    if (meta.format !== GENERATOR_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(meta.format)} is not ${GENERATOR_FORMAT} (weights from another version)`, 'VERSION');
     const config = meta.config as GeneratorConfig;
     const net = await loadCondUnet(dir, { session });
     return { generator: new BuiltinGenerator(config, net), meta };

@@ -173,7 +173,10 @@ function restoreAdam(file: string, size: number, lr: number, step: number, beta1
  * `L = L1 + a·L_adv + λ·L_rank` (DESIGN §2 step 4): L1 to the target rendition (for diffusion,
  * of the clean-image prediction at a random noise level); `L_adv` the hinge loss of a PatchGAN
  * discriminator that sees the image, the reference and the condition (real: target renditions;
- * `a = 0` turns it off); `L_rank` minus the distilled tower's score of the output for the
+ * `a = 0` turns it off) — with `discriminator: 'projection'` each patch's logit also gets a learned
+ * per-style logit mixed by the condition, and with `styleClassifier > 0` the discriminator learns
+ * to name the style of real targets while the generator is pushed to make its conditioned outputs
+ * named as the target style (AC-GAN; see {@link DiscriminatorHeads}); `L_rank` minus the distilled tower's score of the output for the
  * synthetic user's ranker direction, normalised by the scores' standard deviation (pixel gradient
  * from {@link ImageTower.scoreAndGrad}). Each example: a train concept, a reference rendition, a
  * target rendition in another style, and a condition: the style mixture of a synthetic attended
