@@ -9,6 +9,18 @@ function randomMaps(n: number, seed: number): Float32Array {
   });
 }
 
+/** Central finite difference of `f` at every element of `raw` (step 1e-2). */
+function finiteDifferences(raw: Float32Array, f: (x: Float32Array) => number): number[] {
+  const h = 1e-2;
+  return Array.from(raw, (_, i) => {
+    const plus = raw.slice();
+    plus[i] += h;
+    const minus = raw.slice();
+    minus[i] -= h;
+    return (f(plus) - f(minus)) / (2 * h);
+  });
+}
+
 describe('DiscriminatorHeads', () => {
   const K = 3;
   const patches = 4;
@@ -32,15 +44,7 @@ describe('DiscriminatorHeads', () => {
     expect(heads.patchLogit(raw, s, q, patches, cv)).toBeCloseTo(expected, 6);
     const d = new Float32Array(raw.length);
     heads.spreadPatchGrad(d, s, q, patches, cv, 1);
-    for (let i = 0; i < raw.length; i++) {
-      const h = 1e-2;
-      const plus = raw.slice();
-      plus[i] += h;
-      const minus = raw.slice();
-      minus[i] -= h;
-      const fd = (heads.patchLogit(plus, s, q, patches, cv) - heads.patchLogit(minus, s, q, patches, cv)) / (2 * h);
-      expect(d[i]).toBeCloseTo(fd, 3);
-    }
+    finiteDifferences(raw, (x) => heads.patchLogit(x, s, q, patches, cv)).forEach((fd, i) => expect(d[i]).toBeCloseTo(fd, 3));
   });
 
   it('the style cross-entropy falls when the true style map rises, and its gradient matches finite differences', () => {
@@ -48,16 +52,8 @@ describe('DiscriminatorHeads', () => {
     const d = new Float32Array(raw.length);
     const ce = heads.styleCrossEntropy(raw, 0, patches, 1, d, 1);
     expect(ce).toBeGreaterThan(0);
-    for (let i = 0; i < raw.length; i++) {
-      const h = 1e-2;
-      const plus = raw.slice();
-      plus[i] += h;
-      const minus = raw.slice();
-      minus[i] -= h;
-      const scratch = new Float32Array(raw.length);
-      const fd = (heads.styleCrossEntropy(plus, 0, patches, 1, scratch, 1) - heads.styleCrossEntropy(minus, 0, patches, 1, scratch, 1)) / (2 * h);
-      expect(d[i]).toBeCloseTo(fd, 3);
-    }
+    const scratch = new Float32Array(raw.length);
+    finiteDifferences(raw, (x) => heads.styleCrossEntropy(x, 0, patches, 1, scratch, 1)).forEach((fd, i) => expect(d[i]).toBeCloseTo(fd, 3));
     const up = raw.slice();
     // sample 0's classifier map of style 1 starts after the unconditional and the K projection maps
     for (let q = 0; q < patches; q++) up[(1 + K + 1) * patches + q] += 2;
