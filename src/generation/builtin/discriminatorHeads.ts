@@ -1,3 +1,5 @@
+import { RagarError } from '../../util/errors.js';
+
 /**
  * How the PatchGAN's output maps become losses: the patch logit of a (projection) conditional
  * discriminator and the auxiliary style classifier's cross-entropy (AC-GAN), with their gradients
@@ -22,7 +24,7 @@ export class DiscriminatorHeads {
     readonly classes: number,
     readonly classifier: boolean,
   ) {
-    if (classifier && !projection) throw new Error('DiscriminatorHeads: the style classifier needs the projection maps');
+    if (classifier && !projection) throw new RagarError('DiscriminatorHeads: the style classifier needs the projection maps', 'BAD_INPUT');
     this.outputs = 1 + (projection ? classes : 0) + (classifier ? classes : 0);
   }
 
@@ -46,7 +48,7 @@ export class DiscriminatorHeads {
    * `scale · ∂CE / ∂raw` to `d` and returns the cross-entropy.
    */
   styleCrossEntropy(raw: Float32Array, s: number, patches: number, y: number, d: Float32Array, scale: number): number {
-    if (!this.classifier) throw new Error('DiscriminatorHeads: no style classifier maps');
+    if (!this.classifier) throw new RagarError('DiscriminatorHeads: no style classifier maps', 'BAD_INPUT');
     const K = this.classes;
     const base = s * this.outputs * patches + (1 + K) * patches;
     const z = new Float64Array(K);
