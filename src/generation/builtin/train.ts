@@ -148,6 +148,11 @@ function discriminatorInput(images: readonly Float32Array[], refs: readonly Floa
   return out;
 }
 
+/** How the discriminator's output maps become losses under these options (`classes` styles). */
+function discriminatorHeads(o: GeneratorTrainOptions, classes: number): DiscriminatorHeads {
+  return new DiscriminatorHeads(o.discriminator === 'projection', classes, o.styleClassifier > 0);
+}
+
 function saveFloats(file: string, parts: readonly Float32Array[]): void {
   const total = parts.reduce((a, p) => a + p.length, 0);
   const all = new Float32Array(total);
@@ -247,7 +252,6 @@ export async function trainGenerator(
         shuffle: o.shuffle,
         residual: o.residual,
         timeFeatures: o.objective === 'diffusion' ? 16 : 0,
-       
         net: { base: o.base, levels: o.levels, seed: o.seed },
       },
       session,
@@ -255,7 +259,7 @@ export async function trainGenerator(
     adam = new Adam(generator.net.paramCount, o.learningRate);
     if (o.adversarial > 0) {
       const k = generator.config.conditioner.classes.length;
-      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: new DiscriminatorHeads(o.discriminator === 'projection', k, o.styleClassifier > 0).outputs }, { session });
+      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: discriminatorHeads(o, k).outputs }, { session });
       adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
     }
   }
@@ -299,10 +303,7 @@ export async function trainGenerator(
     writeFileAtomicSync(stateFile, `${JSON.stringify({ optionsKey, step, seconds, lossCurve })}\n`);
   };
   const dPlanes = 6 + condLength;
-  const heads = new DiscriminatorHeads(o.discriminator === 'projection', classes.length, o.styleClassifier > 0);
-  const patchLogit = heads.patchLogit.bind(heads);
-  const spreadPatchGrad = heads.spreadPatchGrad.bind(heads);
-  const styleCrossEntropy = heads.styleCrossEntropy.bind(heads);
+  const heads = discriminatorHeads(o, classes.length);
   const dReal = new Float32Array(2 * B * dPlanes * PLANE);
   const dFake = new Float32Array(B * dPlanes * PLANE);
   const totalForBar = Number.isFinite(maxSteps) ? maxSteps : Math.round(budgetMs / 1000);
@@ -388,17 +389,17 @@ export async function trainGenerator(
         const fake = s2 < B;
         const cv = condVectors[s2 % B];
         for (let q = 0; q < patches; q++) {
-          const logit = patchLogit(raw, s2, q, patches, cv);
+          const logit = heads.patchLogit(raw, s2, q, patches, cv);
           const margin = fake ? 1 + logit : 1 - logit;
           if (margin > 0) {
             dLoss += margin * per;
-            spreadPatchGrad(dRaw, s2, q, patches, cv, fake ? per : -per);
+            heads.spreadPatchGrad(dRaw, s2, q, patches, cv, fake ? per : -per);
           }
         }
       }
       if (o.styleClassifier > 0) {
         dStyle = 0;
-        for (let b = 0; b < B; b++) dStyle += styleCrossEntropy(raw, B + b, patches, targetClass[b], dRaw, 1 / B) / B;
+        for (let b = 0; b < B; b++) dStyle += heads.styleCrossEntropy(raw, B + b, patches, targetClass[b], dRaw, 1 / B) / B;
       }
       adamD.step(disc.params, await disc.backward(dRaw));
       // generator's adversarial gradient through the updated discriminator: −mean D(fake), plus the
@@ -409,8 +410,8 @@ export async function trainGenerator(
       gAdv = 0;
       for (let b = 0; b < B; b++) {
         for (let q = 0; q < patches; q++) {
-          gAdv -= patchLogit(fl, b, q, patches, condVectors[b]) * per;
-          spreadPatchGrad(dFl, b, q, patches, condVectors[b], -per);
+          gAdv -= heads.patchLogit(fl, b, q, patches, condVectors[b]) * per;
+          heads.spreadPatchGrad(dFl, b, q, patches, condVectors[b], -per);
         }
       }
       if (o.styleClassifier > 0) {
@@ -419,7 +420,7 @@ export async function trainGenerator(
         for (let b = 0; b < B; b++) {
           if (!conds[b].style) continue;
           // scaled so that the term's weight relative to the adversarial term is styleClassifier / adversarial
-          gStyle += styleCrossEntropy(fl, b, patches, targetClass[b], dFl, o.styleClassifier / o.adversarial / B) / conditioned;
+          gStyle += heads.styleCrossEntropy(fl, b, patches, targetClass[b], dFl, o.styleClassifier / o.adversarial / B) / conditioned;
         }
       }
       const { dx } = await disc.backwardWithInput(dFl);

@@ -48,7 +48,6 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-
 /**
  * Write a checkpoint into `dir` (created if missing; existing files replaced atomically).
  *
