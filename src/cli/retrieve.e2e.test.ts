@@ -139,6 +139,11 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     for (const run of ['retrieval+rank', 'retrieval', 'uniform+rank', 'uniform', 'oracle']) {
       for (const metric of ['styleAccuracy', 'conceptTop1', 'ssim', 'frechet', 'userRankerScore']) expect(typeof ge.runs[run][metric]).toBe('number');
       expect(Object.values(ge.runs[run].styleAccuracyByTarget).every((v) => typeof v === 'number')).toBe(true);
+      // the confusion rows count every task once, and their diagonal is the style accuracy
+      const confusion = ge.runs[run].styleConfusion as Record<string, Record<string, number>>;
+      const cells = Object.entries(confusion).flatMap(([target, row]) => Object.entries(row).map(([named, count]) => ({ target, named, count })));
+      expect(cells.reduce((a, c) => a + c.count, 0)).toBe(ge.runs[run].n);
+      expect(cells.filter((c) => c.target === c.named).reduce((a, c) => a + c.count, 0) / ge.runs[run].n).toBeCloseTo(ge.runs[run].styleAccuracy, 9);
     }
     expect(typeof ge.baselines.l1Regressor.ssim).toBe('number');
     expect(ge.ceilings.styleRealAccuracy).toBeGreaterThan(0);

@@ -15,6 +15,8 @@ export interface OutputMetrics {
   /** The same per target style (style → accuracy over the tasks whose target is in that style). */
   styleAccuracyByTarget: Record<string, number>;
   /** Share of outputs whose nearest of 10 concepts drawn in the target style is the true one (MobileNetV2 cosine). */
+  /** target style → style the classifier named → outputs (where the misses go). */
+  styleConfusion: Record<string, Record<string, number>>;
   conceptTop1: number;
   /** Mean SSIM (luminance, 11×11 Gaussian window) to the ground-truth target. */
   ssim: number;
@@ -94,9 +96,14 @@ export function conceptTop1Gallery(setup: PersonalizationSetup, split: string, s
   };
 }
 
+/** The style the style classifier names for an output (from its MobileNetV2 vector and style descriptor). */
+export function predictedStyle(instruments: EvaluationInstruments, image: Float32Array, style: Float32Array | null): string {
+  return instruments.classifier.model.predict(classifierFeatures(image, style));
+}
+
 /** Whether the style classifier assigns `targetStyle` to an output (its MobileNetV2 vector and style descriptor). */
 export function styleHit(instruments: EvaluationInstruments, image: Float32Array, style: Float32Array | null, targetStyle: string | null): boolean {
-  return instruments.classifier.model.predict(classifierFeatures(image, style)) === targetStyle;
+  return predictedStyle(instruments, image, style) === targetStyle;
 }
 
 /**
@@ -123,6 +130,7 @@ export async function evaluateOutputs(
   const view = setup.rc.view;
   let styleHits = 0;
   const byTarget = new Map<string, { hits: number; n: number }>();
+  const confusion: Record<string, Record<string, number>> = {};
   let conceptHits = 0;
   let ssimSum = 0;
   let rankerSum = 0;
@@ -131,8 +139,11 @@ export async function evaluateOutputs(
   for (const [i, task] of tasks.entries()) {
     const target = view.item(task.targetItemId!);
     const out = outputs[i];
-    const hit = styleHit(instruments, out.image, out.style, target.style);
+    const named = predictedStyle(instruments, out.image, out.style);
+    const hit = named === target.style;
     if (hit) styleHits++;
+    const row = (confusion[target.style ?? ''] ??= {});
+    row[named] = (row[named] ?? 0) + 1;
     const t = byTarget.get(target.style ?? '') ?? { hits: 0, n: 0 };
     t.hits += hit ? 1 : 0;
     t.n++;
@@ -151,6 +162,11 @@ export async function evaluateOutputs(
   return {
     styleAccuracy: styleHits / n,
     styleAccuracyByTarget: Object.fromEntries([...byTarget].sort(([a], [b]) => a.localeCompare(b)).map(([style, v]) => [style, v.hits / v.n])),
+    styleConfusion: Object.fromEntries(
+      Object.keys(confusion)
+        .sort()
+        .map((t) => [t, Object.fromEntries(Object.entries(confusion[t]).sort(([a], [b]) => a.localeCompare(b)))]),
+    ),
     conceptTop1: conceptHits / n,
     ssim: ssimSum / n,
     frechet: n >= 2 ? frechetDistance(outputs.map((o) => o.image), realFeatures) : NaN,

@@ -311,6 +311,14 @@ export function generateCommand(): Command {
               ...Object.entries({ ...fourRuns, ...(l1Regressor ? { l1Regressor } : {}) }).map(
                 ([name, m]) => `  ${name.padEnd(15)} ${Object.entries(m.styleAccuracyByTarget).map(([s, v]) => `${s} ${f(v)}`).join('  ')}`,
               ),
+              ...(fourRuns.oracle
+                ? [
+                    '  oracle: style the classifier named, by target style (outputs):',
+                    ...Object.entries(fourRuns.oracle.styleConfusion).map(
+                      ([target, row]) => `  ${target.padEnd(15)} ${Object.entries(row).map(([named, count]) => `${named} ${count}`).join('  ')}`,
+                    ),
+                  ]
+                : []),
               `  ceilings: style classifier on real held-out renditions ${f(out.ceilings.styleRealAccuracy)}; concept top-1 of the real target ${f(out.ceilings.conceptTop1Target)}, of the reference copy ${f(out.ceilings.conceptTop1Copy)}`,
               `  seconds per image (one candidate, median of ${out.speedRuns}): ${out.secondsPerImage === null ? 'n/a' : out.secondsPerImage.toFixed(3)}`,
             ].join('\n'),

@@ -59,4 +59,26 @@ describe('DiscriminatorHeads', () => {
     for (let q = 0; q < patches; q++) up[(1 + K + 1) * patches + q] += 2;
     expect(heads.styleCrossEntropy(up, 0, patches, 1, new Float32Array(raw.length), 1)).toBeLessThan(ce);
   });
+
+  it('with a fake class: one more classifier map, "generated" is class K, and its cross-entropy gradient matches finite differences', () => {
+    const withFake = new DiscriminatorHeads(true, K, true, true);
+    expect(withFake.outputs).toBe(2 + 2 * K);
+    expect(withFake.fakeIndex).toBe(K);
+    expect(() => new DiscriminatorHeads(true, K, false, true)).toThrow(/fake class/);
+    const raw = randomMaps(samples * withFake.outputs * patches, 13);
+    for (const y of [1, withFake.fakeIndex]) {
+      const d = new Float32Array(raw.length);
+      const ce = withFake.styleCrossEntropy(raw, 1, patches, y, d, 0.5);
+      const scratch = new Float32Array(raw.length);
+      finiteDifferences(raw, (x) => withFake.styleCrossEntropy(x, 1, patches, y, scratch, 0.5)).forEach((fd, i) => expect(d[i]).toBeCloseTo(0.5 * fd, 3));
+      expect(ce).toBeGreaterThan(0);
+    }
+    // raising the fake map of sample 1 makes "generated" likelier and every style less likely
+    const up = raw.slice();
+    for (let q = 0; q < patches; q++) up[(withFake.outputs + 1 + K + K) * patches + q] += 2;
+    const scratch = new Float32Array(raw.length);
+    expect(withFake.styleCrossEntropy(up, 1, patches, K, scratch, 1)).toBeLessThan(withFake.styleCrossEntropy(raw, 1, patches, K, scratch, 1));
+    expect(withFake.styleCrossEntropy(up, 1, patches, 0, scratch, 1)).toBeGreaterThan(withFake.styleCrossEntropy(raw, 1, patches, 0, scratch, 1));
+    expect(() => heads.styleCrossEntropy(raw, 0, patches, K, scratch, 1)).toThrow(/outside/);
+  });
 });

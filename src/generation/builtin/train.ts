@@ -35,6 +35,12 @@ export interface GeneratorTrainOptions {
    * conditioned outputs named as the target style (0 = off; needs `projection`).
    */
   styleClassifier: number;
+  /**
+   * The style classifier has a (K+1)-th class, "generated", that the discriminator learns for the
+   * generator's outputs (semi-supervised GAN); without it a K-way classifier trained on real
+   * renditions only is easily satisfied by outputs no real rendition resembles.
+   */
+  fakeClass: boolean;
   /** Wall-clock budget in minutes (training stops at the first of budget and steps). */
   minutes: number;
   /** Most optimiser steps (0 = no limit: the time budget decides). */
@@ -73,6 +79,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   adversarial: 0.02,
   discriminator: 'projection',
   styleClassifier: 0.05,
+  fakeClass: true,
   minutes: 30,
   steps: 0,
   batchSize: 8,
@@ -104,6 +111,8 @@ export interface LossPoint {
   /** Auxiliary style classifier: its cross-entropy on real targets and on conditioned outputs (absent without it). */
   dStyle?: number | null;
   gStyle?: number | null;
+  /** With the fake class: the classifier's cross-entropy of "generated" on the generator's outputs. */
+  dFake?: number | null;
 }
 
 /** What {@link trainGenerator} returns (also written to `generator.json`). */
@@ -150,7 +159,7 @@ function discriminatorInput(images: readonly Float32Array[], refs: readonly Floa
 
 /** How the discriminator's output maps become losses under these options (`classes` styles). */
 function discriminatorHeads(o: GeneratorTrainOptions, classes: number): DiscriminatorHeads {
-  return new DiscriminatorHeads(o.discriminator === 'projection', classes, o.styleClassifier > 0);
+  return new DiscriminatorHeads(o.discriminator === 'projection', classes, o.styleClassifier > 0, o.styleClassifier > 0 && o.fakeClass);
 }
 
 function saveFloats(file: string, parts: readonly Float32Array[]): void {
@@ -181,7 +190,8 @@ function restoreAdam(file: string, size: number, lr: number, step: number, beta1
  * `a = 0` turns it off) — with `discriminator: 'projection'` each patch's logit also gets a learned
  * per-style logit mixed by the condition, and with `styleClassifier > 0` the discriminator learns
  * to name the style of real targets while the generator is pushed to make its conditioned outputs
- * named as the target style (AC-GAN; see {@link DiscriminatorHeads}); `L_rank` minus the distilled tower's score of the output for the
+ * named as the target style (AC-GAN; with `fakeClass` the classifier also names the generator's
+ * outputs "generated", a (K+1)-th class; see {@link DiscriminatorHeads}); `L_rank` minus the distilled tower's score of the output for the
  * synthetic user's ranker direction, normalised by the scores' standard deviation (pixel gradient
  * from {@link ImageTower.scoreAndGrad}). Each example: a train concept, a reference rendition, a
  * target rendition in another style, and a condition: the style mixture of a synthetic attended
@@ -207,6 +217,7 @@ export async function trainGenerator(
   if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
+  if (typeof o.fakeClass !== 'boolean') throw new RagarError(`fakeClass must be true or false, got ${JSON.stringify(o.fakeClass)}`, 'BAD_INPUT');
   if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
   if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
   const progress = hooks.progress ?? silentProgress;
@@ -289,7 +300,7 @@ export async function trainGenerator(
   const maxSteps = o.steps > 0 ? o.steps : Infinity;
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const win = { l1: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, n: 0 };
+  const win = { l1: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, df: 0, n: 0 };
   const saveCheckpoint = async () => {
     const seconds = elapsedBefore + (Date.now() - started) / 1000;
     await generator.save(dir, { training: null });
@@ -375,6 +386,7 @@ export async function trainGenerator(
     let gAdv: number | null = null;
     let dStyle: number | null = null;
     let gStyle: number | null = null;
+    let dFakeCe: number | null = null;
     if (disc && adamD) {
       // discriminator step on [generated; real]: hinge loss on the patch logits, plus (auxiliary
       // classifier) the cross-entropy of the style named for the real targets
@@ -400,6 +412,10 @@ export async function trainGenerator(
       if (o.styleClassifier > 0) {
         dStyle = 0;
         for (let b = 0; b < B; b++) dStyle += heads.styleCrossEntropy(raw, B + b, patches, targetClass[b], dRaw, 1 / B) / B;
+        if (heads.fakeClass) {
+          dFakeCe = 0;
+          for (let b = 0; b < B; b++) dFakeCe += heads.styleCrossEntropy(raw, b, patches, heads.fakeIndex, dRaw, 1 / B) / B;
+        }
       }
       adamD.step(disc.params, await disc.backward(dRaw));
       // generator's adversarial gradient through the updated discriminator: −mean D(fake), plus the
@@ -457,6 +473,7 @@ export async function trainGenerator(
     win.g += gAdv ?? 0;
     win.ds += dStyle ?? 0;
     win.gs += gStyle ?? 0;
+    win.df += dFakeCe ?? 0;
     win.n++;
     if (!Number.isFinite(l1) || l1 > 50) {
       progress.stop();
@@ -472,8 +489,9 @@ export async function trainGenerator(
         dLoss: dLoss === null ? null : win.d / win.n,
         gAdv: gAdv === null ? null : win.g / win.n,
         ...(o.styleClassifier > 0 && dStyle !== null ? { dStyle: win.ds / win.n, gStyle: win.gs / win.n } : {}),
+        ...(dFakeCe !== null ? { dFake: win.df / win.n } : {}),
       });
-      win.l1 = win.rank = win.d = win.g = win.ds = win.gs = win.n = 0;
+      win.l1 = win.rank = win.d = win.g = win.ds = win.gs = win.df = win.n = 0;
     }
     if (step % o.checkpointEvery === 0) await saveCheckpoint();
     progress.update(Number.isFinite(maxSteps) ? step - resumedFrom : Math.min(totalForBar, Math.round((Date.now() - started) / 1000)));
