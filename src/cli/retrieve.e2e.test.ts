@@ -146,6 +146,9 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
       expect(cells.filter((c) => c.target === c.named).reduce((a, c) => a + c.count, 0) / ge.runs[run].n).toBeCloseTo(ge.runs[run].styleAccuracy, 9);
     }
     expect(typeof ge.baselines.l1Regressor.ssim).toBe('number');
+    const noWeights = ragar('generate', 'evaluate', '--tasks', '1', '--runs', 'retrieval', '--speed-runs', '0', '--generators', path.join(home, 'no-such-weights'));
+    expect(noWeights.code).toBe(1);
+    expect(noWeights.stderr).toMatch(/no-such-weights[\/]ragar-norank/);
     expect(ge.ceilings.styleRealAccuracy).toBeGreaterThan(0);
     expect(ge.secondsPerImage).toBeGreaterThan(0);
 

@@ -237,6 +237,7 @@ export function generateCommand(): Command {
     .option('--cfg-jitter <x>', 'spread of the per-candidate guidance scales (0 = all at --cfg)', numberOption(0, 2))
     .option('--sharpen <sigma>', 'unsharp-mask sigma applied to the outputs (0 = none); default: the engine\'s', numberOption(0, 10))
     .option('--runs <names>', 'comma-separated subset of the runs (default: all): retrieval+rank, retrieval, uniform+rank, uniform, oracle, l1Regressor')
+    .option('--generators <dir>', "folder with one subfolder per variant used (ragar, ragar-norank, l1), to evaluate weights trained elsewhere; default: the data home's, else the shipped weights")
     .action(async (_opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
         const opts = cmd.optsWithGlobals();
@@ -246,7 +247,7 @@ export function generateCommand(): Command {
         const engines: GeneratorEngine[] = [];
         try {
           const open = async (variant: GeneratorVariant) => {
-            const e = (await openBuiltinEngine(ctx.store.home, opts.dataset, variant)).engine;
+            const e = (await openBuiltinEngine(ctx.store.home, opts.dataset, variant, opts.generators ? { dir: path.join(opts.generators, variant) } : {})).engine;
             engines.push(e);
             return e;
           };
