@@ -103,11 +103,14 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(fs.existsSync(path.join(home, 'models/emoji-styles/rank/tower/distill.json'))).toBe(true);
     // The built-in generator: train tiny variants for a few steps, generate, evaluate.
     for (const variant of ['ragar', 'ragar-norank', 'l1']) {
-      const tg = ragar('train', 'generator', '--variant', variant, '--steps', '3', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', '--json');
+      // ragar-norank also exercises the style classifier's (K+1)-th class, "generated"
+      const fake = variant === 'ragar-norank' ? ['--fake-class'] : [];
+      const tg = ragar('train', 'generator', '--variant', variant, '--steps', '3', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', ...fake, '--json');
       expect(tg.code, tg.stderr).toBe(0);
       const rec = tg.json();
       expect(rec.steps).toBe(3);
       expect(rec.options.lambda > 0).toBe(variant === 'ragar');
+      expect(rec.options.fakeClass).toBe(variant === 'ragar-norank');
       expect(rec.seconds).toBeGreaterThan(0);
       expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/generator.json`))).toBe(true);
     }
