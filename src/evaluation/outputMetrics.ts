@@ -128,9 +128,8 @@ export async function evaluateOutputs(
 ): Promise<OutputMetrics> {
   if (outputs.length !== tasks.length) throw new RagarError(`got ${outputs.length} outputs for ${tasks.length} tasks`, 'BAD_INPUT');
   const view = setup.rc.view;
-  let styleHits = 0;
-  const byTarget = new Map<string, { hits: number; n: number }>();
-  const confusion: Record<string, Record<string, number>> = {};
+  // target style → style the classifier named → outputs; the style accuracies are read from it
+  const confusion = new Map<string, Map<string, number>>();
   let conceptHits = 0;
   let ssimSum = 0;
   let rankerSum = 0;
@@ -140,14 +139,10 @@ export async function evaluateOutputs(
     const target = view.item(task.targetItemId!);
     const out = outputs[i];
     const named = predictedStyle(instruments, out.image, out.style);
-    const hit = named === target.style;
-    if (hit) styleHits++;
-    const row = (confusion[target.style ?? ''] ??= {});
-    row[named] = (row[named] ?? 0) + 1;
-    const t = byTarget.get(target.style ?? '') ?? { hits: 0, n: 0 };
-    t.hits += hit ? 1 : 0;
-    t.n++;
-    byTarget.set(target.style ?? '', t);
+    const targetStyle = target.style ?? '';
+    const row = confusion.get(targetStyle) ?? new Map<string, number>();
+    row.set(named, (row.get(named) ?? 0) + 1);
+    confusion.set(targetStyle, row);
     if (conceptHit(instruments, task.externalId, target, out.image)) conceptHits++;
     let b = instruments.targetPixels.get(target.id);
     if (!b) instruments.targetPixels.set(target.id, (b = await decodePixels64(view.store.images.read(target.imageHash!))));
@@ -159,14 +154,13 @@ export async function evaluateOutputs(
     realFeatures.push(setup.rc.vectors.image.get(target.id)!);
   }
   const n = tasks.length;
+  const byName = <V>(m: Map<string, V>) => [...m].sort(([a], [b]) => a.localeCompare(b));
+  const rows = byName(confusion);
+  const total = (row: Map<string, number>) => [...row.values()].reduce((a, c) => a + c, 0);
   return {
-    styleAccuracy: styleHits / n,
-    styleAccuracyByTarget: Object.fromEntries([...byTarget].sort(([a], [b]) => a.localeCompare(b)).map(([style, v]) => [style, v.hits / v.n])),
-    styleConfusion: Object.fromEntries(
-      Object.keys(confusion)
-        .sort()
-        .map((t) => [t, Object.fromEntries(Object.entries(confusion[t]).sort(([a], [b]) => a.localeCompare(b)))]),
-    ),
+    styleAccuracy: rows.reduce((a, [t, row]) => a + (row.get(t) ?? 0), 0) / n,
+    styleAccuracyByTarget: Object.fromEntries(rows.map(([t, row]) => [t, (row.get(t) ?? 0) / total(row)])),
+    styleConfusion: Object.fromEntries(rows.map(([t, row]) => [t, Object.fromEntries(byName(row))])),
     conceptTop1: conceptHits / n,
     ssim: ssimSum / n,
     frechet: n >= 2 ? frechetDistance(outputs.map((o) => o.image), realFeatures) : NaN,

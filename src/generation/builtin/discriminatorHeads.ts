@@ -62,7 +62,7 @@ export class DiscriminatorHeads {
     if (!this.classifier) throw new RagarError('DiscriminatorHeads: no style classifier maps', 'BAD_INPUT');
     const K = this.classifierClasses;
     if (!(Number.isInteger(y) && y >= 0 && y < K)) throw new RagarError(`DiscriminatorHeads: class ${y} outside 0..${K - 1}`, 'BAD_INPUT');
-    const base = s * this.outputs * patches + (1 + (this.projection ? this.classes : 0)) * patches;
+    const base = s * this.outputs * patches + (1 + this.classes) * patches; // after the unconditional and the K projection maps (the classifier needs them)
     const z = new Float64Array(K);
     for (let k = 0; k < K; k++) {
       let m = 0;
