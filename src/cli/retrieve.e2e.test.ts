@@ -103,19 +103,20 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(fs.existsSync(path.join(home, 'models/emoji-styles/rank/tower/distill.json'))).toBe(true);
     // The built-in generator: train tiny variants for a few steps, generate, evaluate.
     for (const variant of ['ragar', 'ragar-norank', 'l1']) {
-      // ragar-norank also exercises the style classifier's (K+1)-th class, "generated"
-      const fake = variant === 'ragar-norank' ? ['--fake-class'] : [];
+      // ragar-norank also exercises the style classifier's (K+1)-th class, "generated"; l1 the non-residual output
+      const fake = variant === 'ragar-norank' ? ['--fake-class'] : variant === 'l1' ? ['--no-residual'] : [];
       const tg = ragar('train', 'generator', '--variant', variant, '--steps', '3', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', ...fake, '--json');
       expect(tg.code, tg.stderr).toBe(0);
       const rec = tg.json();
       expect(rec.steps).toBe(3);
       expect(rec.options.lambda > 0).toBe(variant === 'ragar');
       expect(rec.options.fakeClass).toBe(variant === 'ragar-norank');
+      expect(rec.options.residual).toBe(variant !== 'l1');
       expect(rec.seconds).toBeGreaterThan(0);
       expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/generator.json`))).toBe(true);
     }
     // resuming: a second run with a larger step budget continues from the checkpoint
-    const resumed = ragar('train', 'generator', '--variant', 'l1', '--steps', '4', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', '--json');
+    const resumed = ragar('train', 'generator', '--variant', 'l1', '--steps', '4', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', '--no-residual', '--json');
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.json()).toMatchObject({ steps: 4, resumedFrom: 3 });
     const out = path.join(home, 'gen-out');

@@ -72,6 +72,7 @@ export function trainCommand(): Command {
     .option('--discriminator <kind>', 'how the PatchGAN sees the condition: projection (condition planes plus a per-style projection logit per patch) or concat (condition planes only, as pix2pix)', DEFAULT_GENERATOR_TRAIN.discriminator)
     .option('--style-classifier <x>', 'weight of the auxiliary style classifier in the projection discriminator (AC-GAN; variants ragar and ragar-norank; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.styleClassifier)
     .option('--fake-class', 'give the style classifier a (K+1)-th class, "generated", that the discriminator learns for the generator\'s outputs (semi-supervised GAN; off by default and for the shipped weights: measured without a clear gain)', DEFAULT_GENERATOR_TRAIN.fakeClass)
+    .option('--no-residual', 'let the network draw the output itself instead of output = reference + the network\'s output (the residual output, the default and the shipped weights\' design, keeps the reference\'s drawing by construction)')
     .option('--condition-dropout <x>', 'share of examples trained without a condition (for classifier-free guidance)', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.conditionDropout)
     .option('--one-hot-share <x>', 'share of examples conditioned on the target style itself', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.oneHotShare)
     .option('--threads <n>', 'onnxruntime threads per network (does not change the result)', intOption(1), DEFAULT_GENERATOR_TRAIN.threads)
@@ -117,6 +118,7 @@ export function trainCommand(): Command {
               discriminator: opts.discriminator,
               styleClassifier: spec.adversarial ? opts.styleClassifier : 0,
               fakeClass: opts.fakeClass as boolean,
+              residual: opts.residual as boolean,
               conditionDropout: opts.conditionDropout,
               oneHotShare: opts.oneHotShare,
               threads: opts.threads,

@@ -10,7 +10,8 @@ import { BuiltinGenerator } from './model.js';
  * whose target depends only on the condition (style "keep": the reference; style "invert": its
  * negative) must give clearly different outputs for the two conditions on a reference it never
  * saw, each closer to its own target. A generator that ignores its condition (returns one
- * average of the two) fails: both outputs would sit halfway.
+ * average of the two) fails: both outputs would sit halfway. Both output kinds are checked: the
+ * network's own output, and the residual one (reference + network), which must not stay a copy.
  */
 
 function blob(rng: Rng): Float32Array {
@@ -27,11 +28,11 @@ function blob(rng: Rng): Float32Array {
 const meanAbs = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
 
 describe('condition response', () => {
-  it('a briefly trained tiny generator gives different outputs for different conditions', async () => {
+  it.each([false, true])('a briefly trained tiny generator gives different outputs for different conditions (residual output: %s)', async (residual) => {
     const rng = new Rng(11);
     const rows = Array.from({ length: 8 }, (_, i) => Float32Array.from({ length: 4 }, () => rng.normal() + (i % 2 ? 2 : -2)));
     const conditioner = fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'keep' : 'invert')));
-    const gen = BuiltinGenerator.create({ objective: 'translator', conditioner, steps: 1, shuffle: 2, residual: false, timeFeatures: 0, net: { base: 8, levels: 2, seed: 2, groups: 4, embed: 16 } }, { threads: 1 });
+    const gen = BuiltinGenerator.create({ objective: 'translator', conditioner, steps: 1, shuffle: 2, residual, timeFeatures: 0, net: { base: 8, levels: 2, seed: 2, groups: 4, embed: 16 } }, { threads: 1 });
     const adam = new Adam(gen.net.paramCount, 3e-3);
     const B = 4;
     for (let step = 0; step < 150; step++) {

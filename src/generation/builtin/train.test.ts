@@ -15,5 +15,6 @@ describe('trainGenerator option checks', () => {
   });
   it('refuses a fake-class setting that is not a boolean', async () => {
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, fakeClass: 'yes' as unknown as boolean })).rejects.toThrow(/fakeClass/);
+    await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, residual: 1 as unknown as boolean })).rejects.toThrow(/residual/);
   });
 });

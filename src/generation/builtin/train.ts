@@ -56,7 +56,10 @@ export interface GeneratorTrainOptions {
   levels: number;
   /** Space-to-depth factor of the U-Net (2: runs at 32×32, see `GeneratorConfig.shuffle`). */
   shuffle: 1 | 2;
-  /** Output = reference + network (true) or the network's own output (false, the default). */
+  /**
+   * Output = reference + network (true, the default and the shipped weights: the reference's
+   * drawing is kept by construction) or the network's own output (false). Measured: README, Generator.
+   */
   residual: boolean;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
@@ -90,7 +93,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   base: 32,
   levels: 3,
   shuffle: 2,
-  residual: false,
+  residual: true,
   historyK: 5,
   purity: 0.85,
   conditionDropout: 0.1,
@@ -219,6 +222,7 @@ export async function trainGenerator(
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
   if (typeof o.fakeClass !== 'boolean') throw new RagarError(`fakeClass must be true or false, got ${JSON.stringify(o.fakeClass)}`, 'BAD_INPUT');
+  if (typeof o.residual !== 'boolean') throw new RagarError(`residual must be true or false, got ${JSON.stringify(o.residual)}`, 'BAD_INPUT');
   if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
   if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
   const progress = hooks.progress ?? silentProgress;
