@@ -221,8 +221,9 @@ export async function trainGenerator(
   if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
-  if (typeof o.fakeClass !== 'boolean') throw new RagarError(`fakeClass must be true or false, got ${JSON.stringify(o.fakeClass)}`, 'BAD_INPUT');
-  if (typeof o.residual !== 'boolean') throw new RagarError(`residual must be true or false, got ${JSON.stringify(o.residual)}`, 'BAD_INPUT');
+  for (const flag of ['fakeClass', 'residual'] as const) {
+    if (typeof o[flag] !== 'boolean') throw new RagarError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, 'BAD_INPUT');
+  }
   if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
   if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
   const progress = hooks.progress ?? silentProgress;
