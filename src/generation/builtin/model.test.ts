@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../util/rng.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { PLANE } from './data.js';
-import { BuiltinGenerator, depthToSpace, spaceToDepth } from './model.js';
+import { blur121, BuiltinGenerator, depthToSpace, spaceToDepth } from './model.js';
 
 describe('pixel shuffle', () => {
   it('spaceToDepth and depthToSpace are inverse permutations', () => {
@@ -15,11 +15,41 @@ describe('pixel shuffle', () => {
   });
 });
 
+describe('blur after the pixel shuffle', () => {
+  it('is its own adjoint pair: <blur(x), g> = <x, blur*(g)>, with edges replicated', () => {
+    const rng = new Rng(4);
+    const x = Float32Array.from({ length: 2 * 3 * 8 * 8 }, () => rng.normal());
+    const g = Float32Array.from({ length: x.length }, () => rng.normal());
+    const bx = blur121(x, 2, 3, 8, false);
+    const bg = blur121(g, 2, 3, 8, true);
+    let left = 0;
+    let right = 0;
+    for (let i = 0; i < x.length; i++) {
+      left += bx[i] * g[i];
+      right += x[i] * bg[i];
+    }
+    expect(left).toBeCloseTo(right, 4);
+    // a constant image stays constant (edges replicated, weights sum to one)
+    expect([...blur121(new Float32Array(64).fill(0.7), 1, 1, 8, false)].every((v) => Math.abs(v - 0.7) < 1e-6)).toBe(true);
+  });
+
+  it('removes the period-2 grid of a pixel shuffle and keeps a smooth ramp', () => {
+    const size = 8;
+    const grid = Float32Array.from({ length: size * size }, (_, i) => (((i % size) + Math.floor(i / size)) % 2 ? 1 : -1));
+    const out = blur121(grid, 1, 1, size, false);
+    // inside the image the checkerboard is gone entirely
+    for (let y = 1; y < size - 1; y++) for (let x = 1; x < size - 1; x++) expect(Math.abs(out[y * size + x])).toBeLessThan(1e-6);
+    const ramp = Float32Array.from({ length: size * size }, (_, i) => i % size);
+    const r = blur121(ramp, 1, 1, size, false);
+    for (let y = 0; y < size; y++) for (let x = 1; x < size - 1; x++) expect(r[y * size + x]).toBeCloseTo(x, 5);
+  });
+});
+
 describe('built-in generator gradients', () => {
-  it('match central finite differences through the shuffle, the condition MLP and the residual output', async () => {
+  it.each([false, true])('match central finite differences through the shuffle, the condition MLP and the residual output (blur after the shuffle: %s)', async (outputBlur) => {
     const rng = new Rng(2);
     const rows = Array.from({ length: 12 }, () => Float32Array.from({ length: 6 }, () => rng.normal()));
-    const gen = BuiltinGenerator.create({ objective: 'diffusion', conditioner: fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'a' : 'b'))), steps: 2, shuffle: 2, residual: true, timeFeatures: 4, net: { base: 8, levels: 2, seed: 5, groups: 4, embed: 16 } }); // SiLU throughout: no kinks for finite differences
+    const gen = BuiltinGenerator.create({ objective: 'diffusion', conditioner: fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'a' : 'b'))), steps: 2, shuffle: 2, residual: true, outputBlur, timeFeatures: 4, net: { base: 8, levels: 2, seed: 5, groups: 4, embed: 16 } }); // SiLU throughout: no kinks for finite differences
     for (let i = 0; i < gen.net.params.length; i++) gen.net.params[i] += 0.05 * rng.normal(); // FiLM starts at zero: make it active
     const cond = { reference: Float32Array.from({ length: 3 * PLANE }, () => rng.normal() * 0.5), style: Float32Array.from([0.3, -0.2]) };
     const xt = Float32Array.from({ length: 3 * PLANE }, () => rng.normal());

@@ -41,6 +41,13 @@ export interface GeneratorConfig {
   shuffle: 1 | 2;
   /** Output = reference + network (true) or the network's output itself (false). */
   residual: boolean;
+  /**
+   * Blur after the pixel shuffle: the network's unfolded 64×64 output goes through a fixed
+   * [1, 2, 1]/4 filter along each axis (edge pixels replicated) before the residual is added,
+   * which removes the period-2 grid a pixel shuffle leaves (its four sub-pixel planes are separate
+   * output channels); as "blur after sub-pixel convolution" (Sugawara et al., 2019). Absent = off.
+   */
+  outputBlur?: boolean;
   /** Sinusoidal time features in the condition vector (diffusion; 0 for the translator). */
   timeFeatures: number;
   /** Default sampling strength (diffusion; see `BuiltinEngineOptions.strength`); absent = 1. */
@@ -76,6 +83,36 @@ export function spaceToDepth(x: Float32Array, n: number, c: number, size: number
 /** Inverse of {@link spaceToDepth}. */
 export function depthToSpace(x: Float32Array, n: number, c: number, size: number, f: number): Float32Array {
   return shuffle(x, n, c, size, f, false);
+}
+
+/**
+ * The [1, 2, 1]/4 filter along both axes of N×C×size×size planes, edge pixels replicated
+ * (`adjoint`: its transpose, which carries a gradient back through the filter).
+ *
+ * @example
+ * const smooth = blur121(y, 8, 3, 64, false);
+ */
+export function blur121(x: Float32Array, n: number, c: number, size: number, adjoint: boolean): Float32Array {
+  const along = (src: Float32Array, stride: number, step: number): Float32Array => {
+    const out = new Float32Array(src.length);
+    for (let p = 0; p < n * c; p++) {
+      const base = p * size * size;
+      for (let a = 0; a < size; a++) {
+        for (let i = 0; i < size; i++) {
+          const at = (j: number) => base + a * stride + Math.min(size - 1, Math.max(0, j)) * step;
+          const here = base + a * stride + i * step;
+          if (adjoint) {
+            out[at(i - 1)] += 0.25 * src[here];
+            out[here] += 0.5 * src[here];
+            out[at(i + 1)] += 0.25 * src[here];
+          } else out[here] = 0.25 * src[at(i - 1)] + 0.5 * src[here] + 0.25 * src[at(i + 1)];
+        }
+      }
+    }
+    return out;
+  };
+  // rows then columns; the two passes act on different axes, so they commute (the adjoint's order does not matter)
+  return along(along(x, size, 1), 1, size);
 }
 
 /** Image planes the network reads: the reference, plus x_t for diffusion. */
@@ -184,7 +221,8 @@ export class BuiltinGenerator {
 
   private finish(y: Float32Array, conds: readonly GeneratorCondition[]): Float32Array[] {
     const n = conds.length;
-    const space = depthToSpace(y, n, 3, PIXEL_SIZE, this.config.shuffle);
+    const unfolded = depthToSpace(y, n, 3, PIXEL_SIZE, this.config.shuffle);
+    const space = this.config.outputBlur ? blur121(unfolded, n, 3, PIXEL_SIZE, false) : unfolded;
     const out: Float32Array[] = [];
     for (let b = 0; b < n; b++) {
       const r = space.slice(b * 3 * PLANE, (b + 1) * 3 * PLANE);
@@ -199,7 +237,8 @@ export class BuiltinGenerator {
 
   /** Parameter gradients for a loss gradient `dY` on the last {@link predict}'s outputs (N×3×64×64). */
   async backward(dY: Float32Array, n: number): Promise<Float32Array> {
-    return this.net.backward(spaceToDepth(dY, n, 3, PIXEL_SIZE, this.config.shuffle));
+    const dUnfolded = this.config.outputBlur ? blur121(dY, n, 3, PIXEL_SIZE, true) : dY;
+    return this.net.backward(spaceToDepth(dUnfolded, n, 3, PIXEL_SIZE, this.config.shuffle));
   }
 
   /** Training forward pass: x̂ for a batch (CHW, model space); {@link backward} follows it. */

@@ -61,6 +61,11 @@ export interface GeneratorTrainOptions {
    * drawing is kept by construction) or the network's own output (false). Measured: README, Generator.
    */
   residual: boolean;
+  /**
+   * Blur after the pixel shuffle (see `GeneratorConfig.outputBlur`): a fixed [1, 2, 1]/4 filter on
+   * the network's unfolded output, against the period-2 grid of the sub-pixel planes.
+   */
+  outputBlur: boolean;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
   purity: number;
@@ -94,6 +99,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   levels: 3,
   shuffle: 2,
   residual: true,
+  outputBlur: false,
   historyK: 5,
   purity: 0.85,
   conditionDropout: 0.1,
@@ -221,7 +227,7 @@ export async function trainGenerator(
   if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
-  for (const flag of ['fakeClass', 'residual'] as const) {
+  for (const flag of ['fakeClass', 'residual', 'outputBlur'] as const) {
     if (typeof o[flag] !== 'boolean') throw new RagarError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, 'BAD_INPUT');
   }
   if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
@@ -268,6 +274,7 @@ export async function trainGenerator(
         steps: o.samplingSteps,
         shuffle: o.shuffle,
         residual: o.residual,
+        ...(o.outputBlur ? { outputBlur: true } : {}),
         timeFeatures: o.objective === 'diffusion' ? 16 : 0,
         net: { base: o.base, levels: o.levels, seed: o.seed },
       },
