@@ -13,6 +13,9 @@ describe('trainGenerator option checks', () => {
   it('refuses an unknown discriminator kind', async () => {
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, discriminator: 'wide' as 'concat' })).rejects.toThrow(/concat or projection/);
   });
+  it('refuses a negative gradient-matching weight', async () => {
+    await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, gradientLoss: -1 })).rejects.toThrow(/gradient-matching/);
+  });
   it('refuses fake-class and residual settings that are not booleans', async () => {
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, fakeClass: 'yes' as unknown as boolean })).rejects.toThrow(/fakeClass/);
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, residual: 1 as unknown as boolean })).rejects.toThrow(/residual/);

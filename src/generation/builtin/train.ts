@@ -15,6 +15,7 @@ import { BuiltinGenerator, type GeneratorCondition, type GeneratorObjective } fr
 import { measureConditionResponse, type ConditionResponse } from './response.js';
 import { noisy } from './schedule.js';
 import { DiscriminatorHeads } from './discriminatorHeads.js';
+import { addGradientL1 } from './gradientLoss.js';
 
 /** Options of {@link trainGenerator} (CLI flags of `ragar train generator`). */
 export interface GeneratorTrainOptions {
@@ -66,6 +67,11 @@ export interface GeneratorTrainOptions {
    * the network's unfolded output, against the period-2 grid of the sub-pixel planes.
    */
   outputBlur: boolean;
+  /**
+   * Weight of the gradient-matching term (see {@link addGradientL1}): the L1 distance between the
+   * output's and the target's neighbour differences, on the scale of the pixel L1 term (0 = off).
+   */
+  gradientLoss: number;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
   purity: number;
@@ -100,6 +106,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   shuffle: 2,
   residual: true,
   outputBlur: false,
+  gradientLoss: 0,
   historyK: 5,
   purity: 0.85,
   conditionDropout: 0.1,
@@ -113,6 +120,8 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
 export interface LossPoint {
   step: number;
   l1: number;
+  /** Mean gradient-matching loss (absent without the term). */
+  grad?: number;
   /** Mean rank score term (null without the rank loss). */
   rank: number | null;
   /** Discriminator hinge loss and generator adversarial loss (null without the adversarial term). */
@@ -226,6 +235,7 @@ export async function trainGenerator(
   if (!(o.minutes > 0) && !(o.steps > 0)) throw new RagarError('give a time budget (minutes) or a number of steps', 'BAD_INPUT');
   if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
+  if (!(o.gradientLoss >= 0)) throw new RagarError(`the gradient-matching weight must be ≥ 0, got ${o.gradientLoss}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
   for (const flag of ['fakeClass', 'residual', 'outputBlur'] as const) {
     if (typeof o[flag] !== 'boolean') throw new RagarError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, 'BAD_INPUT');
@@ -313,7 +323,7 @@ export async function trainGenerator(
   const maxSteps = o.steps > 0 ? o.steps : Infinity;
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const win = { l1: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, df: 0, n: 0 };
+  const win = { l1: 0, grad: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, df: 0, n: 0 };
   const saveCheckpoint = async () => {
     const seconds = elapsedBefore + (Date.now() - started) / 1000;
     await generator.save(dir, { training: null });
@@ -395,6 +405,10 @@ export async function trainGenerator(
       }
     }
     l1 /= n * B;
+    let gradTerm = 0;
+    if (o.gradientLoss > 0) {
+      for (let b = 0; b < B; b++) gradTerm += addGradientL1(pred[b], targets[b], 3, PIXEL_SIZE, dY, b * n, o.gradientLoss, B) / B;
+    }
     let dLoss: number | null = null;
     let gAdv: number | null = null;
     let dStyle: number | null = null;
@@ -481,6 +495,7 @@ export async function trainGenerator(
     adam.step(generator.net.params, grads);
     step++;
     win.l1 += l1;
+    win.grad += gradTerm;
     win.rank += rankTerm ?? 0;
     win.d += dLoss ?? 0;
     win.g += gAdv ?? 0;
@@ -498,13 +513,14 @@ export async function trainGenerator(
       lossCurve.push({
         step,
         l1: win.l1 / win.n,
+        ...(o.gradientLoss > 0 ? { grad: win.grad / win.n } : {}),
         rank: rankTerm === null ? null : win.rank / win.n,
         dLoss: dLoss === null ? null : win.d / win.n,
         gAdv: gAdv === null ? null : win.g / win.n,
         ...(o.styleClassifier > 0 && dStyle !== null ? { dStyle: win.ds / win.n, gStyle: win.gs / win.n } : {}),
         ...(dFakeCe !== null ? { dFake: win.df / win.n } : {}),
       });
-      win.l1 = win.rank = win.d = win.g = win.ds = win.gs = win.df = win.n = 0;
+      win.l1 = win.grad = win.rank = win.d = win.g = win.ds = win.gs = win.df = win.n = 0;
     }
     if (step % o.checkpointEvery === 0) await saveCheckpoint();
     progress.update(Number.isFinite(maxSteps) ? step - resumedFrom : Math.min(totalForBar, Math.round((Date.now() - started) / 1000)));
