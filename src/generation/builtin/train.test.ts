@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from './train.js';
+import { DEFAULT_GENERATOR_TRAIN, trainGenerator, trainingOptionsKey } from './train.js';
 import type { GeneratorData } from './data.js';
 
 describe('trainGenerator option checks', () => {
@@ -19,5 +19,21 @@ describe('trainGenerator option checks', () => {
   it('refuses fake-class and residual settings that are not booleans', async () => {
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, fakeClass: 'yes' as unknown as boolean })).rejects.toThrow(/fakeClass/);
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, residual: 1 as unknown as boolean })).rejects.toThrow(/residual/);
+  });
+});
+
+describe('trainingOptionsKey (what a checkpoint must match to be resumed)', () => {
+  it('ignores run-only options and leaves out options added later while they are off', () => {
+    const key = trainingOptionsKey(DEFAULT_GENERATOR_TRAIN);
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, threads: 1, minutes: 90, steps: 5, checkpointEvery: 7 })).toBe(key);
+    // a checkpoint written before --output-blur and --gradient-loss existed
+    const { outputBlur: _b, gradientLoss: _g, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
+    expect(key).toBe(JSON.stringify(older, Object.keys(older).sort()));
+  });
+  it('changes with every option that changes the result, including the later ones when on', () => {
+    const key = trainingOptionsKey(DEFAULT_GENERATOR_TRAIN);
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, gradientLoss: 1 })).not.toBe(key);
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, outputBlur: true })).not.toBe(key);
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, seed: 2 })).not.toBe(key);
   });
 });

@@ -164,6 +164,22 @@ const STATE_FILE = 'train-state.json';
 /** Options that do not change the result and may differ on resume. */
 const RUN_ONLY = ['minutes', 'steps', 'checkpointEvery', 'threads'];
 
+/** Options added after checkpoints were written, with the value that means "as before they existed". */
+const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, gradientLoss: 0 };
+
+/**
+ * The key a checkpoint's options must match to be resumed: every option that changes the result,
+ * sorted; an option added later is left out while it has its "off" value, so that checkpoints
+ * written before it existed still resume.
+ *
+ * @example
+ * trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, threads: 1 }) === trainingOptionsKey(DEFAULT_GENERATOR_TRAIN); // true
+ */
+export function trainingOptionsKey(o: GeneratorTrainOptions): string {
+  const keys = (Object.keys(o) as (keyof GeneratorTrainOptions)[]).filter((k) => !RUN_ONLY.includes(k) && !(k in ADDED_LATER && o[k] === ADDED_LATER[k]));
+  return JSON.stringify(o, keys.sort());
+}
+
 /** Fill the discriminator's input: image, reference, then one constant plane per condition value. */
 function discriminatorInput(images: readonly Float32Array[], refs: readonly Float32Array[], conds: readonly Float32Array[], condLength: number, out: Float32Array): Float32Array {
   const planes = 6 + condLength;
@@ -250,7 +266,7 @@ export async function trainGenerator(
   if (!concepts.length) throw new RagarError('no train concept has two renditions: nothing to learn a restyling from', 'BAD_INPUT');
 
   fs.mkdirSync(dir, { recursive: true });
-  const optionsKey = JSON.stringify(o, Object.keys(o).filter((k) => !RUN_ONLY.includes(k)).sort());
+  const optionsKey = trainingOptionsKey(o);
   const stateFile = path.join(dir, STATE_FILE);
   const discDir = path.join(dir, 'discriminator');
   const session = { threads: o.threads };
