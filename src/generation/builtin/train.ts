@@ -219,8 +219,9 @@ function restoreAdam(file: string, size: number, lr: number, step: number, beta1
 
 /**
  * Train the built-in generator on the train concepts of an emoji-styles-like dataset with
- * `L = L1 + a·L_adv + λ·L_rank` (DESIGN §2 step 4): L1 to the target rendition (for diffusion,
- * of the clean-image prediction at a random noise level); `L_adv` the hinge loss of a PatchGAN
+ * `L = L1 + g·L_grad + a·L_adv + λ·L_rank` (DESIGN §2 step 4): L1 to the target rendition (for
+ * diffusion, of the clean-image prediction at a random noise level); `L_grad` (`gradientLoss = g`,
+ * off by default) the L1 between the output's and the target's neighbour differences; `L_adv` the hinge loss of a PatchGAN
  * discriminator that sees the image, the reference and the condition (real: target renditions;
  * `a = 0` turns it off) — with `discriminator: 'projection'` each patch's logit also gets a learned
  * per-style logit mixed by the condition, and with `styleClassifier > 0` the discriminator learns
