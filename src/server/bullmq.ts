@@ -20,8 +20,13 @@ function connection(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null });
 }
 
-async function viewOfJob(job: Job, redis: Redis): Promise<JobView> {
-  const state = await job.getState();
+/**
+ * The service's view of a BullMQ job. `knownState`, when given, was read before `job` was fetched:
+ * a job fetched while running and asked for its state after it completed would otherwise read as
+ * succeeded with no result.
+ */
+async function viewOfJob(job: Job, redis: Redis, knownState?: string): Promise<JobView> {
+  const state = knownState ?? (await job.getState());
   const cancelled = (await redis.exists(CANCEL(job.id!))) === 1;
   const status = cancelled && state !== 'completed' ? 'cancelled' : state === 'active' ? 'running' : state === 'completed' ? 'succeeded' : state === 'failed' ? 'failed' : 'queued';
   return {
@@ -55,8 +60,9 @@ export function bullmqQueue(o: { url: string; maxQueued?: number; work?: boolean
     const maxQueued = o.maxQueued ?? 64;
     let durations: number[] = [];
     const get = async (id: string) => {
+      const state = await queue.getJobState(id); // before the job's data, so the data is at least as new
       const job = await Job.fromId(queue, id);
-      return job ? viewOfJob(job, redis) : undefined;
+      return job ? viewOfJob(job, redis, state) : undefined;
     };
     const notify = async (jobId: string) => {
       if (!emitter.listenerCount(jobId)) return;
