@@ -30,19 +30,21 @@ export function addGradientL1(
   const count = channels * 2 * size * (size - 1);
   const coef = weight / (count * batch);
   let loss = 0;
+  // one neighbour pair (i, j = i + step): its difference's L1 and that term's derivative
+  const pair = (i: number, j: number) => {
+    const diff = out[j] - out[i] - (target[j] - target[i]);
+    loss += Math.abs(diff);
+    const s = diff > 0 ? coef : diff < 0 ? -coef : 0;
+    dY[offset + j] += s;
+    dY[offset + i] -= s;
+  };
   for (let c = 0; c < channels; c++) {
     const base = c * size * size;
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {
         const i = base + y * size + x;
-        for (const j of [x + 1 < size ? i + 1 : -1, y + 1 < size ? i + size : -1]) {
-          if (j < 0) continue;
-          const diff = out[j] - out[i] - (target[j] - target[i]);
-          loss += Math.abs(diff);
-          const s = diff > 0 ? coef : diff < 0 ? -coef : 0;
-          dY[offset + j] += s;
-          dY[offset + i] -= s;
-        }
+        if (x + 1 < size) pair(i, i + 1);
+        if (y + 1 < size) pair(i, i + size);
       }
     }
   }
