@@ -74,6 +74,7 @@ export function trainCommand(): Command {
     .option('--fake-class', 'give the style classifier a (K+1)-th class, "generated", that the discriminator learns for the generator\'s outputs (semi-supervised GAN; off by default and for the shipped weights: measured without a clear gain)', DEFAULT_GENERATOR_TRAIN.fakeClass)
     .option('--no-residual', 'let the network draw the output itself instead of output = reference + the network\'s output (the residual output, the default and the shipped weights\' design, keeps the reference\'s drawing by construction)', DEFAULT_GENERATOR_TRAIN.residual)
     .option('--output-blur', 'blur after the pixel shuffle: a fixed [1, 2, 1]/4 filter on the network\'s unfolded output before the residual is added, against the period-2 grid of the sub-pixel planes', DEFAULT_GENERATOR_TRAIN.outputBlur)
+    .option('--segment-pool', 'segment pooling: the network draws a gate plane that mixes each pixel with its mean over the reference\'s flat segment, so flat colour fields can be drawn exactly (off by default)', DEFAULT_GENERATOR_TRAIN.segmentPool)
     .option('--gradient-loss <x>', 'weight of the gradient-matching term: L1 between the output\'s and the target\'s neighbour differences, on the pixel L1 term\'s scale (pulls the output flat where the target is a flat colour field; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.gradientLoss)
     .option('--condition-dropout <x>', 'share of examples trained without a condition (for classifier-free guidance)', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.conditionDropout)
     .option('--one-hot-share <x>', 'share of examples conditioned on the target style itself', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.oneHotShare)
@@ -122,6 +123,7 @@ export function trainCommand(): Command {
               fakeClass: opts.fakeClass as boolean,
               residual: opts.residual as boolean,
               outputBlur: opts.outputBlur as boolean,
+              segmentPool: opts.segmentPool as boolean,
               gradientLoss: opts.gradientLoss,
               conditionDropout: opts.conditionDropout,
               oneHotShare: opts.oneHotShare,

@@ -4,6 +4,7 @@ import { Rng } from '../../util/rng.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { PLANE } from './data.js';
 import { BuiltinGenerator } from './model.js';
+import { DEFAULT_SEGMENT_OPTIONS } from './segmentPool.js';
 
 /**
  * The condition must reach the output: a tiny generator trained for a few steps on a toy task
@@ -56,4 +57,62 @@ describe('condition response', () => {
     expect(meanAbs(invert, inverted)).toBeLessThan(meanAbs(invert, ref));
     await gen.dispose();
   }, 60_000);
+});
+
+/** Share of the blob's pixels (those not equal to the background) whose 4 neighbours match them within 0.02 in every channel. */
+function flatShare(x: Float32Array, ref: Float32Array): number {
+  let inside = 0;
+  let flat = 0;
+  for (let y = 1; y < 63; y++) {
+    for (let xx = 1; xx < 63; xx++) {
+      const i = y * 64 + xx;
+      if (ref[i] === 0.8 && ref[PLANE + i] === 0.8 && ref[2 * PLANE + i] === 0.8) continue;
+      inside++;
+      let same = true;
+      for (const j of [i - 1, i + 1, i - 64, i + 64]) for (let c = 0; c < 3; c++) if (Math.abs(x[c * PLANE + j] - x[c * PLANE + i]) > 0.02) same = false;
+      if (same) flat++;
+    }
+  }
+  return flat / inside;
+}
+
+describe('segment pooling', () => {
+  it('lets a briefly trained tiny generator draw an exactly flat field under one condition and shading under the other', async () => {
+    // style "flat": the blob recoloured (its negative), one flat colour; style "shaded": the blob with a vertical ramp
+    const target = (ref: Float32Array, style: string): Float32Array =>
+      ref.map((v, i) => {
+        const p = i % PLANE;
+        const inBlob = ref[p] !== 0.8 || ref[PLANE + p] !== 0.8 || ref[2 * PLANE + p] !== 0.8;
+        if (!inBlob) return v;
+        return style === 'flat' ? -v : v + 0.02 * (Math.floor(p / 64) - 32);
+      });
+    const train = async (segmentPool: boolean) => {
+      const rng = new Rng(5);
+      const rows = Array.from({ length: 8 }, (_, i) => Float32Array.from({ length: 4 }, () => rng.normal() + (i % 2 ? 2 : -2)));
+      const conditioner = fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'flat' : 'shaded')));
+      const gen = BuiltinGenerator.create({ objective: 'translator', conditioner, steps: 1, shuffle: 2, residual: true, ...(segmentPool ? { segmentPool: DEFAULT_SEGMENT_OPTIONS } : {}), timeFeatures: 0, net: { base: 8, levels: 2, seed: 2, groups: 4, embed: 16 } }, { threads: 1 });
+      const adam = new Adam(gen.net.paramCount, 3e-3);
+      const B = 4;
+      for (let step = 0; step < 150; step++) {
+        const refs = Array.from({ length: B }, () => blob(rng));
+        const styles = refs.map(() => (rng.next() < 0.5 ? 'flat' : 'shaded'));
+        const pred = await gen.predict(refs.map(() => null), refs.map((reference, b) => ({ reference, style: gen.conditionOfStyle(styles[b]) })), refs.map(() => 0));
+        const dY = new Float32Array(B * 3 * PLANE);
+        pred.forEach((p, b) => {
+          const t = target(refs[b], styles[b]);
+          for (let i = 0; i < p.length; i++) dY[b * p.length + i] = Math.sign(p[i] - t[i]) / dY.length;
+        });
+        adam.step(gen.net.params, await gen.backward(dY, B));
+      }
+      const ref = blob(new Rng(999));
+      const [flat, shaded] = await gen.sample([{ reference: ref, style: gen.conditionOfStyle('flat') }, { reference: ref, style: gen.conditionOfStyle('shaded') }], [1, 2]);
+      await gen.dispose();
+      return { flat: flatShare(flat, ref), shaded: flatShare(shaded, ref), errFlat: meanAbs(flat, target(ref, 'flat')), errShaded: meanAbs(shaded, target(ref, 'shaded')) };
+    };
+    const pooled = await train(true);
+    const plain = await train(false);
+    expect(pooled.flat).toBeGreaterThan(0.7); // the blob's rim (neighbours in the background) cannot be flat
+    expect(pooled.shaded).toBeLessThan(0.5);
+    expect(plain.flat).toBeLessThan(pooled.flat - 0.3);
+  }, 120_000);
 });

@@ -3,6 +3,7 @@ import { Rng } from '../../util/rng.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { PLANE } from './data.js';
 import { blur121, BuiltinGenerator, depthToSpace, spaceToDepth } from './model.js';
+import { DEFAULT_SEGMENT_OPTIONS, flatSegments } from './segmentPool.js';
 
 describe('pixel shuffle', () => {
   it('spaceToDepth and depthToSpace are inverse permutations', () => {
@@ -46,12 +47,20 @@ describe('blur after the pixel shuffle', () => {
 });
 
 describe('built-in generator gradients', () => {
-  it.each([false, true])('match central finite differences through the shuffle, the condition MLP and the residual output (blur after the shuffle: %s)', async (outputBlur) => {
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ])('match central finite differences through the shuffle, the condition MLP and the residual output (blur after the shuffle: %s, segment pooling: %s)', async (outputBlur, segmentPool) => {
     const rng = new Rng(2);
     const rows = Array.from({ length: 12 }, () => Float32Array.from({ length: 6 }, () => rng.normal()));
-    const gen = BuiltinGenerator.create({ objective: 'diffusion', conditioner: fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'a' : 'b'))), steps: 2, shuffle: 2, residual: true, outputBlur, timeFeatures: 4, net: { base: 8, levels: 2, seed: 5, groups: 4, embed: 16 } }); // SiLU throughout: no kinks for finite differences
+    const gen = BuiltinGenerator.create({ objective: 'diffusion', conditioner: fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'a' : 'b'))), steps: 2, shuffle: 2, residual: true, outputBlur, ...(segmentPool ? { segmentPool: DEFAULT_SEGMENT_OPTIONS } : {}), timeFeatures: 4, net: { base: 8, levels: 2, seed: 5, groups: 4, embed: 16 } }); // SiLU throughout: no kinks for finite differences
     for (let i = 0; i < gen.net.params.length; i++) gen.net.params[i] += 0.05 * rng.normal(); // FiLM starts at zero: make it active
-    const cond = { reference: Float32Array.from({ length: 3 * PLANE }, () => rng.normal() * 0.5), style: Float32Array.from([0.3, -0.2]) };
+    // the left half of the reference is two flat fields (segments to pool over), the right half noise
+    const reference = Float32Array.from({ length: 3 * PLANE }, (_, i) => (i % 64 < 32 ? (Math.floor(i / PLANE) === 0 && i % PLANE < PLANE / 2 ? 0.6 : -0.3) : rng.normal() * 0.5));
+    if (segmentPool) expect(flatSegments(reference, 64).sizes.length).toBeGreaterThanOrEqual(2);
+    const cond = { reference, style: Float32Array.from([0.3, -0.2]) };
     const xt = Float32Array.from({ length: 3 * PLANE }, () => rng.normal());
     const c = Float32Array.from({ length: 3 * PLANE }, () => rng.normal());
     const loss = async () => {
@@ -64,6 +73,7 @@ describe('built-in generator gradients', () => {
     const grads = await gen.backward(c, 1);
     const params = gen.net.params;
     let checked = 0;
+    // the last parameters are the output convolution's (RGB and, with segment pooling, the gate plane)
     for (const idx of [0, 7, 33, Math.floor(params.length / 2), params.length - 5, params.length - 1]) {
       const h = 1e-2;
       const old = params[idx];

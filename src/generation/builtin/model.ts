@@ -10,6 +10,7 @@ import { conditionFromHistory, type StyleConditioner } from './conditioning.js';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { PLANE } from './data.js';
 import { ddimStep, noisy, samplingTimes } from './schedule.js';
+import { flatSegments, segmentPoolBackward, segmentPoolForward, type FlatSegments, type SegmentOptions } from './segmentPool.js';
 
 /** Format of `generator.json`. */
 export const GENERATOR_FORMAT = 'ragar-generator-v3';
@@ -48,10 +49,21 @@ export interface GeneratorConfig {
    * output channels); as "blur after sub-pixel convolution" (Sugawara et al., 2019). Absent = off.
    */
   outputBlur?: boolean;
+  /**
+   * Segment pooling (`./segmentPool.ts`): the network draws a fourth output plane, a gate that
+   * mixes each pixel with the mean output over its flat segment of the reference, so flat colour
+   * fields can be drawn exactly. Its value is how the reference is segmented; absent = off.
+   */
+  segmentPool?: SegmentOptions;
   /** Sinusoidal time features in the condition vector (diffusion; 0 for the translator). */
   timeFeatures: number;
   /** Default sampling strength (diffusion; see `BuiltinEngineOptions.strength`); absent = 1. */
   strength?: number;
+}
+
+/** Output planes the network draws per pixel: RGB, plus the segment-pooling gate when that is on. */
+function outputPlanes(config: Pick<GeneratorConfig, 'segmentPool'>): number {
+  return config.segmentPool ? 4 : 3;
 }
 
 /**
@@ -155,6 +167,8 @@ export interface GeneratorCondition {
 export class BuiltinGenerator {
   readonly config: GeneratorConfig;
   readonly net: OnnxNet;
+  /** What the last training forward pass's segment pooling needs for {@link backward}. */
+  private pooled: { segments: FlatSegments; s: Float32Array; gate: Float32Array }[] | null = null;
 
   constructor(config: GeneratorConfig, net: OnnxNet) {
     this.config = config;
@@ -162,6 +176,8 @@ export class BuiltinGenerator {
     if (config.conditioner?.kind !== 'style-posterior') throw new RagarError('generator config has no style-posterior conditioner (weights from another version)', 'BAD_INPUT');
     const planes = imagePlanes(config.objective) * config.shuffle ** 2;
     if (net.inputShape[0] !== planes) throw new RagarError(`generator network reads ${net.inputShape[0]} planes, the config needs ${planes}`, 'BAD_INPUT');
+    const outPlanes = outputPlanes(config) * config.shuffle ** 2;
+    if (net.outputShape[0] !== outPlanes) throw new RagarError(`generator network draws ${net.outputShape[0]} planes, the config needs ${outPlanes}${config.segmentPool ? ' (RGB and the segment-pooling gate)' : ''}`, 'BAD_INPUT');
     const condLength = conditionLength(config.conditioner.classes.length, config.timeFeatures);
     if (net.spec.conditions?.[0]?.channels !== condLength) throw new RagarError(`generator network reads a condition of ${net.spec.conditions?.[0]?.channels} values, the config needs ${condLength}`, 'BAD_INPUT');
   }
@@ -172,7 +188,7 @@ export class BuiltinGenerator {
     const net: CondUnetConfig = {
       ...config.net,
       inChannels: imagePlanes(config.objective) * f * f,
-      outChannels: 3 * f * f,
+      outChannels: outputPlanes(config) * f * f,
       condChannels: conditionLength(config.conditioner.classes.length, config.timeFeatures),
       size: PIXEL_SIZE / f,
     };
@@ -219,32 +235,66 @@ export class BuiltinGenerator {
     return { x: spaceToDepth(x, n, planes, PIXEL_SIZE, this.config.shuffle), cond };
   }
 
-  private finish(y: Float32Array, conds: readonly GeneratorCondition[]): Float32Array[] {
+  private finish(y: Float32Array, conds: readonly GeneratorCondition[], keep = false): Float32Array[] {
     const n = conds.length;
-    const unfolded = depthToSpace(y, n, 3, PIXEL_SIZE, this.config.shuffle);
-    const space = this.config.outputBlur ? blur121(unfolded, n, 3, PIXEL_SIZE, false) : unfolded;
+    const planes = outputPlanes(this.config);
+    const unfolded = depthToSpace(y, n, planes, PIXEL_SIZE, this.config.shuffle);
+    const colour = planes === 3 ? unfolded : new Float32Array(n * 3 * PLANE);
+    if (planes !== 3) for (let b = 0; b < n; b++) colour.set(unfolded.subarray(b * planes * PLANE, (b * planes + 3) * PLANE), b * 3 * PLANE);
+    const space = this.config.outputBlur ? blur121(colour, n, 3, PIXEL_SIZE, false) : colour;
     const out: Float32Array[] = [];
+    if (keep) this.pooled = this.config.segmentPool ? [] : null;
     for (let b = 0; b < n; b++) {
       const r = space.slice(b * 3 * PLANE, (b + 1) * 3 * PLANE);
+      const ref = conds[b].reference;
       if (this.config.residual) {
-        const ref = conds[b].reference;
         for (let i = 0; i < r.length; i++) r[i] += ref[i];
       }
-      out.push(r);
+      if (!this.config.segmentPool) {
+        out.push(r);
+        continue;
+      }
+      const gate = unfolded.slice((b * planes + 3) * PLANE, (b * planes + 4) * PLANE);
+      const segments = flatSegments(ref, PIXEL_SIZE, this.config.segmentPool);
+      if (keep) this.pooled!.push({ segments, s: r, gate });
+      out.push(segmentPoolForward(r, gate, segments));
     }
     return out;
   }
 
   /** Parameter gradients for a loss gradient `dY` on the last {@link predict}'s outputs (N×3×64×64). */
   async backward(dY: Float32Array, n: number): Promise<Float32Array> {
-    const dUnfolded = this.config.outputBlur ? blur121(dY, n, 3, PIXEL_SIZE, true) : dY;
-    return this.net.backward(spaceToDepth(dUnfolded, n, 3, PIXEL_SIZE, this.config.shuffle));
+    const planes = outputPlanes(this.config);
+    let dColour = dY;
+    let dGate: Float32Array[] | null = null;
+    if (this.config.segmentPool) {
+      const pooled = this.pooled;
+      if (!pooled || pooled.length !== n) throw new RagarError('generator backward without a matching training forward pass (segment pooling)', 'BAD_INPUT');
+      dColour = new Float32Array(n * 3 * PLANE);
+      dGate = [];
+      for (let b = 0; b < n; b++) {
+        const { segments, s, gate } = pooled[b];
+        const g = segmentPoolBackward(dY.subarray(b * 3 * PLANE, (b + 1) * 3 * PLANE), s, gate, segments);
+        dColour.set(g.dS, b * 3 * PLANE);
+        dGate.push(g.dGate);
+      }
+    }
+    const dSpace = this.config.outputBlur ? blur121(dColour, n, 3, PIXEL_SIZE, true) : dColour;
+    let dUnfolded = dSpace;
+    if (dGate) {
+      dUnfolded = new Float32Array(n * planes * PLANE);
+      for (let b = 0; b < n; b++) {
+        dUnfolded.set(dSpace.subarray(b * 3 * PLANE, (b + 1) * 3 * PLANE), b * planes * PLANE);
+        dUnfolded.set(dGate[b], (b * planes + 3) * PLANE);
+      }
+    }
+    return this.net.backward(spaceToDepth(dUnfolded, n, planes, PIXEL_SIZE, this.config.shuffle));
   }
 
   /** Training forward pass: x̂ for a batch (CHW, model space); {@link backward} follows it. */
   async predict(noisy: readonly (Float32Array | null)[], conds: readonly GeneratorCondition[], times: readonly number[]): Promise<Float32Array[]> {
     const { x, cond } = this.assemble(noisy, conds, times);
-    return this.finish(await this.net.forward(x, conds.length, { cond }), conds);
+    return this.finish(await this.net.forward(x, conds.length, { cond }), conds, true);
   }
 
   /**

@@ -26,14 +26,15 @@ describe('trainingOptionsKey (what a checkpoint must match to be resumed)', () =
   it('ignores run-only options and leaves out options added later while they are off', () => {
     const key = trainingOptionsKey(DEFAULT_GENERATOR_TRAIN);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, threads: 1, minutes: 90, steps: 5, checkpointEvery: 7 })).toBe(key);
-    // a checkpoint written before --output-blur and --gradient-loss existed
-    const { outputBlur: _b, gradientLoss: _g, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
+    // a checkpoint written before --output-blur, --segment-pool and --gradient-loss existed
+    const { outputBlur: _b, segmentPool: _p, gradientLoss: _g, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
     expect(key).toBe(JSON.stringify(older, Object.keys(older).sort()));
   });
   it('changes with every option that changes the result, including the later ones when on', () => {
     const key = trainingOptionsKey(DEFAULT_GENERATOR_TRAIN);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, gradientLoss: 1 })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, outputBlur: true })).not.toBe(key);
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, segmentPool: true })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, seed: 2 })).not.toBe(key);
   });
 });

@@ -15,6 +15,7 @@ import { BuiltinGenerator, type GeneratorCondition, type GeneratorObjective } fr
 import { measureConditionResponse, type ConditionResponse } from './response.js';
 import { noisy } from './schedule.js';
 import { DiscriminatorHeads } from './discriminatorHeads.js';
+import { DEFAULT_SEGMENT_OPTIONS } from './segmentPool.js';
 import { addGradientL1 } from './gradientLoss.js';
 
 /** Options of {@link trainGenerator} (CLI flags of `ragar train generator`). */
@@ -68,6 +69,12 @@ export interface GeneratorTrainOptions {
    */
   outputBlur: boolean;
   /**
+   * Segment pooling (see `GeneratorConfig.segmentPool` and `./segmentPool.ts`): a fourth output
+   * plane gates each pixel toward its mean over the reference's flat segment, so the network can
+   * draw exact flat colour fields. The reference is segmented with `DEFAULT_SEGMENT_OPTIONS`.
+   */
+  segmentPool: boolean;
+  /**
    * Weight of the gradient-matching term (see {@link addGradientL1}): the L1 distance between the
    * output's and the target's neighbour differences, on the scale of the pixel L1 term (0 = off).
    */
@@ -106,6 +113,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   shuffle: 2,
   residual: true,
   outputBlur: false,
+  segmentPool: false,
   gradientLoss: 0,
   historyK: 5,
   purity: 0.85,
@@ -165,7 +173,7 @@ const STATE_FILE = 'train-state.json';
 const RUN_ONLY = ['minutes', 'steps', 'checkpointEvery', 'threads'];
 
 /** Options added after checkpoints were written, with the value that means "as before they existed". */
-const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, gradientLoss: 0 };
+const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0 };
 
 /**
  * The key a checkpoint's options must match to be resumed: every option that changes the result,
@@ -254,7 +262,7 @@ export async function trainGenerator(
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.gradientLoss >= 0)) throw new RagarError(`the gradient-matching weight must be ≥ 0, got ${o.gradientLoss}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
-  for (const flag of ['fakeClass', 'residual', 'outputBlur'] as const) {
+  for (const flag of ['fakeClass', 'residual', 'outputBlur', 'segmentPool'] as const) {
     if (typeof o[flag] !== 'boolean') throw new RagarError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, 'BAD_INPUT');
   }
   if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
@@ -302,6 +310,7 @@ export async function trainGenerator(
         shuffle: o.shuffle,
         residual: o.residual,
         ...(o.outputBlur ? { outputBlur: true } : {}),
+        ...(o.segmentPool ? { segmentPool: { ...DEFAULT_SEGMENT_OPTIONS } } : {}),
         timeFeatures: o.objective === 'diffusion' ? 16 : 0,
         net: { base: o.base, levels: o.levels, seed: o.seed },
       },
