@@ -78,8 +78,8 @@ export function bullmqQueue(o: { url: string; maxQueued?: number; work?: boolean
     const jq: JobQueue = {
       async submit(request: StoredGenerationRequest, s) {
         const id = s.idempotencyKey === null ? newJobId() : `j_${createHash('sha256').update(`${s.owner}\0${s.idempotencyKey}`).digest('hex').slice(0, 24)}`;
-        const existing = await Job.fromId(queue, id);
-        if (existing) return { job: await viewOfJob(existing, redis), created: false };
+        const existing = await get(id); // state first, then data (see get)
+        if (existing) return { job: existing, created: false };
         const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
         const waiting = Object.values(counts).reduce((a, b) => a + b, 0);
         if (waiting >= maxQueued) throw new RagarError(`the job queue is full (${waiting} jobs waiting or running, limit ${maxQueued}); retry later`, 'BUSY');
@@ -98,7 +98,9 @@ export function bullmqQueue(o: { url: string; maxQueued?: number; work?: boolean
           await redis.set(CANCEL(id), '1', 'EX', 7 * 24 * 3600);
           if (state !== 'active') await job.remove().catch(() => {});
         }
-        const v = await viewOfJob(job, redis);
+        // re-read (state first, then data): the job may have finished since it was fetched; a
+        // queued job removed above is gone from the queue and is shown from what was fetched
+        const v = (await get(id)) ?? (await viewOfJob(job, redis));
         emitter.emit(id, v);
         return v;
       },
