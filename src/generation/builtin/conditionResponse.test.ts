@@ -28,27 +28,34 @@ function blob(rng: Rng): Float32Array {
 
 const meanAbs = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
 
+/**
+ * A tiny generator over two styles, trained for 150 steps of pixel L1 on random blobs, each
+ * example's style drawn at random and its target given by `target(reference, style)`.
+ */
+async function trainToyGenerator(o: { seed: number; styles: [string, string]; residual: boolean; segmentPool?: boolean; target: (ref: Float32Array, style: string) => Float32Array }): Promise<BuiltinGenerator> {
+  const rng = new Rng(o.seed);
+  const rows = Array.from({ length: 8 }, (_, i) => Float32Array.from({ length: 4 }, () => rng.normal() + (i % 2 ? 2 : -2)));
+  const conditioner = fitStyleConditioner(rows, rows.map((_, i) => o.styles[i % 2 ? 0 : 1]));
+  const gen = BuiltinGenerator.create({ objective: 'translator', conditioner, steps: 1, shuffle: 2, residual: o.residual, ...(o.segmentPool ? { segmentPool: DEFAULT_SEGMENT_OPTIONS } : {}), timeFeatures: 0, net: { base: 8, levels: 2, seed: 2, groups: 4, embed: 16 } }, { threads: 1 });
+  const adam = new Adam(gen.net.paramCount, 3e-3);
+  const B = 4;
+  for (let step = 0; step < 150; step++) {
+    const refs = Array.from({ length: B }, () => blob(rng));
+    const styles = refs.map(() => o.styles[rng.next() < 0.5 ? 0 : 1]);
+    const pred = await gen.predict(refs.map(() => null), refs.map((reference, b) => ({ reference, style: gen.conditionOfStyle(styles[b]) })), refs.map(() => 0));
+    const dY = new Float32Array(B * 3 * PLANE);
+    pred.forEach((p, b) => {
+      const t = o.target(refs[b], styles[b]);
+      for (let i = 0; i < p.length; i++) dY[b * p.length + i] = Math.sign(p[i] - t[i]) / dY.length;
+    });
+    adam.step(gen.net.params, await gen.backward(dY, B));
+  }
+  return gen;
+}
+
 describe('condition response', () => {
   it.each([false, true])('a briefly trained tiny generator gives different outputs for different conditions (residual output: %s)', async (residual) => {
-    const rng = new Rng(11);
-    const rows = Array.from({ length: 8 }, (_, i) => Float32Array.from({ length: 4 }, () => rng.normal() + (i % 2 ? 2 : -2)));
-    const conditioner = fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'keep' : 'invert')));
-    const gen = BuiltinGenerator.create({ objective: 'translator', conditioner, steps: 1, shuffle: 2, residual, timeFeatures: 0, net: { base: 8, levels: 2, seed: 2, groups: 4, embed: 16 } }, { threads: 1 });
-    const adam = new Adam(gen.net.paramCount, 3e-3);
-    const B = 4;
-    for (let step = 0; step < 150; step++) {
-      const refs = Array.from({ length: B }, () => blob(rng));
-      const styles = refs.map(() => (rng.next() < 0.5 ? 'keep' : 'invert'));
-      const pred = await gen.predict(refs.map(() => null), refs.map((reference, b) => ({ reference, style: gen.conditionOfStyle(styles[b]) })), refs.map(() => 0));
-      const dY = new Float32Array(B * 3 * PLANE);
-      pred.forEach((p, b) => {
-        for (let i = 0; i < p.length; i++) {
-          const target = styles[b] === 'keep' ? refs[b][i] : -refs[b][i];
-          dY[b * p.length + i] = Math.sign(p[i] - target) / dY.length;
-        }
-      });
-      adam.step(gen.net.params, await gen.backward(dY, B));
-    }
+    const gen = await trainToyGenerator({ seed: 11, styles: ['keep', 'invert'], residual, target: (ref, style) => (style === 'keep' ? ref : ref.map((v) => -v)) });
     const ref = blob(new Rng(999));
     const inverted = ref.map((v) => -v);
     const [keep, invert] = await gen.sample([{ reference: ref, style: gen.conditionOfStyle('keep') }, { reference: ref, style: gen.conditionOfStyle('invert') }], [1, 2]);
@@ -87,23 +94,7 @@ describe('segment pooling', () => {
         return style === 'flat' ? -v : v + 0.02 * (Math.floor(p / 64) - 32);
       });
     const train = async (segmentPool: boolean) => {
-      const rng = new Rng(5);
-      const rows = Array.from({ length: 8 }, (_, i) => Float32Array.from({ length: 4 }, () => rng.normal() + (i % 2 ? 2 : -2)));
-      const conditioner = fitStyleConditioner(rows, rows.map((_, i) => (i % 2 ? 'flat' : 'shaded')));
-      const gen = BuiltinGenerator.create({ objective: 'translator', conditioner, steps: 1, shuffle: 2, residual: true, ...(segmentPool ? { segmentPool: DEFAULT_SEGMENT_OPTIONS } : {}), timeFeatures: 0, net: { base: 8, levels: 2, seed: 2, groups: 4, embed: 16 } }, { threads: 1 });
-      const adam = new Adam(gen.net.paramCount, 3e-3);
-      const B = 4;
-      for (let step = 0; step < 150; step++) {
-        const refs = Array.from({ length: B }, () => blob(rng));
-        const styles = refs.map(() => (rng.next() < 0.5 ? 'flat' : 'shaded'));
-        const pred = await gen.predict(refs.map(() => null), refs.map((reference, b) => ({ reference, style: gen.conditionOfStyle(styles[b]) })), refs.map(() => 0));
-        const dY = new Float32Array(B * 3 * PLANE);
-        pred.forEach((p, b) => {
-          const t = target(refs[b], styles[b]);
-          for (let i = 0; i < p.length; i++) dY[b * p.length + i] = Math.sign(p[i] - t[i]) / dY.length;
-        });
-        adam.step(gen.net.params, await gen.backward(dY, B));
-      }
+      const gen = await trainToyGenerator({ seed: 5, styles: ['flat', 'shaded'], residual: true, segmentPool, target });
       const ref = blob(new Rng(999));
       const [flat, shaded] = await gen.sample([{ reference: ref, style: gen.conditionOfStyle('flat') }, { reference: ref, style: gen.conditionOfStyle('shaded') }], [1, 2]);
       await gen.dispose();
