@@ -244,6 +244,8 @@ export class BuiltinGenerator {
     const space = this.config.outputBlur ? blur121(colour, n, 3, PIXEL_SIZE, false) : colour;
     const out: Float32Array[] = [];
     if (keep) this.pooled = this.config.segmentPool ? [] : null;
+    // guided inference passes each reference twice (conditioned and not): segment it once
+    const segmentsOf = new Map<Float32Array, FlatSegments>();
     for (let b = 0; b < n; b++) {
       const r = space.slice(b * 3 * PLANE, (b + 1) * 3 * PLANE);
       const ref = conds[b].reference;
@@ -255,7 +257,8 @@ export class BuiltinGenerator {
         continue;
       }
       const gate = unfolded.slice((b * planes + 3) * PLANE, (b * planes + 4) * PLANE);
-      const segments = flatSegments(ref, PIXEL_SIZE, this.config.segmentPool);
+      let segments = segmentsOf.get(ref);
+      if (!segments) segmentsOf.set(ref, (segments = flatSegments(ref, PIXEL_SIZE, this.config.segmentPool)));
       if (keep) this.pooled!.push({ segments, s: r, gate });
       out.push(segmentPoolForward(r, gate, segments));
     }

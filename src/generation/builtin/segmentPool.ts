@@ -119,12 +119,18 @@ function segmentMeans(s: Float32Array, seg: FlatSegments): Float64Array {
  * with g = 0.9 keeps a tenth of its texture: not flat.
  */
 const GATE_STRETCH = 1.25;
-function gateOf(z: number): { g: number; dg: number } {
+const GATE_SHIFT = (GATE_STRETCH - 1) / 2;
+
+/** The gate's value for a logit (no allocation: called once per pixel on the training path). */
+function gateOf(z: number): number {
+  return Math.min(1, Math.max(0, GATE_STRETCH / (1 + Math.exp(-z)) - GATE_SHIFT));
+}
+
+/** The gate's derivative with respect to its logit (0 where it is clipped). */
+function gateSlope(z: number): number {
   const sg = 1 / (1 + Math.exp(-z));
-  const g = GATE_STRETCH * sg - (GATE_STRETCH - 1) / 2;
-  if (g <= 0) return { g: 0, dg: 0 };
-  if (g >= 1) return { g: 1, dg: 0 };
-  return { g, dg: GATE_STRETCH * sg * (1 - sg) };
+  const g = GATE_STRETCH * sg - GATE_SHIFT;
+  return g <= 0 || g >= 1 ? 0 : GATE_STRETCH * sg * (1 - sg);
 }
 
 /**
@@ -143,7 +149,7 @@ export function segmentPoolForward(s: Float32Array, gateLogit: ArrayLike<number>
   for (let i = 0; i < P; i++) {
     const l = seg.label[i];
     if (l < 0) continue;
-    const { g } = gateOf(gateLogit[i]);
+    const g = gateOf(gateLogit[i]);
     for (let c = 0; c < 3; c++) out[c * P + i] += g * (mean[c * k + l] - s[c * P + i]);
   }
   return out;
@@ -167,7 +173,8 @@ export function segmentPoolBackward(dOut: ArrayLike<number>, s: Float32Array, ga
   for (let i = 0; i < P; i++) {
     const l = seg.label[i];
     if (l < 0) continue;
-    const { g, dg: slope } = gateOf(gateLogit[i]);
+    const g = gateOf(gateLogit[i]);
+    const slope = gateSlope(gateLogit[i]);
     let dg = 0;
     for (let c = 0; c < 3; c++) {
       const d = dOut[c * P + i];
