@@ -42,10 +42,10 @@ import { openTaskInstruments } from './taskMetrics.js';
 
 const VARIANT_OF: Record<EngineRole, GeneratorVariant> = { ragar: 'ragar', norank: 'ragar-norank', l1: 'l1' };
 
-/** SHA-256 over a generator folder's weight files (the cache key of its results). */
+/** SHA-256 over a generator folder's weight files and fitted finishing (the cache key of its results). */
 export function generatorChecksum(dir: string): string {
   const hash = createHash('sha256');
-  for (const f of ['generator.json', 'net.json', 'params.bin']) {
+  for (const f of ['generator.json', 'net.json', 'params.bin', 'finishing.json']) {
     const file = path.join(dir, f);
     hash.update(`${f}\n`);
     if (fs.existsSync(file)) hash.update(fs.readFileSync(file));

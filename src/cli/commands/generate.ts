@@ -184,6 +184,7 @@ export function generateCommand(): Command {
     .option('--split <name>', 'split whose concepts are drawn', 'test')
     .option('--concepts <n>', 'rows', intOption(1), 8)
     .option('--cfg <x>', 'classifier-free guidance scale', numberOption(0, 20), 1)
+    .option('--delivered', "show the outputs as the engine delivers them: sharpened and through the generator's fitted finishing (default: as the network draws them)")
     .option('--out <file>', 'PNG to write', 'montage.png')
     .action(async (_opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
@@ -210,7 +211,7 @@ export function generateCommand(): Command {
             for (const s of styles) real.set(s, toModelSpace(await decodePixels64(view.store.images.read(m.get(s)!))));
             rows.push({ reference: real.get(styles[i % styles.length])!, real });
           }
-          const { png, columns } = await conditionMontage(generator, rows, { scale: opts.cfg });
+          const { png, columns } = await conditionMontage(generator, rows, { scale: opts.cfg, delivered: Boolean(opts.delivered) });
           fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
           fs.writeFileSync(opts.out, png);
           ctx.emit({ file: opts.out, generator: dir, columns, concepts: concepts.map(([c]) => c) }, () => `wrote ${opts.out} (${concepts.length} rows; columns: ${columns.join(' | ')})`);
@@ -236,6 +237,7 @@ export function generateCommand(): Command {
     .option('--cfg <x>', "classifier-free guidance scale (1 = plain conditional output); default: the models'", numberOption(0, 20))
     .option('--cfg-jitter <x>', 'spread of the per-candidate guidance scales (0 = all at --cfg)', numberOption(0, 2))
     .option('--sharpen <sigma>', 'unsharp-mask sigma applied to the outputs (0 = none); default: the engine\'s', numberOption(0, 10))
+    .option('--no-finishing', "leave the outputs as drawn and sharpened: skip the generators' fitted per-style finishing (finishing.json, `ragar train finishing`)")
     .option('--runs <names>', 'comma-separated subset of the runs (default: all): retrieval+rank, retrieval, uniform+rank, uniform, oracle, l1Regressor')
     .option('--generators <dir>', "folder with one subfolder per variant used (ragar, ragar-norank, l1), to evaluate weights trained elsewhere; default: the data home's, else the shipped weights")
     .action(async (_opts, cmd: Command) =>
@@ -257,6 +259,7 @@ export function generateCommand(): Command {
             ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}),
             ...(opts.cfgJitter !== undefined ? { cfgJitter: opts.cfgJitter } : {}),
             ...(opts.sharpen !== undefined ? { sharpen: opts.sharpen } : {}),
+            ...(opts.finishing === false ? { finishing: false } : {}),
           };
           const providerOptions = { builtin };
           const wanted = opts.runs ? new Set(String(opts.runs).split(',').map((x) => x.trim())) : null;

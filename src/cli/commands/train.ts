@@ -3,8 +3,12 @@ import { DEFAULT_JOINT } from '../../encoders/joint.js';
 import { trainJointForDataset } from '../../encoders/trainJoint.js';
 import { datasetDigest } from '../../data/digest.js';
 import { loadGeneratorData } from '../../generation/builtin/data.js';
+import { createBuiltinEngine } from '../../generation/builtin/engine.js';
+import { describeFinishingOption, saveFinishing } from '../../generation/builtin/finishing.js';
+import { fitFinishing } from '../../generation/builtin/finishingFit.js';
+import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
-import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, type GeneratorVariant } from '../../pipeline/setup.js';
+import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
@@ -147,6 +151,51 @@ export function trainCommand(): Command {
           );
         } finally {
           process.off('SIGINT', onSigint);
+        }
+      }),
+    );
+  train
+    .command('finishing')
+    .description(
+      "fit the built-in generator's per-style finishing (palette and median options, src/generation/builtin/finishing.ts) on train concepts by the style-statistics term: " +
+        "for each style, the option whose outputs' style statistics lie nearest to the real renditions of the same concepts; writes finishing.json beside the weights " +
+        '(the engine mixes the styles\' finishes by the condition; `generate evaluate --no-finishing` compares without it)',
+    )
+    .option('--dataset <name>', 'dataset', 'emoji-styles')
+    .option('--variant <name>', `generator variant: ${Object.keys(GENERATOR_VARIANTS).join(' | ')}`, 'ragar')
+    .option('--generator <dir>', 'generator weights folder; finishing.json is written there (default: the variant\'s in the data home, else the shipped one)')
+    .option('--concepts <n>', 'train concepts per style', intOption(1), 100)
+    .option('--cfg <x>', "classifier-free guidance scale of the outputs it finishes (default: the engine's)", numberOption(0, 20))
+    .option('--sharpen <sigma>', "unsharp-mask sigma of the outputs it finishes (default: the engine's)", numberOption(0, 10))
+    .option('--objective <name>', "paired (each output against its concept's real rendition) or mean (a style's mean statistics against its renditions' mean)", 'paired')
+    .option('--seed <n>', 'seed', intOption(0), 1)
+    .action(async (opts, cmd: Command) =>
+      withStore(cmd, async (ctx) => {
+        const variant = opts.variant as GeneratorVariant;
+        const dir = resolveGeneratorDir(ctx.store.home, opts.dataset, variant, opts.generator);
+        const setup = openGenerationSetup(ctx.store, opts.dataset);
+        ctx.note('loading training images …');
+        const data = await loadGeneratorData(setup.rc, setup.ranker, { progress: ctx.progress, splits: ['train'] });
+        const { generator } = await BuiltinGenerator.load(dir);
+        const engine = createBuiltinEngine({ generator, modelId: variant });
+        try {
+          const engineOptions = { ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}), ...(opts.sharpen !== undefined ? { sharpen: opts.sharpen } : {}) };
+          const { scores, ...finishing } = await fitFinishing(engine, data, generator.config.conditioner.classes, { conceptsPerStyle: opts.concepts, seed: opts.seed, objective: opts.objective, engineOptions, progress: ctx.progress });
+          finishing.fit = { ...finishing.fit, datasetDigest: datasetDigest(ctx.store, opts.dataset), dataset: opts.dataset, generator: dir, scores };
+          const file = saveFinishing(dir, finishing);
+          ctx.emit({ variant, file, ...finishing }, () =>
+            [
+              `${variant}: finishing fitted on ${String(finishing.fit!.examples)} train outputs in ${Number(finishing.fit!.seconds).toFixed(0)} s; wrote ${file}`,
+              ...finishing.classes.map((style, k) => {
+                const row = scores[style];
+                const chosen = describeFinishingOption(finishing.options[k]);
+                return `  ${style.padEnd(12)} ${chosen.padEnd(22)} ${row.map((r) => `${r.option} ${r.styleDistance.toFixed(3)}`).join(' | ')}`;
+              }),
+              '  (style-statistics distance of each option; the smallest is chosen)',
+            ].join('\n'),
+          );
+        } finally {
+          await engine.dispose();
         }
       }),
     );

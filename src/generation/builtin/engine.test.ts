@@ -4,6 +4,7 @@ import { runGeneratorContract, contractPreference, contractReference } from '../
 import type { GeneratorPreferenceV1 } from '../types.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { createBuiltinEngine } from './engine.js';
+import { FINISHING_FORMAT, saveFinishing } from './finishing.js';
 import { BuiltinGenerator } from './model.js';
 
 /**
@@ -39,6 +40,16 @@ function builtinOptions(preference: GeneratorPreferenceV1, dim = 48) {
 
 runGeneratorContract('builtin diffusion (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator() }), providerOptions: (p) => builtinOptions(p) });
 runGeneratorContract('builtin translator (tiny, untrained)', { create: async () => createBuiltinEngine({ generator: tinyGenerator('translator') }), providerOptions: (p) => builtinOptions(p) });
+runGeneratorContract('builtin translator with a fitted finishing (tiny, untrained)', {
+  create: async () => createBuiltinEngine({ generator: withFinishing(tinyGenerator('translator')) }),
+  providerOptions: (p) => builtinOptions(p),
+});
+
+/** The tiny generator with a finishing: style a snapped to 4 colours, style b through a 3×3 median. */
+function withFinishing(gen: BuiltinGenerator): BuiltinGenerator {
+  gen.finishing = { format: FINISHING_FORMAT, classes: gen.config.conditioner.classes, options: [{ median: 1, colours: 4 }, { median: 3, colours: 0 }] };
+  return gen;
+}
 
 describe('built-in engine', () => {
   it('refuses a personalised request without style descriptors and bad options, naming them', async () => {
@@ -80,6 +91,27 @@ describe('built-in engine', () => {
     }
   });
 
+  it("applies the generator's finishing by the condition, and not when told not to", async () => {
+    const engine = createBuiltinEngine({ generator: withFinishing(tinyGenerator('translator')) });
+    try {
+      const preference = contractPreference();
+      const base = { reference: { image: await contractReference(), text: 'x' }, prompt: null, preference, user: 'u', candidates: 1, seed: 1 };
+      const sharp = (await import('sharp')).default;
+      const colours = async (png: Buffer) => {
+        const raw = await sharp(png).removeAlpha().raw().toBuffer();
+        const seen = new Set<number>();
+        for (let i = 0; i < raw.length; i += 3) seen.add((raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2]);
+        return seen.size;
+      };
+      const finished = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a' } } });
+      const drawn = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a', finishing: false } } });
+      expect(await colours(finished.candidates[0].png)).toBeLessThanOrEqual(4);
+      expect(await colours(drawn.candidates[0].png)).toBeGreaterThan(4);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
   it('saves and loads a generator that samples the same images', async () => {
     const os = await import('node:os');
     const fs = await import('node:fs');
@@ -93,6 +125,12 @@ describe('built-in engine', () => {
       const [a] = await gen.sample([cond], [1]);
       const [b] = await loaded.sample([cond], [1]);
       expect([...b.subarray(0, 50)]).toEqual([...a.subarray(0, 50)]);
+      expect(loaded.finishing).toBeNull();
+      const finishing = { format: FINISHING_FORMAT, classes: gen.config.conditioner.classes, options: [{ median: 3, colours: 16 }, { median: 1, colours: 0 }] } as const;
+      saveFinishing(dir, { ...finishing, classes: [...finishing.classes], options: [...finishing.options] });
+      const withIt = (await BuiltinGenerator.load(dir)).generator;
+      expect(withIt.finishing?.options).toEqual(finishing.options);
+      await withIt.dispose();
       fs.writeFileSync(path.join(dir, 'generator.json'), JSON.stringify({ format: 'ragar-generator-v0' }));
       await expect(BuiltinGenerator.load(dir)).rejects.toThrow(/another version/);
       await expect(BuiltinGenerator.load(dir)).rejects.toMatchObject({ code: 'VERSION' });

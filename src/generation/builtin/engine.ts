@@ -5,6 +5,7 @@ import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import type { GeneratorCallOptionsV1, GeneratorEngineV1, GeneratorResultV1, GeneratorWarningV1 } from '../types.js';
 import { PLANE, toModelSpace, toPixels } from './data.js';
+import { applyFinishing } from './finishing.js';
 import { BuiltinGenerator } from './model.js';
 
 /** Options of the built-in engine under `providerOptions.builtin`. */
@@ -58,9 +59,15 @@ export interface BuiltinEngineOptions {
   /**
    * Unsharp mask applied to each output before encoding: the Gaussian sigma (in pixels of the
    * 64×64 output) of sharp's `sharpen` on the lightness channel; 0 = none. Default
-   * {@link DEFAULT_SHARPEN}.
+   * {@link DEFAULT_SHARPEN}, or the sigma the generator's finishing was fitted on while that is applied.
    */
   sharpen?: number;
+  /**
+   * Apply the generator's fitted per-style finishing (`./finishing.ts`: palette and median
+   * options mixed by the condition's style weights) after sharpening, when its folder has a
+   * `finishing.json`. Default true; false = the outputs as drawn and sharpened.
+   */
+  finishing?: boolean;
 }
 
 /**
@@ -185,7 +192,8 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       const cfgJitter = own.cfgJitter ?? DEFAULT_CFG_JITTER;
       if (!(Number.isFinite(cfgScale) && cfgScale >= 0 && cfgScale <= 20)) throw new RagarError(`builtin.cfgScale must be a number from 0 to 20, got ${cfgScale}`, 'BAD_INPUT');
       if (!(Number.isFinite(cfgJitter) && cfgJitter >= 0 && cfgJitter <= 2)) throw new RagarError(`builtin.cfgJitter must be a number from 0 to 2, got ${cfgJitter}`, 'BAD_INPUT');
-      const sharpen = own.sharpen ?? DEFAULT_SHARPEN;
+      const finishing = own.finishing === false ? null : generator.finishing;
+      const sharpen = own.sharpen ?? finishing?.sharpen ?? DEFAULT_SHARPEN;
       if (!(Number.isFinite(sharpen) && sharpen >= 0 && sharpen <= 10)) throw new RagarError(`builtin.sharpen must be a number from 0 to 10, got ${sharpen}`, 'BAD_INPUT');
       const scales = seeds.map((seed) => Math.min(20, cfgScale * Math.exp(cfgJitter * new Rng(seed * 7 + 11).normal())));
       const sampleStart = performance.now();
@@ -201,7 +209,8 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
           onStep: (done, total) => request.onProgress?.({ stage: 'sampling', done, total }),
         },
       );
-      const pngs = await Promise.all(x0s.map((x) => modelSpaceToPng(x, sharpen)));
+      const drawn = await Promise.all(x0s.map((x) => modelSpaceToPng(x, sharpen)));
+      const pngs = finishing ? await Promise.all(drawn.map((png) => applyFinishing(png, cond.style, finishing))) : drawn;
       const perCandidate = (performance.now() - sampleStart) / m;
       return {
         candidates: pngs.map((png, i) => ({ png, seed: seeds[i], milliseconds: perCandidate })),

@@ -10,6 +10,7 @@ import { conditionFromHistory, type StyleConditioner } from './conditioning.js';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { PLANE } from './data.js';
 import { ddimStep, noisy, samplingTimes } from './schedule.js';
+import { loadFinishing, type Finishing } from './finishing.js';
 import { flatSegments, segmentPoolBackward, segmentPoolForward, type FlatSegments, type SegmentOptions } from './segmentPool.js';
 
 /** Format of `generator.json`. */
@@ -167,6 +168,11 @@ export interface GeneratorCondition {
 export class BuiltinGenerator {
   readonly config: GeneratorConfig;
   readonly net: OnnxNet;
+  /**
+   * The fitted per-style finishing (`./finishing.ts`) the engine applies to outputs; read from
+   * the folder's `finishing.json` by {@link BuiltinGenerator.load}, null when there is none.
+   */
+  finishing: Finishing | null = null;
   /** What the last training forward pass's segment pooling needs for {@link backward}. */
   private pooled: { segments: FlatSegments; s: Float32Array; gate: Float32Array }[] | null = null;
 
@@ -375,7 +381,7 @@ export class BuiltinGenerator {
     writeFileAtomicSync(path.join(dir, 'generator.json'), `${JSON.stringify({ format: GENERATOR_FORMAT, config: this.config, ...extra }, null, 2)}\n`);
   }
 
-  /** Load a saved generator, with clear errors for a missing folder or another format. */
+  /** Load a saved generator (and its `finishing.json`, if any), with clear errors for a missing folder or another format. */
   static async load(dir: string, session?: SessionSettings): Promise<{ generator: BuiltinGenerator; meta: Record<string, unknown> }> {
     const file = path.join(dir, 'generator.json');
     if (!fs.existsSync(file)) throw new RagarError(`no generator weights in ${dir} (generator.json missing); run \`ragar train generator\``, 'NOT_FOUND');
@@ -388,7 +394,9 @@ export class BuiltinGenerator {
     if (meta.format !== GENERATOR_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(meta.format)} is not ${GENERATOR_FORMAT} (weights from another version)`, 'VERSION');
     const config = meta.config as GeneratorConfig;
     const net = await loadCondUnet(dir, { session });
-    return { generator: new BuiltinGenerator(config, net), meta };
+    const generator = new BuiltinGenerator(config, net);
+    generator.finishing = loadFinishing(dir, config.conditioner.classes);
+    return { generator, meta };
   }
 
   async dispose(): Promise<void> {

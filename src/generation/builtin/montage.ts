@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
-import { modelSpaceToPng } from './engine.js';
+import { DEFAULT_SHARPEN, modelSpaceToPng } from './engine.js';
+import { applyFinishing } from './finishing.js';
 import type { BuiltinGenerator } from './model.js';
 
 /** One row of a condition montage: a reference and, optionally, the real renditions per style. */
@@ -15,12 +16,14 @@ export interface MontageRow {
  * A condition montage: for each reference, the reference itself, the generator's output under
  * each one-hot style condition (at classifier-free guidance `scale`), the unconditioned output,
  * and the real renditions when known. Columns are labelled in `columns` (left to right). A
- * generator that ignores its condition shows identical generated columns.
+ * generator that ignores its condition shows identical generated columns. With `delivered`, the
+ * conditioned outputs are shown as the engine delivers them: sharpened (the engine's default) and
+ * through the generator's fitted finishing, if it has one; otherwise as the network draws them.
  *
  * @example
  * const { png, columns } = await conditionMontage(gen, rows, { scale: 1.5 });
  */
-export async function conditionMontage(generator: BuiltinGenerator, rows: readonly MontageRow[], options: { scale?: number } = {}): Promise<{ png: Buffer; columns: string[] }> {
+export async function conditionMontage(generator: BuiltinGenerator, rows: readonly MontageRow[], options: { scale?: number; delivered?: boolean } = {}): Promise<{ png: Buffer; columns: string[] }> {
   if (!rows.length) throw new RagarError('a montage needs at least one reference', 'BAD_INPUT');
   const styles = generator.config.conditioner.classes;
   const hasReal = rows.some((r) => r.real);
@@ -34,7 +37,10 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
     const images = [row.reference, ...outs, ...(hasReal ? styles.map((s) => row.real?.get(s) ?? null) : [])];
     for (const [c, img] of images.entries()) {
       if (!img) continue;
-      tiles.push({ input: await modelSpaceToPng(img), left: c * cell, top: r * cell });
+      const styleIndex = c - 1;
+      let input = await modelSpaceToPng(img, options.delivered && styleIndex >= 0 && styleIndex <= styles.length ? (generator.finishing?.sharpen ?? DEFAULT_SHARPEN) : 0);
+      if (options.delivered && generator.finishing && styleIndex >= 0 && styleIndex < styles.length) input = await applyFinishing(input, conds[styleIndex].style!, generator.finishing);
+      tiles.push({ input, left: c * cell, top: r * cell });
     }
   }
   const png = await sharp({ create: { width: columns.length * cell, height: rows.length * cell, channels: 3, background: '#808080' } })

@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { decodePixels64, PIXEL_SIZE } from '../../encoders/pixels.js';
+import { Rng } from '../../util/rng.js';
+import type { GeneratorEngineV1 } from '../types.js';
+import { toModelSpace, type GeneratorData } from './data.js';
+import { modelSpaceToPng } from './engine.js';
+import { applyFinishing, finishPng, FINISHING_FORMAT, FINISHING_OPTIONS, loadFinishing, saveFinishing, type Finishing } from './finishing.js';
+import { fitFinishing } from './finishingFit.js';
+
+const N = PIXEL_SIZE;
+
+/**
+ * A 64×64 HWC image in [0, 1]: a disc of `fg` on white, plus Gaussian noise of `noise`; `shaded`
+ * darkens it smoothly towards its rim (a radial gradient, as shaded styles draw).
+ */
+function disc(fg: [number, number, number], noise: number, rng: Rng, radius = 20, shaded = false): Float32Array {
+  const px = new Float32Array(N * N * 3);
+  for (let y = 0; y < N; y++)
+    for (let x = 0; x < N; x++) {
+      const r2 = (x - 32) ** 2 + (y - 32) ** 2;
+      const inside = r2 < radius * radius;
+      const shade = shaded ? 1 - 0.5 * Math.sqrt(r2) / radius : 1;
+      for (let c = 0; c < 3; c++) px[(y * N + x) * 3 + c] = Math.min(1, Math.max(0, (inside ? fg[c] * shade : 1) + noise * rng.normal()));
+    }
+  return px;
+}
+
+async function pngOf(hwc: Float32Array): Promise<Buffer> {
+  const bytes = Buffer.alloc(hwc.length);
+  for (let i = 0; i < hwc.length; i++) bytes[i] = Math.round(hwc[i] * 255);
+  return sharp(bytes, { raw: { width: N, height: N, channels: 3 } }).png().toBuffer();
+}
+
+async function colourCount(png: Buffer): Promise<number> {
+  const raw = await sharp(png).removeAlpha().raw().toBuffer();
+  const seen = new Set<number>();
+  for (let i = 0; i < raw.length; i += 3) seen.add((raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2]);
+  return seen.size;
+}
+
+const finishing = (options: Finishing['options']): Finishing => ({ format: FINISHING_FORMAT, classes: ['a', 'b'], options });
+
+describe('finishing options', () => {
+  it('quantise to at most the palette size, take a median, or leave the image as drawn', async () => {
+    const png = await pngOf(disc([0.9, 0.3, 0.1], 0.05, new Rng(1)));
+    expect(await colourCount(png)).toBeGreaterThan(100);
+    for (const colours of [2, 4, 16] as const) expect(await colourCount(await finishPng(png, { median: 1, colours }))).toBeLessThanOrEqual(colours);
+    expect(Buffer.compare(await decodeRaw(await finishPng(png, { median: 1, colours: 0 })), await decodeRaw(png))).toBe(0);
+    // A single speckle on a flat field goes under the median.
+    const flat = disc([0.2, 0.4, 0.8], 0, new Rng(2));
+    flat.set([0, 0, 0], (32 * N + 32) * 3);
+    const median = await decodePixels64(await finishPng(await pngOf(flat), { median: 3, colours: 0 }));
+    expect(median[(32 * N + 32) * 3]).toBeCloseTo(0.2, 1);
+    expect(FINISHING_OPTIONS[0]).toEqual({ median: 1, colours: 0 });
+  });
+
+  it('mix the styles’ finishes by the condition and give a confident condition its style’s finish exactly', async () => {
+    const png = await pngOf(disc([0.9, 0.3, 0.1], 0.05, new Rng(3)));
+    const f = finishing([
+      { median: 1, colours: 2 },
+      { median: 1, colours: 0 },
+    ]);
+    const onlyA = await applyFinishing(png, [1, 0], f);
+    expect(Buffer.compare(await decodeRaw(onlyA), await decodeRaw(await finishPng(png, f.options[0])))).toBe(0);
+    const half = await decodeRaw(await applyFinishing(png, [0.5, 0.5], f));
+    const a = await decodeRaw(await finishPng(png, f.options[0]));
+    const b = await decodeRaw(png);
+    for (let i = 0; i < half.length; i += 97) expect(Math.abs(half[i] - (a[i] + b[i]) / 2)).toBeLessThanOrEqual(1);
+    await expect(applyFinishing(png, [1], f)).rejects.toThrow(/2 classes, the condition 1/);
+    await expect(applyFinishing(png, [0, 0], f)).rejects.toThrow(/no positive weight/);
+  });
+});
+
+async function decodeRaw(png: Buffer): Promise<Buffer> {
+  return sharp(png).removeAlpha().raw().toBuffer();
+}
+
+describe('finishing.json', () => {
+  it('round-trips, is absent without a file, and names what is wrong in a bad one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-finishing-'));
+    try {
+      expect(loadFinishing(dir, ['a', 'b'])).toBeNull();
+      const f = { ...finishing([{ median: 3, colours: 4 }, { median: 1, colours: 0 }]), fit: { seed: 1 } };
+      saveFinishing(dir, f);
+      expect(loadFinishing(dir, ['a', 'b'])).toEqual(f);
+      expect(() => loadFinishing(dir, ['a', 'c'])).toThrow(/fitted for styles \["a","b"\].*ragar train finishing/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 2, colours: 4 }, { median: 1, colours: 0 }] }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): a finishing option needs median 1 or 3 and colours 0, 2, 4 or 16/);
+      saveFinishing(dir, { ...f, sharpen: 0 });
+      expect(loadFinishing(dir, ['a', 'b'])?.sharpen).toBe(0);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, sharpen: -1 }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/sharpen must be a number from 0 to 10, got -1/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), '{"format": "other"}');
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/is not ragar-finishing-v1/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), '{');
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/not valid JSON/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fitting the finishing by the style-statistics term', () => {
+  // Two styles of the same discs: "flat" draws exact flat fills, "shaded" a smooth radial
+  // gradient. The fake engine answers every condition with the shaded disc plus light noise (as
+  // a smooth generator would): the flat style needs snapping to a palette, the shaded one must
+  // keep its gradient (no palette).
+  const colours: [number, number, number][] = [
+    [0.9, 0.3, 0.1],
+    [0.2, 0.5, 0.9],
+    [0.3, 0.7, 0.2],
+    [0.6, 0.2, 0.6],
+    [0.9, 0.8, 0.2],
+    [0.1, 0.4, 0.4],
+  ];
+  const radiusOf = (c: number) => 12 + 3 * c;
+  function toyData(): GeneratorData {
+    const rng = new Rng(7);
+    const pixels = new Map<number, Float32Array>();
+    const renditions = new Map<string, Map<string, number>>();
+    colours.forEach((fg, c) => {
+      pixels.set(2 * c, toModelSpace(disc(fg, 0, rng, radiusOf(c))));
+      pixels.set(2 * c + 1, toModelSpace(disc(fg, 0, rng, radiusOf(c), true)));
+      renditions.set(`c${c}`, new Map([['flat', 2 * c], ['shaded', 2 * c + 1]]));
+    });
+    return { pixels, renditions } as unknown as GeneratorData;
+  }
+  const engine: GeneratorEngineV1 = {
+    specificationVersion: 'v1',
+    provider: 'fake',
+    modelId: 'smooth',
+    maxCandidatesPerCall: 1,
+    outputSize: N,
+    async doGenerate(request) {
+      // Which toy disc the reference is (by its foreground size), drawn shaded with light noise.
+      const ref = await decodePixels64(request.reference.image);
+      let area = 0;
+      for (let p = 0; p < N * N; p++) if (ref[p * 3] + ref[p * 3 + 1] + ref[p * 3 + 2] < 2.9) area++;
+      let c = 0;
+      for (let k = 1; k < colours.length; k++) if (Math.abs(Math.PI * radiusOf(k) ** 2 - area) < Math.abs(Math.PI * radiusOf(c) ** 2 - area)) c = k;
+      const out = toModelSpace(disc(colours[c], 0.02, new Rng(request.seed), radiusOf(c), true));
+      return { candidates: [{ png: await modelSpaceToPng(out), seed: request.seed, milliseconds: 0 }], warnings: [], response: { provider: 'fake', modelId: 'smooth', timings: {} } };
+    },
+    async dispose() {},
+  };
+
+  it('snaps the flat style to a palette and keeps the shaded one unquantised, deterministically', async () => {
+    const fitted = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3 });
+    expect(fitted.classes).toEqual(['flat', 'shaded']);
+    expect(fitted.options[0].colours).toBeGreaterThan(0);
+    expect(fitted.options[1].colours).toBe(0);
+    expect(fitted.scores.flat).toHaveLength(FINISHING_OPTIONS.length);
+    const again = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3 });
+    expect(again.options).toEqual(fitted.options);
+    expect(again.scores).toEqual(fitted.scores);
+    await expect(fitFinishing(engine, toyData(), ['flat', 'cubist'], { conceptsPerStyle: 6 })).rejects.toThrow(/style cubist/);
+  });
+});

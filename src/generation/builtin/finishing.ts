@@ -1,0 +1,160 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { PIXEL_SIZE } from '../../encoders/pixels.js';
+import { RagarError } from '../../util/errors.js';
+import { writeFileAtomicSync } from '../../util/persist.js';
+
+/**
+ * Finishing: the last stage of the built-in generator, a rendering step fitted per style.
+ *
+ * The network's outputs are smooth: a pixel loss gives a conditional mean, and even under an
+ * adversarial term they carry almost no exactly flat colour fields, which the flat styles
+ * (Fluent flat, Twemoji) are made of (README, Generator: "The outputs have no flat areas"). A
+ * finishing option snaps the output to a few colours (a palette without dither: flat fields
+ * with hard edges) and/or takes a 3×3 median (removes speckle). Which option suits which style is
+ * not hand-picked: `ragar train finishing` fits it on train concepts by the style-statistics term
+ * (`./finishingFit.ts`): per style, the option whose outputs' style statistics lie nearest to the
+ * real target renditions' of the same concepts. At sampling, each style's finished image is
+ * mixed by the condition's style weights, so a mixed preference gets a mixed finish and a
+ * confident one gets its style's finish exactly.
+ *
+ * Saved as `finishing.json` beside the generator's weights; absent = no finishing.
+ */
+export const FINISHING_FORMAT = 'ragar-finishing-v1';
+
+/** One way to finish an output. */
+export interface FinishingOption {
+  /** Side of the median filter (1 = none, 3 = 3×3). */
+  median: 1 | 3;
+  /**
+   * Palette size of the colour quantisation without dither (sharp's PNG palette, libimagequant);
+   * 0 = none. Only 2, 4 and 16: sharp quantises to 2^bit-depth colours, so other counts round up.
+   */
+  colours: 0 | 2 | 4 | 16;
+}
+
+/** Every option `ragar train finishing` chooses among (the first is "leave as drawn"). */
+export const FINISHING_OPTIONS: readonly FinishingOption[] = [1, 3].flatMap((median) => [0, 16, 4, 2].map((colours) => ({ median, colours }) as FinishingOption));
+
+/** A fitted finishing: one option per conditioner class, and the record of its fit. */
+export interface Finishing {
+  format: typeof FINISHING_FORMAT;
+  /** Conditioner classes (style labels), in the generator's order. */
+  classes: string[];
+  /** The option of each class (same order as `classes`). */
+  options: FinishingOption[];
+  /**
+   * Unsharp-mask sigma of the outputs it was fitted on: the engine's default sharpening while this
+   * finishing is applied (absent = the engine's own default).
+   */
+  sharpen?: number;
+  /** How it was fitted (seed, data digest, concepts, objective per option, wall time). */
+  fit?: Record<string, unknown>;
+}
+
+/** A short name of an option, e.g. `median 3 + 4 colours`. */
+export function describeFinishingOption(o: FinishingOption): string {
+  const parts = [o.median > 1 ? `median ${o.median}` : '', o.colours ? `${o.colours} colours` : ''].filter(Boolean);
+  return parts.length ? parts.join(' + ') : 'as drawn';
+}
+
+function checkOption(o: unknown, where: string): FinishingOption {
+  const v = o as Partial<FinishingOption> | null;
+  if (!v || typeof v !== 'object' || (v.median !== 1 && v.median !== 3) || ![0, 2, 4, 16].includes(v.colours as number))
+    throw new RagarError(`${where}: a finishing option needs median 1 or 3 and colours 0, 2, 4 or 16, got ${JSON.stringify(o)}`, 'BAD_INPUT');
+  return { median: v.median, colours: v.colours as FinishingOption['colours'] };
+}
+
+/**
+ * Finish one 64×64 RGB PNG with one option (deterministic).
+ *
+ * @example
+ * const flat = await finishPng(png, { median: 1, colours: 4 });
+ */
+export async function finishPng(png: Buffer, option: FinishingOption): Promise<Buffer> {
+  let out = png;
+  if (option.median > 1) out = await sharp(out).median(option.median).png().toBuffer();
+  if (option.colours) out = await sharp(out).png({ palette: true, colours: option.colours, dither: 0 }).toBuffer();
+  return out;
+}
+
+async function rawRgb(png: Buffer): Promise<Buffer> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  if (info.width !== PIXEL_SIZE || info.height !== PIXEL_SIZE || info.channels !== 3) throw new RagarError(`finishing needs a ${PIXEL_SIZE}×${PIXEL_SIZE} RGB image, got ${info.width}×${info.height}×${info.channels}`, 'BAD_IMAGE');
+  return data;
+}
+
+/**
+ * Finish an output under a style condition: each class's finished image, mixed by the
+ * condition's weights (`Σ w_s·finish_s(x) / Σ w_s`, per 8-bit channel value). A condition whose
+ * largest weight is at least 0.999 gets that class's finish exactly.
+ *
+ * @example
+ * const png = await applyFinishing(drawn, generator.conditionOfStyle('twemoji'), finishing);
+ */
+export async function applyFinishing(png: Buffer, weights: ArrayLike<number>, finishing: Finishing): Promise<Buffer> {
+  if (weights.length !== finishing.classes.length) throw new RagarError(`finishing has ${finishing.classes.length} classes, the condition ${weights.length} weights`, 'BAD_INPUT');
+  let total = 0;
+  let top = 0;
+  for (let c = 0; c < weights.length; c++) {
+    if (!(weights[c] >= 0)) throw new RagarError(`condition weights must be ≥ 0, got ${weights[c]}`, 'BAD_INPUT');
+    total += weights[c];
+    if (weights[c] > weights[top]) top = c;
+  }
+  if (!(total > 0)) throw new RagarError('the condition has no positive weight to finish by', 'BAD_INPUT');
+  if (weights[top] / total >= 0.999) return finishPng(png, finishing.options[top]);
+  // Each distinct option once, however many classes share it.
+  const byOption = new Map<string, { option: FinishingOption; weight: number }>();
+  for (let c = 0; c < weights.length; c++) {
+    if (!(weights[c] > 0)) continue;
+    const o = finishing.options[c];
+    const key = `${o.median}/${o.colours}`;
+    const entry = byOption.get(key);
+    if (entry) entry.weight += weights[c];
+    else byOption.set(key, { option: o, weight: weights[c] });
+  }
+  const acc = new Float32Array(PIXEL_SIZE * PIXEL_SIZE * 3);
+  for (const { option, weight } of byOption.values()) {
+    const px = await rawRgb(await finishPng(png, option));
+    for (let i = 0; i < acc.length; i++) acc[i] += (weight / total) * px[i];
+  }
+  const out = Buffer.alloc(acc.length);
+  for (let i = 0; i < acc.length; i++) out[i] = Math.min(255, Math.max(0, Math.round(acc[i])));
+  return sharp(out, { raw: { width: PIXEL_SIZE, height: PIXEL_SIZE, channels: 3 } }).png().toBuffer();
+}
+
+/** File name of a fitted finishing inside a generator folder. */
+export const FINISHING_FILE = 'finishing.json';
+
+/**
+ * Read a generator folder's `finishing.json` (null when there is none), checked against the
+ * generator's conditioner classes.
+ *
+ * @example
+ * const finishing = loadFinishing(dir, generator.config.conditioner.classes);
+ */
+export function loadFinishing(dir: string, classes: readonly string[]): Finishing | null {
+  const file = path.join(dir, FINISHING_FILE);
+  if (!fs.existsSync(file)) return null;
+  let raw: Partial<Finishing>;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Finishing>;
+  } catch (err) {
+    throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
+  }
+  if (raw.format !== FINISHING_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(raw.format)} is not ${FINISHING_FORMAT}`, 'VERSION');
+  if (!Array.isArray(raw.classes) || raw.classes.length !== classes.length || raw.classes.some((c, i) => c !== classes[i]))
+    throw new RagarError(`${file}: fitted for styles ${JSON.stringify(raw.classes)}, the generator's are ${JSON.stringify(classes)}; refit with \`ragar train finishing\``, 'BAD_INPUT');
+  if (!Array.isArray(raw.options) || raw.options.length !== classes.length) throw new RagarError(`${file}: needs one option per style (${classes.length})`, 'BAD_INPUT');
+  if (raw.sharpen !== undefined && !(typeof raw.sharpen === 'number' && raw.sharpen >= 0 && raw.sharpen <= 10)) throw new RagarError(`${file}: sharpen must be a number from 0 to 10, got ${JSON.stringify(raw.sharpen)}`, 'BAD_INPUT');
+  const options = raw.options.map((o, i) => checkOption(o, `${file} (${classes[i]})`));
+  return { format: FINISHING_FORMAT, classes: [...raw.classes], options, ...(raw.sharpen !== undefined ? { sharpen: raw.sharpen } : {}), fit: raw.fit };
+}
+
+/** Write a finishing into a generator folder (atomically). */
+export function saveFinishing(dir: string, finishing: Finishing): string {
+  const file = path.join(dir, FINISHING_FILE);
+  writeFileAtomicSync(file, `${JSON.stringify(finishing, null, 2)}\n`);
+  return file;
+}
