@@ -115,10 +115,20 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
       expect(rec.seconds).toBeGreaterThan(0);
       expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/generator.json`))).toBe(true);
     }
-    // resuming: a second run with a larger step budget continues from the checkpoint
+    // the per-style finishing, fitted on train concepts beside the weights (kept for ragar, which generates below)
+    for (const variant of ['ragar', 'l1']) {
+      const fit = ragar('train', 'finishing', '--variant', variant, '--concepts', '2', '--json');
+      expect(fit.code, fit.stderr).toBe(0);
+      const f = fit.json();
+      expect(f.options).toHaveLength(f.classes.length);
+      expect(f.paramsSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/finishing.json`))).toBe(true);
+    }
+    // resuming: a second run with a larger step budget continues from the checkpoint (and drops the finishing fitted for the old weights)
     const resumed = ragar('train', 'generator', '--variant', 'l1', '--steps', '4', '--minutes', '0', '--batch-size', '2', '--base', '4', '--levels', '2', '--no-residual', '--json');
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.json()).toMatchObject({ steps: 4, resumedFrom: 3 });
+    expect(fs.existsSync(path.join(home, 'models/emoji-styles/generator/l1/finishing.json'))).toBe(false);
     const out = path.join(home, 'gen-out');
     const gen = ragar('generate', '--user', task.user, '--reference', task.ref, '--candidates', '2', '--out', out, '--json');
     expect(gen.code, gen.stderr).toBe(0);

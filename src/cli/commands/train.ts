@@ -4,7 +4,7 @@ import { trainJointForDataset } from '../../encoders/trainJoint.js';
 import { datasetDigest } from '../../data/digest.js';
 import { loadGeneratorData } from '../../generation/builtin/data.js';
 import { createBuiltinEngine } from '../../generation/builtin/engine.js';
-import { describeFinishingOption, saveFinishing } from '../../generation/builtin/finishing.js';
+import { describeFinishingOption, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
 import { fitFinishing } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
@@ -167,6 +167,7 @@ export function trainCommand(): Command {
     .option('--concepts <n>', 'train concepts per style', intOption(1), 100)
     .option('--cfg <x>', "classifier-free guidance scale of the outputs it finishes (default: the engine's)", numberOption(0, 20))
     .option('--sharpen <sigma>', "unsharp-mask sigma of the outputs it finishes (default: the engine's)", numberOption(0, 10))
+    .option('--strength <x>', "sampling start of the outputs it finishes (diffusion models: 1 = pure noise); default: the model's", numberOption(0.01, 1))
     .option('--objective <name>', "paired (each output against its concept's real rendition) or mean (a style's mean statistics against its renditions' mean)", 'paired')
     .option('--seed <n>', 'seed', intOption(0), 1)
     .action(async (opts, cmd: Command) =>
@@ -179,8 +180,13 @@ export function trainCommand(): Command {
         const { generator } = await BuiltinGenerator.load(dir);
         const engine = createBuiltinEngine({ generator, modelId: variant });
         try {
-          const engineOptions = { ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}), ...(opts.sharpen !== undefined ? { sharpen: opts.sharpen } : {}) };
+          const engineOptions = {
+            ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}),
+            ...(opts.sharpen !== undefined ? { sharpen: opts.sharpen } : {}),
+            ...(opts.strength !== undefined ? { strength: opts.strength } : {}),
+          };
           const { scores, ...finishing } = await fitFinishing(engine, data, generator.config.conditioner.classes, { conceptsPerStyle: opts.concepts, seed: opts.seed, objective: opts.objective, engineOptions, progress: ctx.progress });
+          finishing.paramsSha256 = paramsChecksum(dir);
           finishing.fit = { ...finishing.fit, datasetDigest: datasetDigest(ctx.store, opts.dataset), dataset: opts.dataset, generator: dir, scores };
           const file = saveFinishing(dir, finishing);
           ctx.emit({ variant, file, ...finishing }, () =>

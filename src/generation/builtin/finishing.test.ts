@@ -8,7 +8,7 @@ import { Rng } from '../../util/rng.js';
 import type { GeneratorEngineV1 } from '../types.js';
 import { toModelSpace, type GeneratorData } from './data.js';
 import { modelSpaceToPng } from './engine.js';
-import { applyFinishing, finishPng, FINISHING_FORMAT, FINISHING_OPTIONS, loadFinishing, saveFinishing, type Finishing } from './finishing.js';
+import { applyFinishing, finishPng, FINISHING_FORMAT, FINISHING_OPTIONS, loadFinishing, paramsChecksum, saveFinishing, type Finishing } from './finishing.js';
 import { fitFinishing } from './finishingFit.js';
 
 const N = PIXEL_SIZE;
@@ -94,6 +94,12 @@ describe('finishing.json', () => {
       expect(loadFinishing(dir, ['a', 'b'])?.sharpen).toBe(0);
       fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, sharpen: -1 }));
       expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/sharpen must be a number from 0 to 10, got -1/);
+      // Beside other weights than it was fitted for, it is refused.
+      fs.writeFileSync(path.join(dir, 'params.bin'), 'weights one');
+      saveFinishing(dir, { ...f, paramsSha256: paramsChecksum(dir) });
+      expect(loadFinishing(dir, ['a', 'b'])?.paramsSha256).toBe(paramsChecksum(dir));
+      fs.writeFileSync(path.join(dir, 'params.bin'), 'weights two');
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/fitted for other weights .*ragar train finishing/);
       fs.writeFileSync(path.join(dir, 'finishing.json'), '{"format": "other"}');
       expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/is not ragar-finishing-v1/);
       fs.writeFileSync(path.join(dir, 'finishing.json'), '{');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -49,8 +50,25 @@ export interface Finishing {
    * finishing is applied (absent = the engine's own default).
    */
   sharpen?: number;
+  /**
+   * SHA-256 of the `params.bin` it was fitted for: a finishing is refused beside other weights
+   * (retrained or resumed ones), since its options were chosen on their outputs.
+   */
+  paramsSha256?: string;
   /** How it was fitted (seed, data digest, concepts, objective per option, wall time). */
   fit?: Record<string, unknown>;
+}
+
+/**
+ * SHA-256 of a generator folder's `params.bin` (what {@link Finishing.paramsSha256} records).
+ *
+ * @example
+ * finishing.paramsSha256 = paramsChecksum(dir);
+ */
+export function paramsChecksum(dir: string): string {
+  const file = path.join(dir, 'params.bin');
+  if (!fs.existsSync(file)) throw new RagarError(`no generator weights in ${dir} (params.bin missing)`, 'NOT_FOUND');
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 /** A short name of an option, e.g. `median 3 + 4 colours`. */
@@ -149,7 +167,16 @@ export function loadFinishing(dir: string, classes: readonly string[]): Finishin
   if (!Array.isArray(raw.options) || raw.options.length !== classes.length) throw new RagarError(`${file}: needs one option per style (${classes.length})`, 'BAD_INPUT');
   if (raw.sharpen !== undefined && !(typeof raw.sharpen === 'number' && raw.sharpen >= 0 && raw.sharpen <= 10)) throw new RagarError(`${file}: sharpen must be a number from 0 to 10, got ${JSON.stringify(raw.sharpen)}`, 'BAD_INPUT');
   const options = raw.options.map((o, i) => checkOption(o, `${file} (${classes[i]})`));
-  return { format: FINISHING_FORMAT, classes: [...raw.classes], options, ...(raw.sharpen !== undefined ? { sharpen: raw.sharpen } : {}), fit: raw.fit };
+  if (raw.paramsSha256 !== undefined && raw.paramsSha256 !== paramsChecksum(dir))
+    throw new RagarError(`${file} was fitted for other weights than the ${path.join(dir, 'params.bin')} beside it (retrained or resumed since); refit it with \`ragar train finishing --generator ${dir}\` or delete it`, 'CONFLICT');
+  return {
+    format: FINISHING_FORMAT,
+    classes: [...raw.classes],
+    options,
+    ...(raw.sharpen !== undefined ? { sharpen: raw.sharpen } : {}),
+    ...(raw.paramsSha256 !== undefined ? { paramsSha256: raw.paramsSha256 } : {}),
+    fit: raw.fit,
+  };
 }
 
 /** Write a finishing into a generator folder (atomically). */

@@ -12,6 +12,7 @@ import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import type { OnnxNet } from '../onnx/net.js';
 import { createPatchDiscriminator, loadPatchDiscriminator } from '../onnx/patchgan.js';
 import { BuiltinGenerator, type GeneratorCondition, type GeneratorObjective } from './model.js';
+import { FINISHING_FILE } from './finishing.js';
 import { measureConditionResponse, type ConditionResponse } from './response.js';
 import { noisy } from './schedule.js';
 import { DiscriminatorHeads } from './discriminatorHeads.js';
@@ -275,6 +276,12 @@ export async function trainGenerator(
   if (!concepts.length) throw new RagarError('no train concept has two renditions: nothing to learn a restyling from', 'BAD_INPUT');
 
   fs.mkdirSync(dir, { recursive: true });
+  // A finishing is fitted on one set of weights' outputs: training changes them.
+  const finishingFile = path.join(dir, FINISHING_FILE);
+  if (fs.existsSync(finishingFile)) {
+    fs.rmSync(finishingFile);
+    note(`removed ${finishingFile}: it was fitted for the weights this training changes; refit it afterwards with \`ragar train finishing --generator ${dir}\``);
+  }
   const optionsKey = trainingOptionsKey(o);
   const stateFile = path.join(dir, STATE_FILE);
   const discDir = path.join(dir, 'discriminator');
