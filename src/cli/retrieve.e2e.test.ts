@@ -138,6 +138,10 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(record.retrievalWeights.reduce((s: number, h: { weight: number }) => s + h.weight, 0)).toBeCloseTo(1, 5);
     expect(fs.existsSync(path.join(out, 'chosen.png'))).toBe(true);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')).engine).toMatchObject({ provider: 'builtin', modelId: 'ragar' });
+    // the finishing fitted above is applied and recorded
+    const byStyle = record.generator.finishing.byStyle as Record<string, { median: number; colours: number }>;
+    expect(Object.keys(byStyle).length).toBeGreaterThan(1);
+    for (const o of Object.values(byStyle)) expect([1, 3]).toContain(o.median);
     const fromFile = ragar('generate', '--user', task.user, '--reference-image', png, '--reference-text', 'a smiling face', '--lambda', '0', '--weights', 'uniform', '--candidates', '1', '--out', path.join(home, 'gen-file'), '--json');
     expect(fromFile.code, fromFile.stderr).toBe(0);
     expect(fromFile.json().generator.variant).toBe('ragar-norank');

@@ -9,6 +9,7 @@ import { RagarError } from '../util/errors.js';
 import { packageWeightsDir } from '../util/package.js';
 import type { ImageTower } from '../ranking/tower.js';
 import { createBuiltinEngine } from '../generation/builtin/engine.js';
+import type { Finishing } from '../generation/builtin/finishing.js';
 import { BuiltinGenerator } from '../generation/builtin/model.js';
 import type { PersonalizationSetup } from './personalize.js';
 import type { GeneratorEngineV1 } from '../generation/types.js';
@@ -70,7 +71,7 @@ export function generationSetupFrom(rc: RankingContext, home: string, retrieval?
 /**
  * Load a variant's built-in engine from {@link resolveGeneratorDir}'s folder (an explicit `dir`,
  * else the data home's, else the shipped weights), with the distilled tower when ranker guidance
- * is wanted. The engine's `modelId` is the variant.
+ * is wanted. The engine's `modelId` is the variant; `finishing` is the generator's fitted finishing (null = none).
  *
  * @example
  * const { engine, dir } = await openBuiltinEngine(home, 'emoji-styles', 'ragar');
@@ -80,8 +81,8 @@ export async function openBuiltinEngine(
   dataset: string,
   variant: GeneratorVariant,
   options: { tower?: ImageTower | null; dir?: string; weightsRoot?: string } = {},
-): Promise<{ engine: GeneratorEngineV1; dir: string; meta: Record<string, unknown> }> {
+): Promise<{ engine: GeneratorEngineV1; dir: string; meta: Record<string, unknown>; finishing: Finishing | null }> {
   const dir = resolveGeneratorDir(home, dataset, variant, options.dir, options.weightsRoot);
   const { generator, meta } = await BuiltinGenerator.load(dir);
-  return { engine: createBuiltinEngine({ generator, tower: options.tower ?? null, modelId: variant }), dir, meta };
+  return { engine: createBuiltinEngine({ generator, tower: options.tower ?? null, modelId: variant }), dir, meta, finishing: generator.finishing };
 }

@@ -132,7 +132,17 @@ export function generateCommand(): Command {
             user: opts.user,
             reference: 'externalId' in reference ? { item: reference.externalId, title: reference.title, style: reference.style } : { file: opts.referenceImage, text: opts.referenceText },
             engine: engineRecord(result, files),
-            ...(opened ? { generator: { variant, dir: opened.dir, format: opened.meta.format } } : {}),
+            ...(opened
+              ? {
+                  generator: {
+                    variant,
+                    dir: opened.dir,
+                    format: opened.meta.format,
+                    // the fitted per-style finishing applied to the outputs (null = none)
+                    finishing: opened.finishing ? { sharpen: opened.finishing.sharpen ?? null, byStyle: Object.fromEntries(opened.finishing.classes.map((c, i) => [c, opened!.finishing!.options[i]])) } : null,
+                  },
+                }
+              : {}),
             settings: {
               weights: opts.weights,
               lambda: opts.lambda,
