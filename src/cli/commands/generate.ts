@@ -6,6 +6,7 @@ import { createImageEncoder, createTextEncoder } from '../../encoders/registry.j
 import { decodePixels64 } from '../../encoders/pixels.js';
 import { evaluateGeneration, type RunSpec } from '../../evaluation/generation.js';
 import { toModelSpace } from '../../generation/builtin/data.js';
+import type { Finishing, FinishingOption } from '../../generation/builtin/finishing.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { conditionMontage } from '../../generation/builtin/montage.js';
 import { generateFor, generationPreference, personalizeItem } from '../../pipeline/personalize.js';
@@ -139,7 +140,7 @@ export function generateCommand(): Command {
                     dir: opened.dir,
                     format: opened.meta.format,
                     // the fitted per-style finishing applied to the outputs (null = none)
-                    finishing: opened.finishing ? { sharpen: opened.finishing.sharpen ?? null, byStyle: Object.fromEntries(opened.finishing.classes.map((c, i) => [c, opened!.finishing!.options[i]])) } : null,
+                    finishing: finishingRecord(opened.finishing),
                   },
                 }
               : {}),
@@ -347,3 +348,8 @@ export function generateCommand(): Command {
   return generate;
 }
 
+/** What `record.json` says of the finishing applied to the outputs (null = none). */
+function finishingRecord(finishing: Finishing | null): { sharpen: number | null; byStyle: Record<string, FinishingOption> } | null {
+  if (!finishing) return null;
+  return { sharpen: finishing.sharpen ?? null, byStyle: Object.fromEntries(finishing.classes.map((style, i) => [style, finishing.options[i]])) };
+}

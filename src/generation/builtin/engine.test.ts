@@ -5,6 +5,7 @@ import type { GeneratorPreferenceV1 } from '../types.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { createBuiltinEngine } from './engine.js';
 import { FINISHING_FORMAT, saveFinishing } from './finishing.js';
+import { colourCount } from './finishing.testing.js';
 import { BuiltinGenerator } from './model.js';
 
 /**
@@ -96,17 +97,10 @@ describe('built-in engine', () => {
     try {
       const preference = contractPreference();
       const base = { reference: { image: await contractReference(), text: 'x' }, prompt: null, preference, user: 'u', candidates: 1, seed: 1 };
-      const sharp = (await import('sharp')).default;
-      const colours = async (png: Buffer) => {
-        const raw = await sharp(png).removeAlpha().raw().toBuffer();
-        const seen = new Set<number>();
-        for (let i = 0; i < raw.length; i += 3) seen.add((raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2]);
-        return seen.size;
-      };
       const finished = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a' } } });
       const drawn = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a', finishing: false } } });
-      expect(await colours(finished.candidates[0].png)).toBeLessThanOrEqual(4);
-      expect(await colours(drawn.candidates[0].png)).toBeGreaterThan(4);
+      expect(await colourCount(finished.candidates[0].png)).toBeLessThanOrEqual(4);
+      expect(await colourCount(drawn.candidates[0].png)).toBeGreaterThan(4);
     } finally {
       await engine.dispose();
     }

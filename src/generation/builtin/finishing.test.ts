@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodePixels64, PIXEL_SIZE } from '../../encoders/pixels.js';
 import { Rng } from '../../util/rng.js';
@@ -10,6 +9,7 @@ import { toModelSpace, type GeneratorData } from './data.js';
 import { modelSpaceToPng } from './engine.js';
 import { applyFinishing, finishPng, FINISHING_FORMAT, FINISHING_OPTIONS, loadFinishing, paramsChecksum, saveFinishing, type Finishing } from './finishing.js';
 import { fitFinishing } from './finishingFit.js';
+import { colourCount, rgbBytes } from './finishing.testing.js';
 
 const N = PIXEL_SIZE;
 
@@ -29,18 +29,8 @@ function disc(fg: [number, number, number], noise: number, rng: Rng, radius = 20
   return px;
 }
 
-async function pngOf(hwc: Float32Array): Promise<Buffer> {
-  const bytes = Buffer.alloc(hwc.length);
-  for (let i = 0; i < hwc.length; i++) bytes[i] = Math.round(hwc[i] * 255);
-  return sharp(bytes, { raw: { width: N, height: N, channels: 3 } }).png().toBuffer();
-}
-
-async function colourCount(png: Buffer): Promise<number> {
-  const raw = await sharp(png).removeAlpha().raw().toBuffer();
-  const seen = new Set<number>();
-  for (let i = 0; i < raw.length; i += 3) seen.add((raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2]);
-  return seen.size;
-}
+/** A PNG of HWC pixels in [0, 1]. */
+const pngOf = (hwc: Float32Array): Promise<Buffer> => modelSpaceToPng(toModelSpace(hwc));
 
 const finishing = (options: Finishing['options']): Finishing => ({ format: FINISHING_FORMAT, classes: ['a', 'b'], options });
 
@@ -49,7 +39,7 @@ describe('finishing options', () => {
     const png = await pngOf(disc([0.9, 0.3, 0.1], 0.05, new Rng(1)));
     expect(await colourCount(png)).toBeGreaterThan(100);
     for (const colours of [2, 4, 16] as const) expect(await colourCount(await finishPng(png, { median: 1, colours }))).toBeLessThanOrEqual(colours);
-    expect(Buffer.compare(await decodeRaw(await finishPng(png, { median: 1, colours: 0 })), await decodeRaw(png))).toBe(0);
+    expect(Buffer.compare(await rgbBytes(await finishPng(png, { median: 1, colours: 0 })), await rgbBytes(png))).toBe(0);
     // A single speckle on a flat field goes under the median.
     const flat = disc([0.2, 0.4, 0.8], 0, new Rng(2));
     flat.set([0, 0, 0], (32 * N + 32) * 3);
@@ -65,19 +55,16 @@ describe('finishing options', () => {
       { median: 1, colours: 0 },
     ]);
     const onlyA = await applyFinishing(png, [1, 0], f);
-    expect(Buffer.compare(await decodeRaw(onlyA), await decodeRaw(await finishPng(png, f.options[0])))).toBe(0);
-    const half = await decodeRaw(await applyFinishing(png, [0.5, 0.5], f));
-    const a = await decodeRaw(await finishPng(png, f.options[0]));
-    const b = await decodeRaw(png);
+    expect(Buffer.compare(await rgbBytes(onlyA), await rgbBytes(await finishPng(png, f.options[0])))).toBe(0);
+    const half = await rgbBytes(await applyFinishing(png, [0.5, 0.5], f));
+    const a = await rgbBytes(await finishPng(png, f.options[0]));
+    const b = await rgbBytes(png);
     for (let i = 0; i < half.length; i += 97) expect(Math.abs(half[i] - (a[i] + b[i]) / 2)).toBeLessThanOrEqual(1);
     await expect(applyFinishing(png, [1], f)).rejects.toThrow(/2 classes, the condition 1/);
     await expect(applyFinishing(png, [0, 0], f)).rejects.toThrow(/no positive weight/);
   });
 });
 
-async function decodeRaw(png: Buffer): Promise<Buffer> {
-  return sharp(png).removeAlpha().raw().toBuffer();
-}
 
 describe('finishing.json', () => {
   it('round-trips, is absent without a file, and names what is wrong in a bad one', () => {

@@ -97,6 +97,23 @@ export async function finishPng(png: Buffer, option: FinishingOption): Promise<B
   return out;
 }
 
+/**
+ * Finish one PNG with several options at once; options with the same median share one median
+ * pass. Same images as {@link finishPng} per option.
+ *
+ * @example
+ * const [asDrawn, flat] = await finishPngAll(png, [{ median: 1, colours: 0 }, { median: 3, colours: 16 }]);
+ */
+export async function finishPngAll(png: Buffer, options: readonly FinishingOption[]): Promise<Buffer[]> {
+  const medians = new Map<number, Promise<Buffer>>();
+  const medianOf = (side: number) => {
+    let m = medians.get(side);
+    if (!m) medians.set(side, (m = side > 1 ? sharp(png).median(side).png().toBuffer() : Promise.resolve(png)));
+    return m;
+  };
+  return Promise.all(options.map(async (o) => finishPng(await medianOf(o.median), { median: 1, colours: o.colours })));
+}
+
 async function rawRgb(png: Buffer): Promise<Buffer> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.width !== PIXEL_SIZE || info.height !== PIXEL_SIZE || info.channels !== 3) throw new RagarError(`finishing needs a ${PIXEL_SIZE}×${PIXEL_SIZE} RGB image, got ${info.width}×${info.height}×${info.channels}`, 'BAD_IMAGE');
@@ -133,8 +150,10 @@ export async function applyFinishing(png: Buffer, weights: ArrayLike<number>, fi
     else byOption.set(key, { option: o, weight: weights[c] });
   }
   const acc = new Float32Array(PIXEL_SIZE * PIXEL_SIZE * 3);
-  for (const { option, weight } of byOption.values()) {
-    const px = await rawRgb(await finishPng(png, option));
+  const mixed = [...byOption.values()];
+  const finished = await finishPngAll(png, mixed.map((m) => m.option));
+  for (const [k, { weight }] of mixed.entries()) {
+    const px = await rawRgb(finished[k]);
     for (let i = 0; i < acc.length; i++) acc[i] += (weight / total) * px[i];
   }
   const out = Buffer.alloc(acc.length);

@@ -7,7 +7,7 @@ import { Rng } from '../../util/rng.js';
 import type { GeneratorEngineV1 } from '../types.js';
 import { toPixels, type GeneratorData } from './data.js';
 import { DEFAULT_SHARPEN, modelSpaceToPng, type BuiltinEngineOptions } from './engine.js';
-import { describeFinishingOption, finishPng, FINISHING_FORMAT, FINISHING_OPTIONS, type Finishing, type FinishingOption } from './finishing.js';
+import { describeFinishingOption, finishPngAll, FINISHING_FORMAT, FINISHING_OPTIONS, type Finishing, type FinishingOption } from './finishing.js';
 
 /** How {@link fitFinishing} compares style statistics (see {@link FinishingFitOptions.objective}). */
 export type FinishingObjective = 'paired' | 'mean';
@@ -101,8 +101,9 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
     });
     const target = toPixels(ex.target);
     targetStats.push(styleStatistics(target));
-    for (const [o, option] of choices.entries()) {
-      const finished = await decodePixels64(await finishPng(candidates[0].png, option));
+    const finishedPngs = await finishPngAll(candidates[0].png, choices);
+    for (const o of choices.keys()) {
+      const finished = await decodePixels64(finishedPngs[o]);
       optionStats[o].push(styleStatistics(finished));
       let l1 = 0;
       for (let i = 0; i < finished.length; i++) l1 += Math.abs(finished[i] - target[i]);
