@@ -4,8 +4,9 @@ import { trainJointForDataset } from '../../encoders/trainJoint.js';
 import { datasetDigest } from '../../data/digest.js';
 import { loadGeneratorData } from '../../generation/builtin/data.js';
 import { createBuiltinEngine } from '../../generation/builtin/engine.js';
-import { describeFinishingOption, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
-import { fitFinishing } from '../../generation/builtin/finishingFit.js';
+import { createImageEncoder } from '../../encoders/registry.js';
+import { describeFinishingOption, FINISHING_OPTIONS, IMAGEQUANT_FINISHING_OPTIONS, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
+import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
 import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
@@ -157,8 +158,8 @@ export function trainCommand(): Command {
   train
     .command('finishing')
     .description(
-      "fit the built-in generator's per-style finishing (palette and median options, src/generation/builtin/finishing.ts) on train concepts by the style-statistics term: " +
-        "for each style, the option whose outputs' style statistics lie nearest to the real renditions of the same concepts; writes finishing.json beside the weights " +
+      "fit the built-in generator's per-style finishing (palette and median options, src/generation/builtin/finishing.ts) on train concepts: " +
+        'for each style, the option whose finished outputs lie nearest to the real renditions of the same concepts by the objective; writes finishing.json beside the weights ' +
         '(the engine mixes the styles\' finishes by the condition; `generate evaluate --no-finishing` compares without it)',
     )
     .option('--dataset <name>', 'dataset', 'emoji-styles')
@@ -168,24 +169,59 @@ export function trainCommand(): Command {
     .option('--cfg <x>', "classifier-free guidance scale of the outputs it finishes (default: the engine's)", numberOption(0, 20))
     .option('--sharpen <sigma>', "unsharp-mask sigma of the outputs it finishes (default: the engine's)", numberOption(0, 10))
     .option('--strength <x>', "sampling start of the outputs it finishes (diffusion models: 1 = pure noise); default: the model's", numberOption(0.01, 1))
-    .option('--objective <name>', "paired (each output against its concept's real rendition) or mean (a style's mean statistics against its renditions' mean)", 'paired')
+    .option(
+      '--objective <name>',
+      "classifier: cross-entropy of the style under the generator's own style classifier (softmax over style statistics, fitted on train renditions); " +
+        "paired: style statistics, each output against its concept's real rendition; mean: a style's mean statistics against its renditions' mean; " +
+        "perceptual: MobileNetV2 features, each output against its concept's real rendition (cosine); combined: paired + perceptual, each scaled by its mean over the options",
+      'classifier',
+    )
+    .option('--family <name>', 'options to choose among: kmeans (median 3 or none × none or a k-means palette of 2–16 colours, 18 options) or imagequant (the first family: × sharp\'s palette of 16, 4 or 2 colours, 8 options)', 'kmeans')
+    .option(
+      '--guidance-multipliers <list>',
+      "comma-separated multipliers of the guidance scale to choose among per style (each style's outputs drawn at the scale times each; e.g. 0.5,1,1.5); 1 = the engine's scale for every style",
+      '1',
+    )
+    .option('--threads <n>', 'threads of the image encoder (perceptual and combined objectives)', intOption(1), 1)
     .option('--seed <n>', 'seed', intOption(0), 1)
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
         const variant = opts.variant as GeneratorVariant;
         const dir = resolveGeneratorDir(ctx.store.home, opts.dataset, variant, opts.generator);
+        const objective = opts.objective as FinishingObjective;
+        if (!FINISHING_OBJECTIVES.includes(objective)) throw new RagarError(`--objective must be one of ${FINISHING_OBJECTIVES.join(', ')}, got ${JSON.stringify(opts.objective)}`, 'BAD_INPUT');
+        const families: Record<string, typeof FINISHING_OPTIONS> = { kmeans: FINISHING_OPTIONS, imagequant: IMAGEQUANT_FINISHING_OPTIONS };
+        const family = families[opts.family as string];
+        if (!family) throw new RagarError(`--family must be kmeans or imagequant, got ${JSON.stringify(opts.family)}`, 'BAD_INPUT');
+        const guidanceMultipliers = String(opts.guidanceMultipliers)
+          .split(',')
+          .map((x) => x.trim());
+        if (guidanceMultipliers.some((x) => !/^\d*\.?\d+$/.test(x) || !(Number(x) > 0 && Number(x) <= 4)) || new Set(guidanceMultipliers.map(Number)).size !== guidanceMultipliers.length)
+          throw new RagarError(`--guidance-multipliers must be distinct numbers above 0 and at most 4, comma-separated, got ${JSON.stringify(opts.guidanceMultipliers)}`, 'BAD_INPUT');
         const setup = openGenerationSetup(ctx.store, opts.dataset);
         ctx.note('loading training images …');
         const data = await loadGeneratorData(setup.rc, setup.ranker, { progress: ctx.progress, splits: ['train'] });
         const { generator } = await BuiltinGenerator.load(dir);
         const engine = createBuiltinEngine({ generator, modelId: variant });
+        let imageEncoder: Awaited<ReturnType<typeof createImageEncoder>> | null = null;
         try {
+          if (needsImageEncoder(objective)) imageEncoder = await createImageEncoder({ image: 'mobilenet', workers: opts.threads });
           const engineOptions = {
             ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}),
             ...(opts.sharpen !== undefined ? { sharpen: opts.sharpen } : {}),
             ...(opts.strength !== undefined ? { strength: opts.strength } : {}),
           };
-          const { scores, ...finishing } = await fitFinishing(engine, data, generator.config.conditioner.classes, { conceptsPerStyle: opts.concepts, seed: opts.seed, objective: opts.objective, engineOptions, progress: ctx.progress });
+          const { scores, ...finishing } = await fitFinishing(engine, data, generator.config.conditioner.classes, {
+            conceptsPerStyle: opts.concepts,
+            seed: opts.seed,
+            objective,
+            options: family,
+            guidanceMultipliers: guidanceMultipliers.map(Number),
+            engineOptions,
+            progress: ctx.progress,
+            ...(imageEncoder ? { imageEncoder } : {}),
+            conditioner: generator.config.conditioner,
+          });
           finishing.paramsSha256 = paramsChecksum(dir);
           finishing.fit = { ...finishing.fit, datasetDigest: datasetDigest(ctx.store, opts.dataset), dataset: opts.dataset, generator: dir, scores };
           const file = saveFinishing(dir, finishing);
@@ -193,15 +229,17 @@ export function trainCommand(): Command {
             [
               `${variant}: finishing fitted on ${String(finishing.fit!.examples)} train outputs in ${Number(finishing.fit!.seconds).toFixed(0)} s; wrote ${file}`,
               ...finishing.classes.map((style, k) => {
-                const row = scores[style];
+                const ranked = [...scores[style]].sort((a, b) => a.score - b.score);
+                const asDrawn = scores[style].find((r) => r.option === 'as drawn');
                 const chosen = describeFinishingOption(finishing.options[k]);
-                return `  ${style.padEnd(12)} ${chosen.padEnd(22)} ${row.map((r) => `${r.option} ${r.styleDistance.toFixed(3)}`).join(' | ')}`;
+                return `  ${style.padEnd(12)} ${`${chosen} ${ranked[0].score.toFixed(3)}`.padEnd(40)} next: ${ranked.slice(1, 3).map((r) => `${r.option} ${r.score.toFixed(3)}`).join(', ')}${asDrawn && !ranked.slice(0, 3).includes(asDrawn) ? `; as drawn ${asDrawn.score.toFixed(3)}` : ''}`;
               }),
-              '  (style-statistics distance of each option; the smallest is chosen)',
+              `  (the ${objective} objective of each option, the smallest chosen; every option's figures are in finishing.json and --json)`,
             ].join('\n'),
           );
         } finally {
           await engine.dispose();
+          await imageEncoder?.dispose();
         }
       }),
     );

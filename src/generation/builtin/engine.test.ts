@@ -4,8 +4,8 @@ import { runGeneratorContract, contractPreference, contractReference } from '../
 import type { GeneratorPreferenceV1 } from '../types.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { createBuiltinEngine } from './engine.js';
-import { FINISHING_FORMAT, saveFinishing } from './finishing.js';
-import { colourCount } from './finishing.testing.js';
+import { applyFinishing, finishingGuidances, finishPng, FINISHING_FORMAT, saveFinishing } from './finishing.js';
+import { colourCount, rgbBytes } from './finishing.testing.js';
 import { BuiltinGenerator } from './model.js';
 
 /**
@@ -46,9 +46,17 @@ runGeneratorContract('builtin translator with a fitted finishing (tiny, untraine
   providerOptions: (p) => builtinOptions(p),
 });
 
-/** The tiny generator with a finishing: style a snapped to 4 colours, style b through a 3×3 median. */
-function withFinishing(gen: BuiltinGenerator): BuiltinGenerator {
-  gen.finishing = { format: FINISHING_FORMAT, classes: gen.config.conditioner.classes, options: [{ median: 1, colours: 4 }, { median: 3, colours: 0 }] };
+runGeneratorContract('builtin translator with a finishing that draws a style at its own guidance (tiny, untrained)', {
+  create: async () => createBuiltinEngine({ generator: withFinishing(tinyGenerator('translator'), 0.5) }),
+  providerOptions: (p) => builtinOptions(p),
+});
+
+/**
+ * The tiny generator with a finishing: style a snapped to 4 colours, style b through a 3×3 median
+ * (drawn at `guidanceB` times the guidance scale when given).
+ */
+function withFinishing(gen: BuiltinGenerator, guidanceB?: number): BuiltinGenerator {
+  gen.finishing = { format: FINISHING_FORMAT, classes: gen.config.conditioner.classes, options: [{ median: 1, colours: 4 }, { median: 3, colours: 0, ...(guidanceB ? { guidance: guidanceB } : {}) }] };
   return gen;
 }
 
@@ -101,6 +109,37 @@ describe('built-in engine', () => {
       const drawn = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a', finishing: false } } });
       expect(await colourCount(finished.candidates[0].png)).toBeLessThanOrEqual(4);
       expect(await colourCount(drawn.candidates[0].png)).toBeGreaterThan(4);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('draws a style at the guidance its finishing asks for, and mixes styles drawn at different guidance', async () => {
+    const gen = withFinishing(tinyGenerator('translator'), 0.5);
+    const engine = createBuiltinEngine({ generator: gen });
+    try {
+      const preference = contractPreference();
+      const base = { reference: { image: await contractReference(), text: 'x' }, prompt: null, preference, user: 'u', candidates: 1, seed: 1 };
+      const options = (extra: Record<string, unknown>) => ({ builtin: { ...builtinOptions(preference).builtin, cfgScale: 3, cfgJitter: 0, ...extra } });
+      const bytes = async (o: Record<string, unknown>) => rgbBytes((await engine.doGenerate({ ...base, providerOptions: options(o) })).candidates[0].png);
+      // Style b at scale 3 is drawn at 1.5: the same as drawing at 1.5 and finishing without the multiplier.
+      const b = await bytes({ oracleStyle: 'b' });
+      const drawnAtHalf = (await engine.doGenerate({ ...base, providerOptions: options({ oracleStyle: 'b', cfgScale: 1.5, finishing: false }) })).candidates[0].png;
+      expect(Buffer.compare(b, await rgbBytes(await finishPng(drawnAtHalf, { median: 3, colours: 0 })))).toBe(0);
+      const drawnAtScale = (await engine.doGenerate({ ...base, providerOptions: options({ oracleStyle: 'b', finishing: false }) })).candidates[0].png;
+      expect(Buffer.compare(b, await rgbBytes(await finishPng(drawnAtScale, { median: 3, colours: 0 })))).not.toBe(0);
+      expect(finishingGuidances(gen.finishing!, [0.5, 0.5])).toEqual([0.5, 1]);
+      expect(finishingGuidances(gen.finishing!, [1, 0])).toEqual([1]);
+      // A mixed condition (the history's) needs both draws; the engine's output is the finishing mixed over them.
+      const { itemStyles } = builtinOptions(preference).builtin;
+      const condStyle = gen.condition(preference.history.filter((h) => h.weight > 0).map((h) => ({ weight: h.weight, styleVector: itemStyles[h.item] })));
+      expect(Math.max(...condStyle)).toBeLessThan(0.999);
+      expect(finishingGuidances(gen.finishing!, condStyle)).toEqual([0.5, 1]);
+      const draw = async (cfgScale: number) => (await engine.doGenerate({ ...base, providerOptions: options({ cfgScale, finishing: false }) })).candidates[0].png;
+      const [at3, at15] = [await draw(3), await draw(1.5)];
+      const expected = await applyFinishing((g) => (g === 1 ? at3 : at15), condStyle, gen.finishing!);
+      expect(Buffer.compare(await bytes({}), await rgbBytes(expected))).toBe(0);
+      await expect(applyFinishing(drawnAtHalf, [0.5, 0.5], gen.finishing!)).rejects.toThrow(/draws a style at guidance ×0.5/);
     } finally {
       await engine.dispose();
     }

@@ -5,7 +5,7 @@ import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import type { GeneratorCallOptionsV1, GeneratorEngineV1, GeneratorResultV1, GeneratorWarningV1 } from '../types.js';
 import { PLANE, toModelSpace, toPixels } from './data.js';
-import { applyFinishing } from './finishing.js';
+import { applyFinishing, finishingGuidances } from './finishing.js';
 import { BuiltinGenerator } from './model.js';
 
 /** Options of the built-in engine under `providerOptions.builtin`. */
@@ -197,20 +197,25 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       if (!(Number.isFinite(sharpen) && sharpen >= 0 && sharpen <= 10)) throw new RagarError(`builtin.sharpen must be a number from 0 to 10, got ${sharpen}`, 'BAD_INPUT');
       const scales = seeds.map((seed) => Math.min(20, cfgScale * Math.exp(cfgJitter * new Rng(seed * 7 + 11).normal())));
       const sampleStart = performance.now();
-      const x0s = await generator.sample(
-        seeds.map(() => cond),
-        seeds,
-        {
-          steps,
-          strength: request.strength ?? own.strength ?? generator.config.strength ?? DEFAULT_SAMPLING_STRENGTH,
-          guidance: scales,
-          guide,
-          signal: request.abortSignal,
-          onStep: (done, total) => request.onProgress?.({ stage: 'sampling', done, total }),
-        },
-      );
-      const drawn = await Promise.all(x0s.map((x) => modelSpaceToPng(x, sharpen)));
-      const pngs = finishing ? await Promise.all(drawn.map((png) => applyFinishing(png, cond.style, finishing))) : drawn;
+      // A finishing may draw some styles at another guidance (a multiplier per style): one pass per multiplier the condition needs.
+      const multipliers = finishing ? finishingGuidances(finishing, cond.style) : [1];
+      const drawnAt = new Map<number, Buffer[]>();
+      for (const g of multipliers) {
+        const x0s = await generator.sample(
+          seeds.map(() => cond),
+          seeds,
+          {
+            steps,
+            strength: request.strength ?? own.strength ?? generator.config.strength ?? DEFAULT_SAMPLING_STRENGTH,
+            guidance: scales.map((scale) => Math.min(20, scale * g)),
+            guide,
+            signal: request.abortSignal,
+            onStep: (done, total) => request.onProgress?.({ stage: 'sampling', done, total }),
+          },
+        );
+        drawnAt.set(g, await Promise.all(x0s.map((x) => modelSpaceToPng(x, sharpen))));
+      }
+      const pngs = finishing ? await Promise.all(seeds.map((_, i) => applyFinishing((g) => drawnAt.get(g)![i], cond.style, finishing))) : drawnAt.get(1)!;
       const perCandidate = (performance.now() - sampleStart) / m;
       return {
         candidates: pngs.map((png, i) => ({ png, seed: seeds[i], milliseconds: perCandidate })),

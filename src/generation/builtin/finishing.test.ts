@@ -7,7 +7,23 @@ import { Rng } from '../../util/rng.js';
 import type { GeneratorEngineV1 } from '../types.js';
 import { toModelSpace, type GeneratorData } from './data.js';
 import { modelSpaceToPng } from './engine.js';
-import { applyFinishing, finishPng, FINISHING_FORMAT, FINISHING_OPTIONS, loadFinishing, paramsChecksum, saveFinishing, type Finishing } from './finishing.js';
+import { createStyleStatsEncoder, styleStatistics } from '../../encoders/styleStats.js';
+import { l2normalize } from '../../encoders/types.js';
+import { fitStyleConditioner } from './conditioning.js';
+import { toPixels } from './data.js';
+import {
+  applyFinishing,
+  describeFinishingOption,
+  finishPng,
+  finishPngAll,
+  FINISHING_FORMAT,
+  FINISHING_OPTIONS,
+  IMAGEQUANT_FINISHING_OPTIONS,
+  loadFinishing,
+  paramsChecksum,
+  saveFinishing,
+  type Finishing,
+} from './finishing.js';
 import { fitFinishing } from './finishingFit.js';
 import { colourCount, rgbBytes } from './finishing.testing.js';
 
@@ -46,6 +62,19 @@ describe('finishing options', () => {
     const median = await decodePixels64(await finishPng(await pngOf(flat), { median: 3, colours: 0 }));
     expect(median[(32 * N + 32) * 3]).toBeCloseTo(0.2, 1);
     expect(FINISHING_OPTIONS[0]).toEqual({ median: 1, colours: 0 });
+    // k-means palettes of any size; the first family's palettes stay distinct from them.
+    for (const colours of [3, 5, 6]) expect(await colourCount(await finishPng(png, { median: 1, colours, quantiser: 'kmeans' }))).toBeLessThanOrEqual(colours);
+    expect(await colourCount(await finishPng(png, { median: 1, colours: 5, quantiser: 'kmeans' }))).toBeGreaterThan(4);
+    expect(FINISHING_OPTIONS).toHaveLength(18);
+    expect(IMAGEQUANT_FINISHING_OPTIONS).toHaveLength(8);
+  });
+
+  it('finish several options at once exactly as one by one', async () => {
+    const png = await pngOf(disc([0.3, 0.6, 0.2], 0.06, new Rng(4)));
+    const all = await finishPngAll(png, FINISHING_OPTIONS);
+    for (const [k, o] of FINISHING_OPTIONS.entries()) expect(Buffer.compare(await rgbBytes(all[k]), await rgbBytes(await finishPng(png, o))), describeFinishingOption(o)).toBe(0);
+    expect(describeFinishingOption({ median: 3, colours: 5, quantiser: 'kmeans' })).toBe('median 3 + 5 colours (k-means)');
+    expect(describeFinishingOption({ median: 1, colours: 16 })).toBe('16 colours');
   });
 
   it('mix the styles’ finishes by the condition and give a confident condition its style’s finish exactly', async () => {
@@ -76,7 +105,18 @@ describe('finishing.json', () => {
       expect(loadFinishing(dir, ['a', 'b'])).toEqual(f);
       expect(() => loadFinishing(dir, ['a', 'c'])).toThrow(/fitted for styles \["a","b"\].*ragar train finishing/);
       fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 2, colours: 4 }, { median: 1, colours: 0 }] }));
-      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): a finishing option needs median 1 or 3 and colours 0, 2, 4 or 16/);
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): a finishing option needs median 1 or 3/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 1, colours: 5 }, { median: 1, colours: 0 }] }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): an imagequant palette needs colours 0, 2, 4 or 16/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 1, colours: 17, quantiser: 'kmeans' }, { median: 1, colours: 0 }] }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): a k-means palette needs colours 0 or 2 to 16/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 1, colours: 4, quantiser: 'octree' }, { median: 1, colours: 0 }] }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): quantiser must be imagequant or kmeans/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 1, colours: 4, guidance: 0 }, { median: 1, colours: 0 }] }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): guidance must be a multiplier above 0 and at most 4/);
+      const kmeans = finishing([{ median: 3, colours: 5, quantiser: 'kmeans', guidance: 0.5 }, { median: 1, colours: 0 }]);
+      saveFinishing(dir, kmeans);
+      expect(loadFinishing(dir, ['a', 'b'])).toEqual({ ...kmeans, fit: undefined });
       saveFinishing(dir, { ...f, sharpen: 0 });
       expect(loadFinishing(dir, ['a', 'b'])?.sharpen).toBe(0);
       fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, sharpen: -1 }));
@@ -97,7 +137,7 @@ describe('finishing.json', () => {
   });
 });
 
-describe('fitting the finishing by the style-statistics term', () => {
+describe('fitting the finishing', () => {
   // Two styles of the same discs: "flat" draws exact flat fills, "shaded" a smooth radial
   // gradient. The fake engine answers every condition with the shaded disc plus light noise (as
   // a smooth generator would): the flat style needs snapping to a palette, the shaded one must
@@ -122,34 +162,95 @@ describe('fitting the finishing by the style-statistics term', () => {
     });
     return { pixels, renditions } as unknown as GeneratorData;
   }
-  const engine: GeneratorEngineV1 = {
+  /** A fake engine that draws the reference's toy disc shaded with light noise (exactly flat instead when the guidance scale is below `flatBelow`). */
+  const fakeEngine = (flatBelow = 0): GeneratorEngineV1 => ({
     specificationVersion: 'v1',
     provider: 'fake',
     modelId: 'smooth',
     maxCandidatesPerCall: 1,
     outputSize: N,
     async doGenerate(request) {
-      // Which toy disc the reference is (by its foreground size), drawn shaded with light noise.
+      // Which toy disc the reference is (by its foreground size).
       const ref = await decodePixels64(request.reference.image);
       let area = 0;
       for (let p = 0; p < N * N; p++) if (ref[p * 3] + ref[p * 3 + 1] + ref[p * 3 + 2] < 2.9) area++;
       let c = 0;
       for (let k = 1; k < colours.length; k++) if (Math.abs(Math.PI * radiusOf(k) ** 2 - area) < Math.abs(Math.PI * radiusOf(c) ** 2 - area)) c = k;
-      const out = toModelSpace(disc(colours[c], 0.02, new Rng(request.seed), radiusOf(c), true));
+      const scale = (request.providerOptions?.builtin as { cfgScale?: number } | undefined)?.cfgScale ?? 2;
+      const shaded = scale >= flatBelow;
+      const out = toModelSpace(disc(colours[c], shaded ? 0.02 : 0, new Rng(request.seed), radiusOf(c), shaded));
       return { candidates: [{ png: await modelSpaceToPng(out), seed: request.seed, milliseconds: 0 }], warnings: [], response: { provider: 'fake', modelId: 'smooth', timings: {} } };
     },
     async dispose() {},
-  };
+  });
+  const engine = fakeEngine();
+  /** The toy's own style classifier, fitted on its real renditions' style statistics, as the generator's is. */
+  function toyConditioner(data: GeneratorData) {
+    const rows: Float32Array[] = [];
+    const labels: string[] = [];
+    for (const r of data.renditions.values())
+      for (const [style, item] of r) {
+        rows.push(l2normalize(Float32Array.from(styleStatistics(toPixels(data.pixels.get(item)!)))));
+        labels.push(style);
+      }
+    return fitStyleConditioner(rows, labels);
+  }
 
-  it('snaps the flat style to a palette and keeps the shaded one unquantised, deterministically', async () => {
-    const fitted = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3 });
+  it('by the paired style-statistics objective: snaps the flat style to a palette and keeps the shaded one unquantised, deterministically', async () => {
+    const fitted = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'paired' });
     expect(fitted.classes).toEqual(['flat', 'shaded']);
     expect(fitted.options[0].colours).toBeGreaterThan(0);
     expect(fitted.options[1].colours).toBe(0);
     expect(fitted.scores.flat).toHaveLength(FINISHING_OPTIONS.length);
-    const again = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3 });
+    const again = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'paired' });
     expect(again.options).toEqual(fitted.options);
     expect(again.scores).toEqual(fitted.scores);
-    await expect(fitFinishing(engine, toyData(), ['flat', 'cubist'], { conceptsPerStyle: 6 })).rejects.toThrow(/style cubist/);
+    await expect(fitFinishing(engine, toyData(), ['flat', 'cubist'], { conceptsPerStyle: 6, objective: 'paired' })).rejects.toThrow(/style cubist/);
+  });
+
+  it('by the classifier objective: the finish the style classifier names as the style (flat: a palette; shaded: none)', async () => {
+    const data = toyData();
+    const conditioner = toyConditioner(data);
+    const fitted = await fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'classifier', conditioner });
+    expect(fitted.options[0].colours).toBeGreaterThan(0);
+    expect(fitted.options[1].colours).toBe(0);
+    const flat = fitted.scores.flat;
+    expect(flat.every((r) => r.crossEntropy === r.score)).toBe(true);
+    expect(flat[0].score).toBeGreaterThan(Math.min(...flat.map((r) => r.score)));
+    expect(String(fitted.fit!.objective)).toMatch(/^classifier: /);
+    await expect(fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6 })).rejects.toThrow(/needs the generator's style classifier/);
+    await expect(fitFinishing(engine, data, ['shaded', 'flat'], { conceptsPerStyle: 6, objective: 'classifier', conditioner })).rejects.toThrow(/needs the generator's style classifier/);
+  });
+
+  it('chooses a guidance multiplier per style when offered (flat: the one that draws flat; shaded: the scale as it is)', async () => {
+    // This engine draws flat discs below guidance 1.5 and shaded ones from 1.5: at scale 2, ×0.5 draws flat.
+    // Offered no palette or median, only the guidance can make the flat style flat.
+    const data = toyData();
+    const conditioner = toyConditioner(data);
+    const asDrawn = [{ median: 1, colours: 0 }] as const;
+    const fitted = await fitFinishing(fakeEngine(1.5), data, ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, conditioner, options: asDrawn, guidanceMultipliers: [0.5, 1], engineOptions: { cfgScale: 2 } });
+    expect(fitted.options).toEqual([{ median: 1, colours: 0, guidance: 0.5 }, { median: 1, colours: 0 }]);
+    expect(fitted.scores.flat.map((r) => r.option)).toEqual(['guidance ×0.5, as drawn', 'as drawn']);
+    // With the whole family the draws are scored for every finish.
+    const all = await fitFinishing(fakeEngine(1.5), data, ['flat', 'shaded'], { conceptsPerStyle: 2, seed: 3, conditioner, guidanceMultipliers: [0.5, 1], engineOptions: { cfgScale: 2 } });
+    expect(all.scores.flat).toHaveLength(2 * FINISHING_OPTIONS.length);
+    expect(fitted.fit).toMatchObject({ guidanceMultipliers: [0.5, 1], guidanceScale: 2 });
+    for (const bad of [[0], [1, 1], [], [5]]) await expect(fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6, conditioner, guidanceMultipliers: bad })).rejects.toThrow(/guidance multipliers must be distinct numbers above 0 and at most 4/);
+  });
+
+  it('by the perceptual and combined objectives: image features against the real rendition of the same concept', async () => {
+    // Any image encoder will do for the mechanics; the style-statistics one needs no model file.
+    const imageEncoder = createStyleStatsEncoder();
+    const perceptual = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'perceptual', imageEncoder });
+    for (const rows of Object.values(perceptual.scores)) for (const r of rows) expect(r.score).toBe(r.perceptualDistance);
+    expect(perceptual.fit!.imageModel).toBe(imageEncoder.modelId);
+    const combined = await fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'combined', imageEncoder });
+    for (const rows of Object.values(combined.scores)) {
+      const meanOf = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0) / rows.length;
+      const [ms, mp] = [meanOf((r) => r.styleDistance), meanOf((r) => r.perceptualDistance!)];
+      for (const r of rows) expect(r.score).toBeCloseTo(r.styleDistance / ms + r.perceptualDistance! / mp, 9);
+    }
+    await expect(fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, objective: 'perceptual' })).rejects.toThrow(/needs an image encoder/);
+    await expect(fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, objective: 'cosmic' as never })).rejects.toThrow(/one of classifier, paired, mean, perceptual, combined/);
   });
 });

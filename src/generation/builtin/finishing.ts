@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
 import { writeFileAtomicSync } from '../../util/persist.js';
+import { kmeansQuantise } from './kmeansPalette.js';
 
 /**
  * Finishing: the last stage of the built-in generator, a rendering step fitted per style.
@@ -13,30 +14,62 @@ import { writeFileAtomicSync } from '../../util/persist.js';
  * adversarial term they carry almost no exactly flat colour fields, which the flat styles
  * (Fluent flat, Twemoji) are made of (README, Generator: "The outputs have no flat areas"). A
  * finishing option snaps the output to a few colours (a palette without dither: flat fields
- * with hard edges) and/or takes a 3×3 median (removes speckle). Which option suits which style is
- * not hand-picked: `ragar train finishing` fits it on train concepts by the style-statistics term
- * (`./finishingFit.ts`): per style, the option whose outputs' style statistics lie nearest to the
- * real target renditions' of the same concepts. At sampling, each style's finished image is
- * mixed by the condition's style weights, so a mixed preference gets a mixed finish and a
+ * with hard edges; k-means, any size from 2 to 16) and/or takes a 3×3 median (removes speckle).
+ * Which option suits which style is not hand-picked: `ragar train finishing` fits it on train
+ * concepts (`./finishingFit.ts`): per style, the option whose finished outputs score best by the
+ * fit's objective (the generator's own style classifier naming them as the style, or their style
+ * statistics or image features against the real renditions of the same concepts). At sampling,
+ * each style's finished image is mixed by the condition's style weights, so a mixed preference
+ * gets a mixed finish and a
  * confident one gets its style's finish exactly.
  *
  * Saved as `finishing.json` beside the generator's weights; absent = no finishing.
  */
 export const FINISHING_FORMAT = 'ragar-finishing-v1';
 
+/** Colour quantisers of the finishing. */
+export type FinishingQuantiser = 'imagequant' | 'kmeans';
+
 /** One way to finish an output. */
 export interface FinishingOption {
   /** Side of the median filter (1 = none, 3 = 3×3). */
   median: 1 | 3;
+  /** Palette size of the colour quantisation without dither; 0 = none. */
+  colours: number;
   /**
-   * Palette size of the colour quantisation without dither (sharp's PNG palette, libimagequant);
-   * 0 = none. Only 2, 4 and 16: sharp quantises to 2^bit-depth colours, so other counts round up.
+   * How the palette is made: `kmeans` (`./kmeansPalette.ts`; any size from 2 to 16) or
+   * `imagequant` (sharp's PNG palette, libimagequant; only 2, 4 and 16, since sharp quantises to
+   * 2^bit-depth colours). Absent = `imagequant`, as in the finishings fitted before k-means existed.
    */
-  colours: 0 | 2 | 4 | 16;
+  quantiser?: FinishingQuantiser;
+  /**
+   * Multiplier of the engine's classifier-free guidance scale for this style's draw (absent = 1):
+   * the style is drawn with `cfgScale·guidance` before it is finished. Fitted like the rest
+   * (`ragar train finishing --guidance-multipliers`).
+   */
+  guidance?: number;
 }
 
-/** Every option `ragar train finishing` chooses among (the first is "leave as drawn"). */
-export const FINISHING_OPTIONS: readonly FinishingOption[] = [1, 3].flatMap((median) => [0, 16, 4, 2].map((colours) => ({ median, colours }) as FinishingOption));
+/** Guidance multipliers `ragar train finishing --guidance-multipliers` offers when asked for per-style guidance. */
+export const FINISHING_GUIDANCE_MULTIPLIERS: readonly number[] = [0.5, 1, 1.5];
+
+/** Palette sizes the k-means quantiser is offered in {@link FINISHING_OPTIONS}. */
+export const KMEANS_PALETTE_SIZES: readonly number[] = [16, 12, 8, 6, 5, 4, 3, 2];
+
+/**
+ * Every option `ragar train finishing` chooses among by default (the first is "leave as drawn"):
+ * a 3×3 median or none, times no palette or a k-means palette of {@link KMEANS_PALETTE_SIZES}.
+ */
+export const FINISHING_OPTIONS: readonly FinishingOption[] = ([1, 3] as const).flatMap((median) => [
+  { median, colours: 0 },
+  ...KMEANS_PALETTE_SIZES.map((colours) => ({ median, colours, quantiser: 'kmeans' as const })),
+]);
+
+/**
+ * The options of the first finishing family (before k-means palettes): a 3×3 median or none,
+ * times sharp's palette of 16, 4 or 2 colours or none (`ragar train finishing --family imagequant`).
+ */
+export const IMAGEQUANT_FINISHING_OPTIONS: readonly FinishingOption[] = ([1, 3] as const).flatMap((median) => [0, 16, 4, 2].map((colours) => ({ median, colours })));
 
 /** A fitted finishing: one option per conditioner class, and the record of its fit. */
 export interface Finishing {
@@ -71,17 +104,65 @@ export function paramsChecksum(dir: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-/** A short name of an option, e.g. `median 3 + 4 colours`. */
+/** A short name of an option, e.g. `median 3 + 4 colours` or `median 3 + 5 colours (k-means)`. */
 export function describeFinishingOption(o: FinishingOption): string {
-  const parts = [o.median > 1 ? `median ${o.median}` : '', o.colours ? `${o.colours} colours` : ''].filter(Boolean);
-  return parts.length ? parts.join(' + ') : 'as drawn';
+  const palette = o.colours ? `${o.colours} colours${o.quantiser === 'kmeans' ? ' (k-means)' : ''}` : '';
+  const parts = [o.median > 1 ? `median ${o.median}` : '', palette].filter(Boolean);
+  const finish = parts.length ? parts.join(' + ') : 'as drawn';
+  return guidanceOf(o) !== 1 ? `guidance ×${guidanceOf(o)}, ${finish}` : finish;
+}
+
+/** The guidance multiplier of an option (1 when absent). */
+export const guidanceOf = (o: FinishingOption): number => o.guidance ?? 1;
+
+/**
+ * The guidance multipliers a condition needs drawn: those of the styles it weighs (only the top
+ * style's when it weighs at least 0.999, as {@link applyFinishing} then uses that style's finish
+ * alone). Sorted, distinct.
+ *
+ * @example
+ * for (const g of finishingGuidances(finishing, cond.style)) drawn.set(g, await draw(cfgScale * g));
+ */
+export function finishingGuidances(finishing: Finishing, weights: ArrayLike<number>): number[] {
+  const { top, total } = weightSummary(weights, finishing.classes.length);
+  if (weights[top] / total >= 0.999) return [guidanceOf(finishing.options[top])];
+  const set = new Set<number>();
+  for (let c = 0; c < weights.length; c++) if (weights[c] > 0) set.add(guidanceOf(finishing.options[c]));
+  return [...set].sort((a, b) => a - b);
+}
+
+function weightSummary(weights: ArrayLike<number>, classes: number): { top: number; total: number } {
+  if (weights.length !== classes) throw new RagarError(`finishing has ${classes} classes, the condition ${weights.length} weights`, 'BAD_INPUT');
+  let total = 0;
+  let top = 0;
+  for (let c = 0; c < weights.length; c++) {
+    if (!(weights[c] >= 0)) throw new RagarError(`condition weights must be ≥ 0, got ${weights[c]}`, 'BAD_INPUT');
+    total += weights[c];
+    if (weights[c] > weights[top]) top = c;
+  }
+  if (!(total > 0)) throw new RagarError('the condition has no positive weight to finish by', 'BAD_INPUT');
+  return { top, total };
 }
 
 function checkOption(o: unknown, where: string): FinishingOption {
   const v = o as Partial<FinishingOption> | null;
-  if (!v || typeof v !== 'object' || (v.median !== 1 && v.median !== 3) || ![0, 2, 4, 16].includes(v.colours as number))
-    throw new RagarError(`${where}: a finishing option needs median 1 or 3 and colours 0, 2, 4 or 16, got ${JSON.stringify(o)}`, 'BAD_INPUT');
-  return { median: v.median, colours: v.colours as FinishingOption['colours'] };
+  const bad = (why: string) => new RagarError(`${where}: ${why}, got ${JSON.stringify(o)}`, 'BAD_INPUT');
+  if (!v || typeof v !== 'object' || (v.median !== 1 && v.median !== 3)) throw bad('a finishing option needs median 1 or 3');
+  if (v.quantiser !== undefined && v.quantiser !== 'imagequant' && v.quantiser !== 'kmeans') throw bad('quantiser must be imagequant or kmeans');
+  if (v.quantiser === 'kmeans') {
+    if (!(v.colours === 0 || (Number.isInteger(v.colours) && (v.colours as number) >= 2 && (v.colours as number) <= 16))) throw bad('a k-means palette needs colours 0 or 2 to 16');
+  } else if (![0, 2, 4, 16].includes(v.colours as number)) throw bad('an imagequant palette needs colours 0, 2, 4 or 16');
+  if (v.guidance !== undefined && !(typeof v.guidance === 'number' && v.guidance > 0 && v.guidance <= 4)) throw bad('guidance must be a multiplier above 0 and at most 4');
+  return { median: v.median, colours: v.colours as number, ...(v.quantiser !== undefined ? { quantiser: v.quantiser } : {}), ...(v.guidance !== undefined ? { guidance: v.guidance } : {}) };
+}
+
+/** Identity of an option (options with equal keys finish identically). */
+const optionKey = (o: FinishingOption) => `${guidanceOf(o)}/${o.median}/${o.colours}/${o.colours ? (o.quantiser ?? 'imagequant') : ''}`;
+
+async function quantise(png: Buffer, option: FinishingOption): Promise<Buffer> {
+  if (option.quantiser !== 'kmeans') return sharp(png).png({ palette: true, colours: option.colours, dither: 0 }).toBuffer();
+  const quantised = kmeansQuantise(await rawRgb(png), option.colours);
+  return sharp(quantised, { raw: { width: PIXEL_SIZE, height: PIXEL_SIZE, channels: 3 } }).png().toBuffer();
 }
 
 /**
@@ -93,7 +174,7 @@ function checkOption(o: unknown, where: string): FinishingOption {
 export async function finishPng(png: Buffer, option: FinishingOption): Promise<Buffer> {
   let out = png;
   if (option.median > 1) out = await sharp(out).median(option.median).png().toBuffer();
-  if (option.colours) out = await sharp(out).png({ palette: true, colours: option.colours, dither: 0 }).toBuffer();
+  if (option.colours) out = await quantise(out, option);
   return out;
 }
 
@@ -111,7 +192,7 @@ export async function finishPngAll(png: Buffer, options: readonly FinishingOptio
     if (!m) medians.set(side, (m = side > 1 ? sharp(png).median(side).png().toBuffer() : Promise.resolve(png)));
     return m;
   };
-  return Promise.all(options.map(async (o) => finishPng(await medianOf(o.median), { median: 1, colours: o.colours })));
+  return Promise.all(options.map(async (o) => finishPng(await medianOf(o.median), { ...o, median: 1 })));
 }
 
 async function rawRgb(png: Buffer): Promise<Buffer> {
@@ -122,39 +203,47 @@ async function rawRgb(png: Buffer): Promise<Buffer> {
 
 /**
  * Finish an output under a style condition: each class's finished image, mixed by the
- * condition's weights (`Σ w_s·finish_s(x) / Σ w_s`, per 8-bit channel value). A condition whose
- * largest weight is at least 0.999 gets that class's finish exactly.
+ * condition's weights (`Σ w_s·finish_s(x_s) / Σ w_s`, per 8-bit channel value), where `x_s` is
+ * the output drawn with that class's guidance multiplier (`drawn(g)`; a single PNG when every
+ * multiplier is 1). A condition whose largest weight is at least 0.999 gets that class's finish
+ * exactly.
  *
  * @example
  * const png = await applyFinishing(drawn, generator.conditionOfStyle('twemoji'), finishing);
+ * const mixed = await applyFinishing((g) => drawnAt.get(g)!, cond.style, finishing);
  */
-export async function applyFinishing(png: Buffer, weights: ArrayLike<number>, finishing: Finishing): Promise<Buffer> {
-  if (weights.length !== finishing.classes.length) throw new RagarError(`finishing has ${finishing.classes.length} classes, the condition ${weights.length} weights`, 'BAD_INPUT');
-  let total = 0;
-  let top = 0;
-  for (let c = 0; c < weights.length; c++) {
-    if (!(weights[c] >= 0)) throw new RagarError(`condition weights must be ≥ 0, got ${weights[c]}`, 'BAD_INPUT');
-    total += weights[c];
-    if (weights[c] > weights[top]) top = c;
-  }
-  if (!(total > 0)) throw new RagarError('the condition has no positive weight to finish by', 'BAD_INPUT');
-  if (weights[top] / total >= 0.999) return finishPng(png, finishing.options[top]);
+export async function applyFinishing(drawn: Buffer | ((guidance: number) => Buffer), weights: ArrayLike<number>, finishing: Finishing): Promise<Buffer> {
+  const { top, total } = weightSummary(weights, finishing.classes.length);
+  const at = (g: number): Buffer => {
+    if (Buffer.isBuffer(drawn)) {
+      if (g !== 1) throw new RagarError(`the finishing draws a style at guidance ×${g}: pass the outputs drawn at each multiplier`, 'BAD_INPUT');
+      return drawn;
+    }
+    const png = drawn(g);
+    if (!Buffer.isBuffer(png)) throw new RagarError(`no output drawn at guidance ×${g}`, 'BAD_INPUT');
+    return png;
+  };
+  if (weights[top] / total >= 0.999) return finishPng(at(guidanceOf(finishing.options[top])), finishing.options[top]);
   // Each distinct option once, however many classes share it.
   const byOption = new Map<string, { option: FinishingOption; weight: number }>();
   for (let c = 0; c < weights.length; c++) {
     if (!(weights[c] > 0)) continue;
     const o = finishing.options[c];
-    const key = `${o.median}/${o.colours}`;
+    const key = optionKey(o);
     const entry = byOption.get(key);
     if (entry) entry.weight += weights[c];
     else byOption.set(key, { option: o, weight: weights[c] });
   }
   const acc = new Float32Array(PIXEL_SIZE * PIXEL_SIZE * 3);
   const mixed = [...byOption.values()];
-  const finished = await finishPngAll(png, mixed.map((m) => m.option));
-  for (const [k, { weight }] of mixed.entries()) {
-    const px = await rawRgb(finished[k]);
-    for (let i = 0; i < acc.length; i++) acc[i] += (weight / total) * px[i];
+  const byGuidance = new Map<number, { option: FinishingOption; weight: number }[]>();
+  for (const m of mixed) byGuidance.set(guidanceOf(m.option), [...(byGuidance.get(guidanceOf(m.option)) ?? []), m]);
+  for (const [g, group] of byGuidance) {
+    const finished = await finishPngAll(at(g), group.map((m) => m.option));
+    for (const [k, { weight }] of group.entries()) {
+      const px = await rawRgb(finished[k]);
+      for (let i = 0; i < acc.length; i++) acc[i] += (weight / total) * px[i];
+    }
   }
   const out = Buffer.alloc(acc.length);
   for (let i = 0; i < acc.length; i++) out[i] = Math.min(255, Math.max(0, Math.round(acc[i])));

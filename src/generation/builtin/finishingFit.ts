@@ -4,13 +4,21 @@ import { styleStatistics } from '../../encoders/styleStats.js';
 import { RagarError } from '../../util/errors.js';
 import { silentProgress, type Progress } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
+import { l2normalize, type ImageEncoder } from '../../encoders/types.js';
 import type { GeneratorEngineV1 } from '../types.js';
+import { stylePosterior, type StyleConditioner } from './conditioning.js';
 import { toPixels, type GeneratorData } from './data.js';
-import { DEFAULT_SHARPEN, modelSpaceToPng, type BuiltinEngineOptions } from './engine.js';
+import { DEFAULT_CFG_SCALE, DEFAULT_SHARPEN, modelSpaceToPng, type BuiltinEngineOptions } from './engine.js';
 import { describeFinishingOption, finishPngAll, FINISHING_FORMAT, FINISHING_OPTIONS, type Finishing, type FinishingOption } from './finishing.js';
 
-/** How {@link fitFinishing} compares style statistics (see {@link FinishingFitOptions.objective}). */
-export type FinishingObjective = 'paired' | 'mean';
+/** How {@link fitFinishing} compares finished outputs with real renditions (see {@link FinishingFitOptions.objective}). */
+export type FinishingObjective = 'classifier' | 'paired' | 'mean' | 'perceptual' | 'combined';
+
+/** Every {@link FinishingObjective}, in the order `--help` lists them. */
+export const FINISHING_OBJECTIVES: readonly FinishingObjective[] = ['classifier', 'paired', 'mean', 'perceptual', 'combined'];
+
+/** Whether an objective compares image features (and so needs {@link FinishingFitOptions.imageEncoder}). */
+export const needsImageEncoder = (objective: FinishingObjective): boolean => objective === 'perceptual' || objective === 'combined';
 
 /** What {@link fitFinishing} is asked. */
 export interface FinishingFitOptions {
@@ -20,47 +28,88 @@ export interface FinishingFitOptions {
   /** Built-in engine options for the outputs it finishes (guidance scale, sharpening); default: the engine's defaults. */
   engineOptions?: BuiltinEngineOptions;
   /**
-   * How the style statistics are compared: `paired` (default) — each finished output against the
-   * real rendition of its own concept, averaged; `mean` — the mean statistics of a style's
+   * What an option is scored by (smallest wins): `classifier` (default; needs `conditioner`) —
+   * see below; `paired` — the style statistics of each finished output against the real rendition
+   * of its own concept, standardised distance, averaged; `mean` — the mean statistics of a style's
    * finished outputs against the mean of its real renditions (a first-moment match, as style losses
-   * match feature statistics rather than pixels).
+   * match feature statistics rather than pixels); `perceptual` — each finished output's image
+   * features (`imageEncoder`, e.g. MobileNetV2) against its concept's real rendition's, as cosine
+   * distance, averaged (a perceptual term: what a network sees rather than hand-made statistics);
+   * `combined` — the paired style-statistics distance plus the perceptual distance, each divided
+   * by its mean over the options of that style so that both weigh alike; `classifier` — the
+   * cross-entropy of the style under the generator's own style classifier (`conditioner`, the
+   * softmax over style statistics fitted on train renditions that reads the history), averaged over
+   * the finished outputs (as an auxiliary-classifier GAN asks its outputs to be named as their
+   * class); no real rendition is compared.
    */
   objective?: FinishingObjective;
-  /** The options to choose among; default {@link FINISHING_OPTIONS}. */
+  /** The generator's style classifier, for the `classifier` objective (its classes must be `classes`). */
+  conditioner?: StyleConditioner;
+  /** Image encoder of the `perceptual` and `combined` objectives (L2-normalised vectors). */
+  imageEncoder?: ImageEncoder;
+  /**
+   * Guidance multipliers to choose among per style, each output drawn at the engine's guidance
+   * scale times each (see {@link FinishingOption.guidance}); default `[1]` (the engine's scale for
+   * every style). E.g. `FINISHING_GUIDANCE_MULTIPLIERS` (`./finishing.ts`).
+   */
+  guidanceMultipliers?: readonly number[];
+  /** The finishes to choose among (for each multiplier); default {@link FINISHING_OPTIONS}. */
   options?: readonly FinishingOption[];
   progress?: Progress;
   signal?: AbortSignal;
 }
 
-/** One option's figures for one style: the style-statistics term and, for the record, pixel L1. */
+/** One option's figures for one style: the objective (smallest is chosen), its terms and, for the record, pixel L1. */
 export interface FinishingScore {
   option: string;
-  /** The objective's standardised style-statistics distance to the real targets (smallest is chosen). */
+  /** The objective's value (smallest is chosen). */
+  score: number;
+  /** Standardised style-statistics distance to the real targets (paired, or of the means for `mean`). */
   styleDistance: number;
+  /** Mean cosine distance of the image features to the real targets' (perceptual and combined objectives). */
+  perceptualDistance?: number;
+  /** Mean cross-entropy of the style under the generator's style classifier (classifier objective). */
+  crossEntropy?: number;
   /** Mean absolute pixel difference to the real target (0–1 scale). */
   l1: number;
 }
 
 /**
- * Fit a finishing ({@link Finishing}) for a generator on train concepts by the style-statistics
- * term. For each style s: draw train concepts that have a rendition in s, take a rendition of each
- * in another style as the reference, draw the output conditioned on s (one-hot, the engine's
- * guidance and sharpening), finish it with every option, and keep the option whose outputs' style
+ * Fit a finishing ({@link Finishing}) for a generator on train concepts. For each style s: draw
+ * train concepts that have a rendition in s, take a rendition of each in another style as the
+ * reference, draw the output conditioned on s (one-hot, the engine's guidance and sharpening),
+ * finish it with every option, and keep the option that scores best by the objective
+ * ({@link FinishingFitOptions.objective}): by default (`classifier`) the one the generator's own
+ * style classifier (the conditioner: a softmax over style statistics fitted on train renditions)
+ * names s with the least cross-entropy on average; with `paired` the one whose outputs' style
  * statistics (`encoders/styleStats.ts`, standardised by their spread over targets and outputs) lie
- * nearest, on average, to the real rendition of the same concept in s. Pixel L1 is recorded
- * beside it but does not choose. Deterministic for a seed.
+ * nearest, on average, to the real rendition of the same concept in s. Pixel L1 is recorded beside it
+ * but does not choose. Deterministic for a seed (and the image encoder, for the objectives that
+ * use one).
  *
  * @example
- * const finishing = await fitFinishing(engine, data, generator.config.conditioner.classes, { seed: 1 });
+ * const { conditioner } = generator.config;
+ * const finishing = await fitFinishing(engine, data, conditioner.classes, { seed: 1, conditioner });
  */
 export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorData, classes: readonly string[], options: FinishingFitOptions = {}): Promise<Finishing & { scores: Record<string, FinishingScore[]> }> {
   const perStyle = options.conceptsPerStyle ?? 100;
   if (!(Number.isInteger(perStyle) && perStyle >= 1)) throw new RagarError(`concepts per style must be an integer ≥ 1, got ${perStyle}`, 'BAD_INPUT');
-  const choices = options.options ?? FINISHING_OPTIONS;
-  if (!choices.length) throw new RagarError('no finishing options to choose among', 'BAD_INPUT');
+  const finishes = options.options ?? FINISHING_OPTIONS;
+  if (!finishes.length) throw new RagarError('no finishing options to choose among', 'BAD_INPUT');
+  const multipliers = options.guidanceMultipliers ?? [1];
+  if (!multipliers.length || multipliers.some((g) => !(Number.isFinite(g) && g > 0 && g <= 4)) || new Set(multipliers).size !== multipliers.length)
+    throw new RagarError(`guidance multipliers must be distinct numbers above 0 and at most 4, got ${JSON.stringify(multipliers)}`, 'BAD_INPUT');
+  const baseScale = options.engineOptions?.cfgScale ?? DEFAULT_CFG_SCALE;
+  // Every (guidance multiplier, finish) pair; multiplier 1 is left implicit.
+  const choices: FinishingOption[] = multipliers.flatMap((g) => finishes.map((o) => (g === 1 ? { ...o } : { ...o, guidance: g })));
   const seed = options.seed ?? 1;
-  const objective = options.objective ?? 'paired';
-  if (objective !== 'paired' && objective !== 'mean') throw new RagarError(`finishing objective must be paired or mean, got ${JSON.stringify(objective)}`, 'BAD_INPUT');
+  const objective = options.objective ?? 'classifier';
+  if (!FINISHING_OBJECTIVES.includes(objective)) throw new RagarError(`finishing objective must be one of ${FINISHING_OBJECTIVES.join(', ')}, got ${JSON.stringify(objective)}`, 'BAD_INPUT');
+  const encoder = options.imageEncoder;
+  if (needsImageEncoder(objective) && !encoder) throw new RagarError(`the ${objective} finishing objective needs an image encoder`, 'BAD_INPUT');
+  const conditioner = options.conditioner;
+  if (objective === 'classifier' && (!conditioner || conditioner.classes.join('\u0000') !== classes.join('\u0000')))
+    throw new RagarError(`the classifier finishing objective needs the generator's style classifier over the styles ${JSON.stringify(classes)}`, 'BAD_INPUT');
   const rng = new Rng(seed);
   const progress = options.progress ?? silentProgress;
   const started = performance.now();
@@ -87,24 +136,35 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
   const targetStats: number[][] = [];
   const optionStats: number[][][] = choices.map(() => []);
   const optionL1: number[][] = choices.map(() => []);
+  const optionPerceptual: number[][] = choices.map(() => []);
+  const optionCrossEntropy: number[][] = choices.map(() => []);
   progress.start('finishing fit: drawing and finishing train outputs', examples.length);
   for (const [n, ex] of examples.entries()) {
     options.signal?.throwIfAborted();
-    const { candidates } = await engine.doGenerate({
-      reference: { image: await modelSpaceToPng(ex.reference), text: '' },
-      prompt: null,
-      preference: { weighting: 'retrieval', history: [], keywords: [] },
-      user: 'finishing-fit',
-      candidates: 1,
-      seed: ex.seed,
-      providerOptions: { builtin: { ...options.engineOptions, oracleStyle: classes[ex.style], finishing: false } satisfies BuiltinEngineOptions },
-    });
     const target = toPixels(ex.target);
     targetStats.push(styleStatistics(target));
-    const finishedPngs = await finishPngAll(candidates[0].png, choices);
+    const finishedPngs: Buffer[] = [];
+    for (const g of multipliers) {
+      const { candidates } = await engine.doGenerate({
+        reference: { image: await modelSpaceToPng(ex.reference), text: '' },
+        prompt: null,
+        preference: { weighting: 'retrieval', history: [], keywords: [] },
+        user: 'finishing-fit',
+        candidates: 1,
+        seed: ex.seed,
+        providerOptions: { builtin: { ...options.engineOptions, cfgScale: Math.min(20, baseScale * g), oracleStyle: classes[ex.style], finishing: false } satisfies BuiltinEngineOptions },
+      });
+      finishedPngs.push(...(await finishPngAll(candidates[0].png, finishes)));
+    }
+    if (encoder && needsImageEncoder(objective)) {
+      const [targetVector, ...vectors] = await encoder.encode([await modelSpaceToPng(ex.target), ...finishedPngs], { signal: options.signal });
+      for (const o of choices.keys()) optionPerceptual[o].push(1 - cosine(vectors[o], targetVector));
+    }
     for (const o of choices.keys()) {
       const finished = await decodePixels64(finishedPngs[o]);
-      optionStats[o].push(styleStatistics(finished));
+      const stats = styleStatistics(finished);
+      optionStats[o].push(stats);
+      if (objective === 'classifier') optionCrossEntropy[o].push(-Math.log(Math.max(1e-12, stylePosterior(conditioner!, l2normalize(Float32Array.from(stats)))[ex.style])));
       let l1 = 0;
       for (let i = 0; i < finished.length; i++) l1 += Math.abs(finished[i] - target[i]);
       optionL1[o].push(l1 / finished.length);
@@ -139,13 +199,29 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
       return m;
     };
     const targetMean = meanOf(targetStats);
-    const table = choices.map((option, o) => ({
+    const avg = (f: (i: number) => number) => rows.reduce((sum, i) => sum + f(i), 0) / rows.length;
+    const styleDistances = choices.map((_, o) => (objective === 'mean' ? distance(meanOf(optionStats[o]), targetMean) : avg((i) => distance(optionStats[o][i], targetStats[i]))));
+    const perceptual = needsImageEncoder(objective) ? choices.map((_, o) => avg((i) => optionPerceptual[o][i])) : null;
+    const meanOver = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length || 1;
+    const crossEntropy = objective === 'classifier' ? choices.map((_, o) => avg((i) => optionCrossEntropy[o][i])) : null;
+    const score = (o: number) =>
+      objective === 'perceptual'
+        ? perceptual![o]
+        : objective === 'combined'
+          ? styleDistances[o] / meanOver(styleDistances) + perceptual![o] / meanOver(perceptual!)
+          : objective === 'classifier'
+            ? crossEntropy![o]
+            : styleDistances[o];
+    const table: FinishingScore[] = choices.map((option, o) => ({
       option: describeFinishingOption(option),
-      styleDistance: objective === 'mean' ? distance(meanOf(optionStats[o]), targetMean) : rows.reduce((sum, i) => sum + distance(optionStats[o][i], targetStats[i]), 0) / rows.length,
-      l1: rows.reduce((sum, i) => sum + optionL1[o][i], 0) / rows.length,
+      score: score(o),
+      styleDistance: styleDistances[o],
+      ...(perceptual ? { perceptualDistance: perceptual[o] } : {}),
+      ...(crossEntropy ? { crossEntropy: crossEntropy[o] } : {}),
+      l1: avg((i) => optionL1[o][i]),
     }));
     let best = 0;
-    for (let o = 1; o < table.length; o++) if (table[o].styleDistance < table[best].styleDistance) best = o;
+    for (let o = 1; o < table.length; o++) if (table[o].score < table[best].score) best = o;
     chosen.push(choices[best]);
     scores[style] = table;
   }
@@ -156,10 +232,11 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
     sharpen: options.engineOptions?.sharpen ?? DEFAULT_SHARPEN,
     scores,
     fit: {
-      objective:
-        objective === 'paired'
-          ? 'paired: mean standardised style-statistics distance of each finished output to the real rendition of its concept (train concepts, one-hot condition)'
-          : "mean: standardised distance between the mean style statistics of a style's finished outputs and of its real renditions (train concepts, one-hot condition)",
+      objective: OBJECTIVE_DESCRIPTIONS[objective],
+      ...(encoder && needsImageEncoder(objective) ? { imageModel: encoder.modelId } : {}),
+      options: choices.map(describeFinishingOption),
+      guidanceMultipliers: [...multipliers],
+      guidanceScale: baseScale,
       seed,
       conceptsPerStyle: perStyle,
       examples: examples.length,
@@ -169,4 +246,26 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
       seconds: (performance.now() - started) / 1000,
     },
   };
+}
+
+const OBJECTIVE_DESCRIPTIONS: Record<FinishingObjective, string> = {
+  paired: 'paired: mean standardised style-statistics distance of each finished output to the real rendition of its concept (train concepts, one-hot condition)',
+  mean: "mean: standardised distance between the mean style statistics of a style's finished outputs and of its real renditions (train concepts, one-hot condition)",
+  perceptual: 'perceptual: mean cosine distance between the image features of each finished output and of the real rendition of its concept (train concepts, one-hot condition)',
+  classifier:
+    "classifier: mean cross-entropy of the conditioned style under the generator's own style classifier (softmax over style statistics, fitted on train renditions) of each finished output (train concepts, one-hot condition)",
+  combined:
+    'combined: the paired style-statistics distance plus the perceptual (image-feature cosine) distance to the real rendition of the same concept, each divided by its mean over the options of the style (train concepts, one-hot condition)',
+};
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
 }

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
 import { DEFAULT_SHARPEN, modelSpaceToPng } from './engine.js';
-import { applyFinishing } from './finishing.js';
+import { applyFinishing, guidanceOf } from './finishing.js';
 import type { BuiltinGenerator } from './model.js';
 
 /** One row of a condition montage: a reference and, optionally, the real renditions per style. */
@@ -33,13 +33,19 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
   const cell = PIXEL_SIZE + pad;
   for (const [r, row] of rows.entries()) {
     const conds = [...styles.map((s) => ({ reference: row.reference, style: generator.conditionOfStyle(s) })), { reference: row.reference, style: null }];
-    const outs = await generator.sample(conds, conds.map((_, i) => i + 1), { guidance: options.scale ?? 1 });
+    // Delivered: each style drawn at the guidance its finishing asks for (a multiplier of the scale).
+    const finishing = options.delivered ? generator.finishing : null;
+    const scale = options.scale ?? 1;
+    const outs = await generator.sample(conds, conds.map((_, i) => i + 1), { guidance: conds.map((_, i) => (finishing && i < styles.length ? Math.min(20, scale * guidanceOf(finishing.options[i])) : scale)) });
     const images = [row.reference, ...outs, ...(hasReal ? styles.map((s) => row.real?.get(s) ?? null) : [])];
     for (const [c, img] of images.entries()) {
       if (!img) continue;
       const styleIndex = c - 1;
       let input = await modelSpaceToPng(img, options.delivered && styleIndex >= 0 && styleIndex <= styles.length ? (generator.finishing?.sharpen ?? DEFAULT_SHARPEN) : 0);
-      if (options.delivered && generator.finishing && styleIndex >= 0 && styleIndex < styles.length) input = await applyFinishing(input, conds[styleIndex].style!, generator.finishing);
+      if (finishing && styleIndex >= 0 && styleIndex < styles.length) {
+        const drawn = input;
+        input = await applyFinishing(() => drawn, conds[styleIndex].style!, finishing);
+      }
       tiles.push({ input, left: c * cell, top: r * cell });
     }
   }
