@@ -5,7 +5,7 @@ import { datasetDigest } from '../../data/digest.js';
 import { loadGeneratorData } from '../../generation/builtin/data.js';
 import { createBuiltinEngine } from '../../generation/builtin/engine.js';
 import { createImageEncoder } from '../../encoders/registry.js';
-import { describeFinishingOption, FINISHING_OPTIONS, IMAGEQUANT_FINISHING_OPTIONS, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
+import { describeFinishingOption, FINISHING_GUIDANCE_MULTIPLIERS, FINISHING_OPTIONS, IMAGEQUANT_FINISHING_OPTIONS, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
 import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
@@ -179,7 +179,7 @@ export function trainCommand(): Command {
     .option('--family <name>', 'options to choose among: kmeans (median 3 or none × none or a k-means palette of 2–16 colours, 18 options) or imagequant (the first family: × sharp\'s palette of 16, 4 or 2 colours, 8 options)', 'kmeans')
     .option(
       '--guidance-multipliers <list>',
-      "comma-separated multipliers of the guidance scale to choose among per style (each style's outputs drawn at the scale times each; e.g. 0.5,1,1.5); 1 = the engine's scale for every style",
+      `comma-separated multipliers of the guidance scale to choose among per style (each style's outputs drawn at the scale times each; e.g. ${FINISHING_GUIDANCE_MULTIPLIERS.join(',')}); 1 = the engine's scale for every style`,
       '1',
     )
     .option('--threads <n>', 'threads of the image encoder (perceptual and combined objectives)', intOption(1), 1)
