@@ -4,7 +4,7 @@ import { styleStatistics } from '../../encoders/styleStats.js';
 import { RagarError } from '../../util/errors.js';
 import { silentProgress, type Progress } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
-import { l2normalize, type ImageEncoder } from '../../encoders/types.js';
+import { dot, l2normalize, type ImageEncoder } from '../../encoders/types.js';
 import type { GeneratorEngineV1 } from '../types.js';
 import { stylePosterior, type StyleConditioner } from './conditioning.js';
 import { toPixels, type GeneratorData } from './data.js';
@@ -158,7 +158,8 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
     }
     if (encoder && needsImageEncoder(objective)) {
       const [targetVector, ...vectors] = await encoder.encode([await modelSpaceToPng(ex.target), ...finishedPngs], { signal: options.signal });
-      for (const o of choices.keys()) optionPerceptual[o].push(1 - cosine(vectors[o], targetVector));
+      // Encoders return L2-normalised vectors (the ImageEncoder contract): cosine = dot product.
+      for (const o of choices.keys()) optionPerceptual[o].push(1 - dot(vectors[o], targetVector));
     }
     for (const o of choices.keys()) {
       const finished = await decodePixels64(finishedPngs[o]);
@@ -257,15 +258,3 @@ const OBJECTIVE_DESCRIPTIONS: Record<FinishingObjective, string> = {
   combined:
     'combined: the paired style-statistics distance plus the perceptual (image-feature cosine) distance to the real rendition of the same concept, each divided by its mean over the options of the style (train concepts, one-hot condition)',
 };
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
