@@ -6,14 +6,14 @@ import { loadGeneratorData } from '../../generation/builtin/data.js';
 import { createBuiltinEngine } from '../../generation/builtin/engine.js';
 import { createImageEncoder } from '../../encoders/registry.js';
 import { describeFinishingOption, FINISHING_GUIDANCE_MULTIPLIERS, FINISHING_OPTIONS, IMAGEQUANT_FINISHING_OPTIONS, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
-import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
+import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, validGuidanceMultipliers, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
 import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
-import { intOption, numberOption } from '../options.js';
+import { intOption, listOption, numberOption } from '../options.js';
 
 /** `ragar train …`: every model the project trains has its own command. */
 export function trainCommand(): Command {
@@ -180,7 +180,8 @@ export function trainCommand(): Command {
     .option(
       '--guidance-multipliers <list>',
       `comma-separated multipliers of the guidance scale to choose among per style (each style's outputs drawn at the scale times each; e.g. ${FINISHING_GUIDANCE_MULTIPLIERS.join(',')}); 1 = the engine's scale for every style`,
-      '1',
+      listOption,
+      ['1'],
     )
     .option('--threads <n>', 'threads of the image encoder (perceptual and combined objectives)', intOption(1), 1)
     .option('--seed <n>', 'seed', intOption(0), 1)
@@ -193,11 +194,9 @@ export function trainCommand(): Command {
         const families: Record<string, typeof FINISHING_OPTIONS> = { kmeans: FINISHING_OPTIONS, imagequant: IMAGEQUANT_FINISHING_OPTIONS };
         const family = families[opts.family as string];
         if (!family) throw new RagarError(`--family must be kmeans or imagequant, got ${JSON.stringify(opts.family)}`, 'BAD_INPUT');
-        const guidanceMultipliers = String(opts.guidanceMultipliers)
-          .split(',')
-          .map((x) => x.trim());
-        if (guidanceMultipliers.some((x) => !/^\d*\.?\d+$/.test(x) || !(Number(x) > 0 && Number(x) <= 4)) || new Set(guidanceMultipliers.map(Number)).size !== guidanceMultipliers.length)
-          throw new RagarError(`--guidance-multipliers must be distinct numbers above 0 and at most 4, comma-separated, got ${JSON.stringify(opts.guidanceMultipliers)}`, 'BAD_INPUT');
+        const guidanceMultipliers = (opts.guidanceMultipliers as string[]).map(Number);
+        if (!validGuidanceMultipliers(guidanceMultipliers))
+          throw new RagarError(`--guidance-multipliers must be distinct numbers above 0 and at most 4, comma-separated, got ${JSON.stringify((opts.guidanceMultipliers as string[]).join(','))}`, 'BAD_INPUT');
         const setup = openGenerationSetup(ctx.store, opts.dataset);
         ctx.note('loading training images …');
         const data = await loadGeneratorData(setup.rc, setup.ranker, { progress: ctx.progress, splits: ['train'] });
@@ -216,7 +215,7 @@ export function trainCommand(): Command {
             seed: opts.seed,
             objective,
             options: family,
-            guidanceMultipliers: guidanceMultipliers.map(Number),
+            guidanceMultipliers,
             engineOptions,
             progress: ctx.progress,
             ...(imageEncoder ? { imageEncoder } : {}),

@@ -50,6 +50,9 @@ export interface FinishingOption {
   guidance?: number;
 }
 
+/** Whether `g` is a usable guidance multiplier: a number above 0 and at most 4. */
+export const isGuidanceMultiplier = (g: unknown): g is number => typeof g === 'number' && g > 0 && g <= 4;
+
 /** Guidance multipliers `ragar train finishing --guidance-multipliers` offers when asked for per-style guidance. */
 export const FINISHING_GUIDANCE_MULTIPLIERS: readonly number[] = [0.5, 1, 1.5];
 
@@ -152,7 +155,7 @@ function checkOption(o: unknown, where: string): FinishingOption {
   if (v.quantiser === 'kmeans') {
     if (!(v.colours === 0 || (Number.isInteger(v.colours) && (v.colours as number) >= 2 && (v.colours as number) <= 16))) throw bad('a k-means palette needs colours 0 or 2 to 16');
   } else if (![0, 2, 4, 16].includes(v.colours as number)) throw bad('an imagequant palette needs colours 0, 2, 4 or 16');
-  if (v.guidance !== undefined && !(typeof v.guidance === 'number' && v.guidance > 0 && v.guidance <= 4)) throw bad('guidance must be a multiplier above 0 and at most 4');
+  if (v.guidance !== undefined && !isGuidanceMultiplier(v.guidance)) throw bad('guidance must be a multiplier above 0 and at most 4');
   return { median: v.median, colours: v.colours as number, ...(v.quantiser !== undefined ? { quantiser: v.quantiser } : {}), ...(v.guidance !== undefined ? { guidance: v.guidance } : {}) };
 }
 
@@ -237,7 +240,11 @@ export async function applyFinishing(drawn: Buffer | ((guidance: number) => Buff
   const acc = new Float32Array(PIXEL_SIZE * PIXEL_SIZE * 3);
   const mixed = [...byOption.values()];
   const byGuidance = new Map<number, { option: FinishingOption; weight: number }[]>();
-  for (const m of mixed) byGuidance.set(guidanceOf(m.option), [...(byGuidance.get(guidanceOf(m.option)) ?? []), m]);
+  for (const m of mixed) {
+    const group = byGuidance.get(guidanceOf(m.option));
+    if (group) group.push(m);
+    else byGuidance.set(guidanceOf(m.option), [m]);
+  }
   for (const [g, group] of byGuidance) {
     const finished = await finishPngAll(at(g), group.map((m) => m.option));
     for (const [k, { weight }] of group.entries()) {

@@ -9,7 +9,7 @@ import type { GeneratorEngineV1 } from '../types.js';
 import { stylePosterior, type StyleConditioner } from './conditioning.js';
 import { toPixels, type GeneratorData } from './data.js';
 import { DEFAULT_CFG_SCALE, DEFAULT_SHARPEN, modelSpaceToPng, type BuiltinEngineOptions } from './engine.js';
-import { describeFinishingOption, finishPngAll, FINISHING_FORMAT, FINISHING_OPTIONS, type Finishing, type FinishingOption } from './finishing.js';
+import { describeFinishingOption, finishPngAll, FINISHING_FORMAT, FINISHING_OPTIONS, isGuidanceMultiplier, type Finishing, type FinishingOption } from './finishing.js';
 
 /** How {@link fitFinishing} compares finished outputs with real renditions (see {@link FinishingFitOptions.objective}). */
 export type FinishingObjective = 'classifier' | 'paired' | 'mean' | 'perceptual' | 'combined';
@@ -19,6 +19,14 @@ export const FINISHING_OBJECTIVES: readonly FinishingObjective[] = ['classifier'
 
 /** Whether an objective compares image features (and so needs {@link FinishingFitOptions.imageEncoder}). */
 export const needsImageEncoder = (objective: FinishingObjective): boolean => objective === 'perceptual' || objective === 'combined';
+
+/**
+ * Whether a list of guidance multipliers can be offered to {@link fitFinishing}: not empty, each
+ * above 0 and at most 4, none twice.
+ */
+export function validGuidanceMultipliers(multipliers: readonly number[]): boolean {
+  return multipliers.length > 0 && multipliers.every(isGuidanceMultiplier) && new Set(multipliers).size === multipliers.length;
+}
 
 /** What {@link fitFinishing} is asked. */
 export interface FinishingFitOptions {
@@ -97,7 +105,7 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
   const finishes = options.options ?? FINISHING_OPTIONS;
   if (!finishes.length) throw new RagarError('no finishing options to choose among', 'BAD_INPUT');
   const multipliers = options.guidanceMultipliers ?? [1];
-  if (!multipliers.length || multipliers.some((g) => !(Number.isFinite(g) && g > 0 && g <= 4)) || new Set(multipliers).size !== multipliers.length)
+  if (!validGuidanceMultipliers(multipliers))
     throw new RagarError(`guidance multipliers must be distinct numbers above 0 and at most 4, got ${JSON.stringify(multipliers)}`, 'BAD_INPUT');
   const baseScale = options.engineOptions?.cfgScale ?? DEFAULT_CFG_SCALE;
   // Every (guidance multiplier, finish) pair; multiplier 1 is left implicit.
@@ -143,10 +151,11 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
     options.signal?.throwIfAborted();
     const target = toPixels(ex.target);
     targetStats.push(styleStatistics(target));
+    const reference = { image: await modelSpaceToPng(ex.reference), text: '' };
     const finishedPngs: Buffer[] = [];
     for (const g of multipliers) {
       const { candidates } = await engine.doGenerate({
-        reference: { image: await modelSpaceToPng(ex.reference), text: '' },
+        reference,
         prompt: null,
         preference: { weighting: 'retrieval', history: [], keywords: [] },
         user: 'finishing-fit',

@@ -31,17 +31,17 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
   const tiles: { input: Buffer; left: number; top: number }[] = [];
   const pad = 2;
   const cell = PIXEL_SIZE + pad;
+  // Delivered: each style drawn at the guidance its finishing asks for (a multiplier of the scale).
+  const finishing = options.delivered ? generator.finishing : null;
+  const scale = options.scale ?? 1;
   for (const [r, row] of rows.entries()) {
     const conds = [...styles.map((s) => ({ reference: row.reference, style: generator.conditionOfStyle(s) })), { reference: row.reference, style: null }];
-    // Delivered: each style drawn at the guidance its finishing asks for (a multiplier of the scale).
-    const finishing = options.delivered ? generator.finishing : null;
-    const scale = options.scale ?? 1;
     const outs = await generator.sample(conds, conds.map((_, i) => i + 1), { guidance: conds.map((_, i) => (finishing && i < styles.length ? Math.min(20, scale * guidanceOf(finishing.options[i])) : scale)) });
     const images = [row.reference, ...outs, ...(hasReal ? styles.map((s) => row.real?.get(s) ?? null) : [])];
     for (const [c, img] of images.entries()) {
       if (!img) continue;
       const styleIndex = c - 1;
-      let input = await modelSpaceToPng(img, options.delivered && styleIndex >= 0 && styleIndex <= styles.length ? (generator.finishing?.sharpen ?? DEFAULT_SHARPEN) : 0);
+      let input = await modelSpaceToPng(img, options.delivered && styleIndex >= 0 && styleIndex <= styles.length ? (finishing?.sharpen ?? DEFAULT_SHARPEN) : 0);
       if (finishing && styleIndex >= 0 && styleIndex < styles.length) {
         const drawn = input;
         input = await applyFinishing(() => drawn, conds[styleIndex].style!, finishing);
