@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import path from 'node:path';
 import { DEFAULT_JOINT } from '../../encoders/joint.js';
 import { trainJointForDataset } from '../../encoders/trainJoint.js';
 import { datasetDigest } from '../../data/digest.js';
@@ -81,6 +82,8 @@ export function trainCommand(): Command {
     .option('--output-blur', 'blur after the pixel shuffle: a fixed [1, 2, 1]/4 filter on the network\'s unfolded output before the residual is added, against the period-2 grid of the sub-pixel planes', DEFAULT_GENERATOR_TRAIN.outputBlur)
     .option('--segment-pool', 'segment pooling: the network draws a gate plane that mixes each pixel with its mean over the reference\'s flat segment, so flat colour fields can be drawn exactly (off by default)', DEFAULT_GENERATOR_TRAIN.segmentPool)
     .option('--gradient-loss <x>', 'weight of the gradient-matching term: L1 between the output\'s and the target\'s neighbour differences, on the pixel L1 term\'s scale (pulls the output flat where the target is a flat colour field; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.gradientLoss)
+    .option('--reference-gradient-loss <x>', 'weight of the reference-structure term: L1 between the output\'s and the reference\'s neighbour differences (keeps the reference\'s edges, the drawing of the concept; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.referenceGradientLoss)
+    .option('--edge-keep-loss <x>', 'weight of the edge-keeping term: how much of each strong luminance edge of the reference the output loses (one-sided: new edges, colours and an edge\'s sign are free; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.edgeKeepLoss)
     .option('--condition-dropout <x>', 'share of examples trained without a condition (for classifier-free guidance)', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.conditionDropout)
     .option('--one-hot-share <x>', 'share of examples conditioned on the target style itself', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.oneHotShare)
     .option('--threads <n>', 'onnxruntime threads per network (does not change the result)', intOption(1), DEFAULT_GENERATOR_TRAIN.threads)
@@ -92,6 +95,11 @@ export function trainCommand(): Command {
     .option('--levels <n>', 'U-Net resolutions', intOption(1), DEFAULT_GENERATOR_TRAIN.levels)
     .option('--seed <n>', 'seed', intOption(0), DEFAULT_GENERATOR_TRAIN.seed)
     .option('--checkpoint-every <n>', 'steps between checkpoints', intOption(1), DEFAULT_GENERATOR_TRAIN.checkpointEvery)
+    .option(
+      '--init <dir>',
+      'start from the weights in this generator folder (fine-tuning: same network shape; fresh discriminator and optimisers; the starting weights\' digest and training record are kept in generator.json). ' +
+        'Fine-tuning ragar and ragar-norank from one trunk makes the λ ablation compare the rank loss alone (README, Generator: measured on valid, not shipped)',
+    )
     .option('--out <dir>', 'where to write (default: <home>/models/<dataset>/generator/<variant>)')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
@@ -130,6 +138,8 @@ export function trainCommand(): Command {
               outputBlur: opts.outputBlur as boolean,
               segmentPool: opts.segmentPool as boolean,
               gradientLoss: opts.gradientLoss,
+              referenceGradientLoss: opts.referenceGradientLoss,
+              edgeKeepLoss: opts.edgeKeepLoss,
               conditionDropout: opts.conditionDropout,
               oneHotShare: opts.oneHotShare,
               threads: opts.threads,
@@ -141,6 +151,7 @@ export function trainCommand(): Command {
               levels: opts.levels,
               seed: opts.seed,
               checkpointEvery: opts.checkpointEvery,
+              init: opts.init ? path.resolve(opts.init) : null,
             },
             { progress: ctx.progress, note: ctx.note, signal: controller.signal, rankerSha256: tower ? tower.meta.rankerSha256 : null, datasetDigest: datasetDigest(ctx.store, opts.dataset) },
           );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addGradientL1 } from './gradientLoss.js';
+import { addEdgeKeepL1, addGradientL1 } from './gradientLoss.js';
 
 function random(n: number, seed: number): Float32Array {
   let s = seed;
@@ -46,6 +46,64 @@ describe('addGradientL1', () => {
       const sink = new Float32Array(n);
       const numeric = ((addGradientL1(up, target, channels, size, sink, 0, 1, 1) - addGradientL1(down, target, channels, size, sink, 0, 1, 1)) / (2 * h)) * (weight / batch);
       expect(dY[5 + i]).toBeCloseTo(numeric, 5);
+    }
+  });
+});
+
+describe('addEdgeKeepL1 (one-sided: keep the reference\'s strong luminance edges)', () => {
+  const size = 6;
+  const plane = size * size;
+  /** A grey image with a bright square (rows and columns 2–3) of luminance `inside` on `outside`. */
+  const square = (inside: number, outside: number, rgb: [number, number, number] = [1, 1, 1]): Float32Array => {
+    const x = new Float32Array(3 * plane);
+    for (let p = 0; p < plane; p++) {
+      const on = [2, 3].includes(p % size) && [2, 3].includes(Math.floor(p / size));
+      for (let c = 0; c < 3; c++) x[c * plane + p] = (on ? inside : outside) * rgb[c];
+    }
+    return x;
+  };
+
+  it('is zero when the output keeps the edges, even with their sign flipped, new edges added or colours changed', () => {
+    const reference = square(0.8, -0.8);
+    const sink = new Float32Array(3 * plane);
+    expect(addEdgeKeepL1(reference, reference, size, sink, 0, 1, 1, 0.2)).toBe(0);
+    expect(addEdgeKeepL1(square(-0.8, 0.8), reference, size, sink, 0, 1, 1, 0.2)).toBe(0);
+    const outlined = square(0.8, -0.8);
+    outlined[0] = outlined[plane] = outlined[2 * plane] = 1; // a new edge in a corner
+    expect(addEdgeKeepL1(outlined, reference, size, sink, 0, 1, 1, 0.2)).toBe(0);
+    // the same luminance step drawn in colour (green only, scaled to the same luma step)
+    const green = square(0.8 / 0.587, -0.8 / 0.587, [0, 1, 0]);
+    expect(addEdgeKeepL1(green, reference, size, sink, 0, 1, 1, 0.2)).toBeCloseTo(0, 5);
+  });
+
+  it('counts the lost part of each strong edge, over all neighbour pairs, and ignores weak reference edges', () => {
+    const reference = square(0.8, -0.8); // luma step 1.6 across 8 pairs (4 per axis)
+    const sink = new Float32Array(3 * plane);
+    const pairs = 2 * size * (size - 1);
+    expect(addEdgeKeepL1(new Float32Array(3 * plane), reference, size, sink, 0, 1, 1, 0.2)).toBeCloseTo((8 * 1.6) / pairs, 5);
+    expect(addEdgeKeepL1(square(0.2, -0.2), reference, size, sink, 0, 1, 1, 0.2)).toBeCloseTo((8 * 1.2) / pairs, 5);
+    expect(addEdgeKeepL1(new Float32Array(3 * plane), square(0.05, -0.05), size, sink, 0, 1, 1, 0.2)).toBe(0);
+  });
+
+  it('adds weight × its derivative at the offset (finite differences)', () => {
+    const n = 3 * plane;
+    const reference = random(n, 4).map((v) => v * 1.5);
+    const out = random(n, 5).map((v) => v * 0.3);
+    const weight = 0.7;
+    const batch = 2;
+    const dY = new Float32Array(n + 5);
+    addEdgeKeepL1(out, reference, size, dY, 5, weight, batch, 0.2);
+    expect(dY.slice(0, 5).every((v) => v === 0)).toBe(true);
+    expect(dY.some((v) => v !== 0)).toBe(true);
+    const h = 1e-4;
+    for (const i of [0, 7, 20, plane + 3, 2 * plane + 11, n - 1]) {
+      const up = Float32Array.from(out);
+      const down = Float32Array.from(out);
+      up[i] += h;
+      down[i] -= h;
+      const sink = new Float32Array(n);
+      const numeric = ((addEdgeKeepL1(up, reference, size, sink, 0, 1, 1, 0.2) - addEdgeKeepL1(down, reference, size, sink, 0, 1, 1, 0.2)) / (2 * h)) * (weight / batch);
+      expect(dY[5 + i]).toBeCloseTo(numeric, 4);
     }
   });
 });

@@ -11,13 +11,13 @@ import { PLANE, syntheticPreference, toPixels, type GeneratorData } from './data
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import type { OnnxNet } from '../onnx/net.js';
 import { createPatchDiscriminator, loadPatchDiscriminator } from '../onnx/patchgan.js';
-import { BuiltinGenerator, type GeneratorCondition, type GeneratorObjective } from './model.js';
-import { FINISHING_FILE } from './finishing.js';
+import { BuiltinGenerator, type GeneratorCondition, type GeneratorConfig, type GeneratorObjective } from './model.js';
+import { FINISHING_FILE, paramsChecksum } from './finishing.js';
 import { measureConditionResponse, type ConditionResponse } from './response.js';
 import { noisy } from './schedule.js';
 import { DiscriminatorHeads } from './discriminatorHeads.js';
 import { DEFAULT_SEGMENT_OPTIONS } from './segmentPool.js';
-import { addGradientL1 } from './gradientLoss.js';
+import { addEdgeKeepL1, addGradientL1 } from './gradientLoss.js';
 
 /** Options of {@link trainGenerator} (CLI flags of `ragar train generator`). */
 export interface GeneratorTrainOptions {
@@ -80,6 +80,18 @@ export interface GeneratorTrainOptions {
    * output's and the target's neighbour differences, on the scale of the pixel L1 term (0 = off).
    */
   gradientLoss: number;
+  /**
+   * Weight of the reference-structure term: the same neighbour-difference L1 as `gradientLoss`, but
+   * against the reference rendition instead of the target (keeps the reference's edges, the drawing
+   * of the concept, while the pixel and adversarial terms restyle it; 0 = off).
+   */
+  referenceGradientLoss: number;
+  /**
+   * Weight of the edge-keeping term (see {@link addEdgeKeepL1}): how much of each strong luminance
+   * edge of the reference the output loses (one-sided: new edges, colours and an edge's sign are
+   * free; 0 = off).
+   */
+  edgeKeepLoss: number;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
   purity: number;
@@ -93,6 +105,13 @@ export interface GeneratorTrainOptions {
   checkpointEvery: number;
   /** onnxruntime threads per network (not part of the result: excluded from the resume check). */
   threads: number;
+  /**
+   * Start from the weights in this generator folder instead of a fresh network (fine-tuning; null =
+   * from scratch). The network's shape and conditioner come from that folder; the discriminator and
+   * both optimisers start fresh. Used to train λ > 0 and λ = 0 from one shared trunk, so that the
+   * rank-task ablation compares the rank loss and not two training trajectories.
+   */
+  init: string | null;
 }
 
 /** Documented defaults (README, `--help`). */
@@ -116,6 +135,8 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   outputBlur: false,
   segmentPool: false,
   gradientLoss: 0,
+  referenceGradientLoss: 0,
+  edgeKeepLoss: 0,
   historyK: 5,
   purity: 0.85,
   conditionDropout: 0.1,
@@ -123,6 +144,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   samplingSteps: 8,
   checkpointEvery: 100,
   threads: 2,
+  init: null,
 };
 
 /** One point of the loss curve: means over 50 steps. */
@@ -131,6 +153,10 @@ export interface LossPoint {
   l1: number;
   /** Mean gradient-matching loss (absent without the term). */
   grad?: number;
+  /** Mean reference-structure loss (absent without the term). */
+  refGrad?: number;
+  /** Mean edge-keeping loss (absent without the term). */
+  edge?: number;
   /** Mean rank score term (null without the rank loss). */
   rank: number | null;
   /** Discriminator hinge loss and generator adversarial loss (null without the adversarial term). */
@@ -166,15 +192,23 @@ export interface GeneratorTrainingRecord {
   finishedAt: string;
   /** Measured at the end on train concepts: how much the output moves between one-hot style conditions (see `response.ts`). */
   conditionResponse: ConditionResponse;
+  /**
+   * With `options.init`: the weights this run started from (SHA-256 of their `params.bin`) and their
+   * own training record, so the whole budget (theirs plus this run's) stays on record.
+   */
+  initFrom?: { dir: string; paramsSha256: string; training: unknown };
 }
 
 const STATE_FILE = 'train-state.json';
+
+/** Luminance step (model space, range 2) above which a reference edge counts for the edge-keeping term. */
+const EDGE_THRESHOLD = 0.2;
 
 /** Options that do not change the result and may differ on resume. */
 const RUN_ONLY = ['minutes', 'steps', 'checkpointEvery', 'threads'];
 
 /** Options added after checkpoints were written, with the value that means "as before they existed". */
-const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0 };
+const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0, referenceGradientLoss: 0, edgeKeepLoss: 0, init: null };
 
 /**
  * The key a checkpoint's options must match to be resumed: every option that changes the result,
@@ -217,6 +251,39 @@ function saveFloats(file: string, parts: readonly Float32Array[]): void {
   writeFileAtomicSync(file, new Uint8Array(all.buffer));
 }
 
+/** Shape options that must agree between a run and the weights it starts from (`init`). */
+const INIT_SHAPE = ['objective', 'base', 'levels', 'shuffle', 'residual', 'outputBlur', 'segmentPool'] as const;
+
+/**
+ * What a fine-tuning run records of the weights it starts from (`init`): their folder, the SHA-256
+ * of their `params.bin` and their own training record. Refuses a folder without weights or whose
+ * network shape differs from the options.
+ */
+function initRecord(dir: string, o: GeneratorTrainOptions): { dir: string; paramsSha256: string; training: unknown } {
+  const file = path.join(dir, 'generator.json');
+  if (!fs.existsSync(file)) throw new RagarError(`no generator weights to start from in ${dir} (generator.json missing)`, 'NOT_FOUND');
+  let meta: { config?: GeneratorConfig; training?: unknown };
+  try {
+    meta = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof meta;
+  } catch (err) {
+    throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
+  }
+  const c = meta.config;
+  if (!c?.net) throw new RagarError(`${file}: no network configuration`, 'BAD_INPUT');
+  const theirs: Record<(typeof INIT_SHAPE)[number], unknown> = {
+    objective: c.objective,
+    base: c.net.base,
+    levels: c.net.levels,
+    shuffle: c.shuffle,
+    residual: c.residual,
+    outputBlur: c.outputBlur ?? false,
+    segmentPool: !!c.segmentPool,
+  };
+  const differ = INIT_SHAPE.filter((k) => theirs[k] !== o[k]);
+  if (differ.length) throw new RagarError(`${dir}: the weights to start from differ from the options in ${differ.map((k) => `${k} (${JSON.stringify(theirs[k])} there, ${JSON.stringify(o[k])} asked)`).join(', ')}`, 'BAD_INPUT');
+  return { dir, paramsSha256: paramsChecksum(dir), training: meta.training ?? null };
+}
+
 function restoreAdam(file: string, size: number, lr: number, step: number, beta1 = 0.9): Adam {
   const buf = fs.readFileSync(file);
   const f = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
@@ -230,7 +297,8 @@ function restoreAdam(file: string, size: number, lr: number, step: number, beta1
  * Train the built-in generator on the train concepts of an emoji-styles-like dataset with
  * `L = L1 + g·L_grad + a·L_adv + λ·L_rank` (DESIGN §2 step 4): L1 to the target rendition (for
  * diffusion, of the clean-image prediction at a random noise level); `L_grad` (`gradientLoss = g`,
- * off by default) the L1 between the output's and the target's neighbour differences; `L_adv` the hinge loss of a PatchGAN
+ * off by default) the L1 between the output's and the target's neighbour differences (and, off by default, the same
+ * against the reference, `referenceGradientLoss`, and the one-sided edge-keeping term, `edgeKeepLoss`); `L_adv` the hinge loss of a PatchGAN
  * discriminator that sees the image, the reference and the condition (real: target renditions;
  * `a = 0` turns it off) — with `discriminator: 'projection'` each patch's logit also gets a learned
  * per-style logit mixed by the condition, and with `styleClassifier > 0` the discriminator learns
@@ -243,7 +311,8 @@ function restoreAdam(file: string, size: number, lr: number, step: number, beta1
  * history that prefers the target's style, or (share `oneHotShare`) the target style itself, or
  * (share `conditionDropout`) none, so that classifier-free guidance can extrapolate at sampling.
  * Checkpoints (weights, discriminator, optimisers, step) go to `dir` every `checkpointEvery`
- * steps; an existing checkpoint there with the same options is resumed.
+ * steps; an existing checkpoint there with the same options is resumed. With `init`, training starts from the weights
+ * in that folder (fine-tuning) instead of a fresh network.
  *
  * @example
  * const record = await trainGenerator(data, tower, dir, { ...DEFAULT_GENERATOR_TRAIN, minutes: 5 });
@@ -262,12 +331,16 @@ export async function trainGenerator(
   if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.gradientLoss >= 0)) throw new RagarError(`the gradient-matching weight must be ≥ 0, got ${o.gradientLoss}`, 'BAD_INPUT');
+  if (!(o.edgeKeepLoss >= 0)) throw new RagarError(`the edge-keeping weight must be ≥ 0, got ${o.edgeKeepLoss}`, 'BAD_INPUT');
+  if (!(o.referenceGradientLoss >= 0)) throw new RagarError(`the reference-structure weight must be ≥ 0, got ${o.referenceGradientLoss}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
   for (const flag of ['fakeClass', 'residual', 'outputBlur', 'segmentPool'] as const) {
     if (typeof o[flag] !== 'boolean') throw new RagarError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, 'BAD_INPUT');
   }
   if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
   if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
+  if (o.init && path.resolve(o.init) === path.resolve(dir)) throw new RagarError(`the weights to start from (${o.init}) are the folder being trained: write to another folder`, 'BAD_INPUT');
+  const initFrom = o.init ? initRecord(o.init, o) : null;
   const progress = hooks.progress ?? silentProgress;
   const note = hooks.note ?? (() => {});
   const train = data.items.filter((it) => it.split === 'train' && data.pixels.has(it.index));
@@ -307,6 +380,15 @@ export async function trainGenerator(
     elapsedBefore = state.seconds;
     lossCurve.push(...state.lossCurve);
     note(`resuming from step ${step} (${elapsedBefore.toFixed(0)} s already trained)`);
+  } else if (o.init) {
+    generator = (await BuiltinGenerator.load(o.init, session)).generator;
+    adam = new Adam(generator.net.paramCount, o.learningRate);
+    if (o.adversarial > 0) {
+      const k = generator.config.conditioner.classes.length;
+      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: discriminatorHeads(o, k).outputs }, { session });
+      adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
+    }
+    note(`starting from the weights in ${o.init} (${o.adversarial > 0 ? 'fresh discriminator and optimisers' : 'a fresh optimiser'})`);
   } else {
     const conditioner = fitStyleConditioner(train.map((it) => data.styleOf(it.index)), train.map((it) => it.style), o.seed);
     generator = BuiltinGenerator.create(
@@ -356,7 +438,7 @@ export async function trainGenerator(
   const maxSteps = o.steps > 0 ? o.steps : Infinity;
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const win = { l1: 0, grad: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, df: 0, n: 0 };
+  const win = { l1: 0, grad: 0, refGrad: 0, edge: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, df: 0, n: 0 };
   const saveCheckpoint = async () => {
     const seconds = elapsedBefore + (Date.now() - started) / 1000;
     await generator.save(dir, { training: null });
@@ -441,6 +523,14 @@ export async function trainGenerator(
     let gradTerm = 0;
     if (o.gradientLoss > 0) {
       for (let b = 0; b < B; b++) gradTerm += addGradientL1(pred[b], targets[b], 3, PIXEL_SIZE, dY, b * n, o.gradientLoss, B) / B;
+    }
+    let refGradTerm = 0;
+    if (o.referenceGradientLoss > 0) {
+      for (let b = 0; b < B; b++) refGradTerm += addGradientL1(pred[b], conds[b].reference, 3, PIXEL_SIZE, dY, b * n, o.referenceGradientLoss, B) / B;
+    }
+    let edgeTerm = 0;
+    if (o.edgeKeepLoss > 0) {
+      for (let b = 0; b < B; b++) edgeTerm += addEdgeKeepL1(pred[b], conds[b].reference, PIXEL_SIZE, dY, b * n, o.edgeKeepLoss, B, EDGE_THRESHOLD) / B;
     }
     let dLoss: number | null = null;
     let gAdv: number | null = null;
@@ -529,6 +619,8 @@ export async function trainGenerator(
     step++;
     win.l1 += l1;
     win.grad += gradTerm;
+    win.refGrad += refGradTerm;
+    win.edge += edgeTerm;
     win.rank += rankTerm ?? 0;
     win.d += dLoss ?? 0;
     win.g += gAdv ?? 0;
@@ -547,13 +639,15 @@ export async function trainGenerator(
         step,
         l1: win.l1 / win.n,
         ...(o.gradientLoss > 0 ? { grad: win.grad / win.n } : {}),
+        ...(o.referenceGradientLoss > 0 ? { refGrad: win.refGrad / win.n } : {}),
+        ...(o.edgeKeepLoss > 0 ? { edge: win.edge / win.n } : {}),
         rank: rankTerm === null ? null : win.rank / win.n,
         dLoss: dLoss === null ? null : win.d / win.n,
         gAdv: gAdv === null ? null : win.g / win.n,
         ...(o.styleClassifier > 0 && dStyle !== null ? { dStyle: win.ds / win.n, gStyle: win.gs / win.n } : {}),
         ...(dFakeCe !== null ? { dFake: win.df / win.n } : {}),
       });
-      win.l1 = win.grad = win.rank = win.d = win.g = win.ds = win.gs = win.df = win.n = 0;
+      win.l1 = win.grad = win.refGrad = win.edge = win.rank = win.d = win.g = win.ds = win.gs = win.df = win.n = 0;
     }
     if (step % o.checkpointEvery === 0) await saveCheckpoint();
     progress.update(Number.isFinite(maxSteps) ? step - resumedFrom : Math.min(totalForBar, Math.round((Date.now() - started) / 1000)));
@@ -590,6 +684,7 @@ export async function trainGenerator(
     startedAt,
     finishedAt: new Date().toISOString(),
     conditionResponse,
+    ...(initFrom ? { initFrom } : {}),
   };
   await generator.save(dir, { training: record });
   await generator.dispose();
