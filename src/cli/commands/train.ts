@@ -97,9 +97,10 @@ export function trainCommand(): Command {
     .option('--checkpoint-every <n>', 'steps between checkpoints', intOption(1), DEFAULT_GENERATOR_TRAIN.checkpointEvery)
     .option(
       '--init <dir>',
-      'start from the weights in this generator folder (fine-tuning: same network shape; fresh discriminator and optimisers; the starting weights\' digest and training record are kept in generator.json). ' +
+      'start from the weights in this generator folder (fine-tuning: same network shape; fresh discriminator and optimisers unless --init-state; the starting weights\' digest and training record are kept in generator.json). ' +
         'Fine-tuning ragar and ragar-norank from one trunk makes the λ ablation compare the rank loss alone (README, Generator: measured on valid, not shipped)',
     )
+    .option('--init-state', 'with --init: also carry the discriminator and optimiser state of the checkpoint in that folder (one training wrote) instead of restarting them', false)
     .option('--out <dir>', 'where to write (default: <home>/models/<dataset>/generator/<variant>)')
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
@@ -152,6 +153,7 @@ export function trainCommand(): Command {
               seed: opts.seed,
               checkpointEvery: opts.checkpointEvery,
               init: opts.init ? path.resolve(opts.init) : null,
+              initState: opts.initState as boolean,
             },
             { progress: ctx.progress, note: ctx.note, signal: controller.signal, rankerSha256: tower ? tower.meta.rankerSha256 : null, datasetDigest: datasetDigest(ctx.store, opts.dataset) },
           );

@@ -9,6 +9,7 @@ import { PLANE, type GeneratorData, type GeneratorItem } from './data.js';
 import { paramsChecksum } from './finishing.js';
 import { BuiltinGenerator } from './model.js';
 import { addGradientL1 } from './gradientLoss.js';
+import { loadPatchDiscriminator } from '../onnx/patchgan.js';
 
 describe('trainGenerator option checks', () => {
   const noData = {} as GeneratorData;
@@ -40,8 +41,8 @@ describe('trainingOptionsKey (what a checkpoint must match to be resumed)', () =
   it('ignores run-only options and leaves out options added later while they are off', () => {
     const key = trainingOptionsKey(DEFAULT_GENERATOR_TRAIN);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, threads: 1, minutes: 90, steps: 5, checkpointEvery: 7 })).toBe(key);
-    // a checkpoint written before --output-blur, --segment-pool, --gradient-loss, --reference-gradient-loss, --edge-keep-loss and --init existed
-    const { outputBlur: _b, segmentPool: _p, gradientLoss: _g, referenceGradientLoss: _r, edgeKeepLoss: _e, init: _i, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
+    // a checkpoint written before --output-blur, --segment-pool, --gradient-loss, --reference-gradient-loss, --edge-keep-loss, --init and --init-state existed
+    const { outputBlur: _b, segmentPool: _p, gradientLoss: _g, referenceGradientLoss: _r, edgeKeepLoss: _e, init: _i, initState: _is, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
     expect(key).toBe(JSON.stringify(older, Object.keys(older).sort()));
   });
   it('changes with every option that changes the result, including the later ones when on', () => {
@@ -166,8 +167,35 @@ describe('trainGenerator from given weights (init: fine-tuning from a shared tru
     }
   });
 
+  it('carries the discriminator and optimiser state of the starting checkpoint when asked (initState), and refuses what cannot carry it', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-initstate-'));
+    try {
+      const data = toyData();
+      const trunk = path.join(root, 'trunk');
+      await trainGenerator(data, null, trunk, { ...tiny, steps: 3 });
+      const trunkDisc = (await loadPatchDiscriminator(path.join(trunk, 'discriminator'))).params.slice();
+      const frozen = { ...tiny, steps: 1, seed: 2, learningRate: 1e-9, discriminatorLearningRate: 1e-9, init: trunk };
+      const warm = await trainGenerator(data, null, path.join(root, 'warm'), { ...frozen, initState: true });
+      expect(warm.initFrom?.stateStep).toBe(3);
+      expect(maxAbsDiff((await loadPatchDiscriminator(path.join(root, 'warm', 'discriminator'))).params, trunkDisc)).toBeLessThan(1e-6);
+      const cold = await trainGenerator(data, null, path.join(root, 'cold'), frozen);
+      expect(cold.initFrom?.stateStep).toBeUndefined();
+      expect(maxAbsDiff((await loadPatchDiscriminator(path.join(root, 'cold', 'discriminator'))).params, trunkDisc)).toBeGreaterThan(1e-3);
+      // refusals: no init; weights without a checkpoint beside them; a discriminator with other heads
+      await expect(trainGenerator(data, null, path.join(root, 'x'), { ...tiny, steps: 1, initState: true })).rejects.toThrow(/needs the weights to start from/);
+      const bare = path.join(root, 'bare');
+      fs.mkdirSync(bare);
+      for (const f of ['generator.json', 'net.json', 'params.bin']) fs.copyFileSync(path.join(trunk, f), path.join(bare, f));
+      await expect(trainGenerator(data, null, path.join(root, 'x'), { ...frozen, init: bare, initState: true })).rejects.toThrow(/holds no training checkpoint .*missing train-state.json, optimizer.bin, discriminator, optimizer-d.bin/);
+      await expect(trainGenerator(data, null, path.join(root, 'x'), { ...frozen, initState: true, fakeClass: true })).rejects.toThrow(/output maps, these options need/);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('keeps the starting weights in the resume key (a checkpoint from other weights is not resumed)', () => {
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, init: '/a' })).not.toBe(trainingOptionsKey(DEFAULT_GENERATOR_TRAIN));
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, init: '/a' })).not.toBe(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, init: '/b' }));
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, init: '/a', initState: true })).not.toBe(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, init: '/a' }));
   });
 });

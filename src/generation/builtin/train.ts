@@ -112,6 +112,12 @@ export interface GeneratorTrainOptions {
    * rank-task ablation compares the rank loss and not two training trajectories.
    */
   init: string | null;
+  /**
+   * With `init`: also carry the discriminator and both optimisers' state from the checkpoint in that
+   * folder (it must hold one: `train-state.json`, `optimizer.bin`, and with the adversarial term
+   * `discriminator/` and `optimizer-d.bin`), instead of restarting them.
+   */
+  initState: boolean;
 }
 
 /** Documented defaults (README, `--help`). */
@@ -145,6 +151,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   checkpointEvery: 100,
   threads: 2,
   init: null,
+  initState: false,
 };
 
 /** One point of the loss curve: means over 50 steps. */
@@ -196,7 +203,7 @@ export interface GeneratorTrainingRecord {
    * With `options.init`: the weights this run started from (SHA-256 of their `params.bin`) and their
    * own training record, so the whole budget (theirs plus this run's) stays on record.
    */
-  initFrom?: { dir: string; paramsSha256: string; training: unknown };
+  initFrom?: InitRecord;
 }
 
 const STATE_FILE = 'train-state.json';
@@ -208,7 +215,7 @@ const EDGE_THRESHOLD = 0.2;
 const RUN_ONLY = ['minutes', 'steps', 'checkpointEvery', 'threads'];
 
 /** Options added after checkpoints were written, with the value that means "as before they existed". */
-const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0, referenceGradientLoss: 0, edgeKeepLoss: 0, init: null };
+const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0, referenceGradientLoss: 0, edgeKeepLoss: 0, init: null, initState: false };
 
 /**
  * The key a checkpoint's options must match to be resumed: every option that changes the result,
@@ -251,6 +258,17 @@ function saveFloats(file: string, parts: readonly Float32Array[]): void {
   writeFileAtomicSync(file, new Uint8Array(all.buffer));
 }
 
+/** What a fine-tuning run records of the weights it started from. */
+export interface InitRecord {
+  dir: string;
+  /** SHA-256 of their `params.bin`. */
+  paramsSha256: string;
+  /** Their own training record (null for an unfinished checkpoint). */
+  training: unknown;
+  /** With `initState`: the step of their checkpoint whose discriminator and optimiser state were carried over. */
+  stateStep?: number;
+}
+
 /** Shape options that must agree between a run and the weights it starts from (`init`). */
 const INIT_SHAPE = ['objective', 'base', 'levels', 'shuffle', 'residual', 'outputBlur', 'segmentPool'] as const;
 
@@ -259,7 +277,7 @@ const INIT_SHAPE = ['objective', 'base', 'levels', 'shuffle', 'residual', 'outpu
  * of their `params.bin` and their own training record. Refuses a folder without weights or whose
  * network shape differs from the options.
  */
-function initRecord(dir: string, o: GeneratorTrainOptions): { dir: string; paramsSha256: string; training: unknown } {
+function initRecord(dir: string, o: GeneratorTrainOptions): InitRecord {
   const file = path.join(dir, 'generator.json');
   if (!fs.existsSync(file)) throw new RagarError(`no generator weights to start from in ${dir} (generator.json missing)`, 'NOT_FOUND');
   let meta: { config?: GeneratorConfig; training?: unknown };
@@ -281,7 +299,16 @@ function initRecord(dir: string, o: GeneratorTrainOptions): { dir: string; param
   };
   const differ = INIT_SHAPE.filter((k) => theirs[k] !== o[k]);
   if (differ.length) throw new RagarError(`${dir}: the weights to start from differ from the options in ${differ.map((k) => `${k} (${JSON.stringify(theirs[k])} there, ${JSON.stringify(o[k])} asked)`).join(', ')}`, 'BAD_INPUT');
-  return { dir, paramsSha256: paramsChecksum(dir), training: meta.training ?? null };
+  const record: InitRecord = { dir, paramsSha256: paramsChecksum(dir), training: meta.training ?? null };
+  if (o.initState) {
+    const needed = ['train-state.json', 'optimizer.bin', ...(o.adversarial > 0 ? ['discriminator', 'optimizer-d.bin'] : [])];
+    const missing = needed.filter((f) => !fs.existsSync(path.join(dir, f)));
+    if (missing.length) throw new RagarError(`${dir} holds no training checkpoint to carry the optimiser state from (missing ${missing.join(', ')}); leave out the state or start from a folder training wrote`, 'NOT_FOUND');
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'train-state.json'), 'utf8')) as { step?: unknown };
+    if (!(typeof state.step === 'number' && Number.isInteger(state.step) && state.step > 0)) throw new RagarError(`${path.join(dir, 'train-state.json')}: no step count`, 'BAD_INPUT');
+    record.stateStep = state.step;
+  }
+  return record;
 }
 
 function restoreAdam(file: string, size: number, lr: number, step: number, beta1 = 0.9): Adam {
@@ -339,6 +366,7 @@ export async function trainGenerator(
   }
   if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
   if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
+  if (o.initState && !o.init) throw new RagarError('carrying the optimiser state needs the weights to start from (init)', 'BAD_INPUT');
   if (o.init && path.resolve(o.init) === path.resolve(dir)) throw new RagarError(`the weights to start from (${o.init}) are the folder being trained: write to another folder`, 'BAD_INPUT');
   const initFrom = o.init ? initRecord(o.init, o) : null;
   const progress = hooks.progress ?? silentProgress;
@@ -382,13 +410,29 @@ export async function trainGenerator(
     note(`resuming from step ${step} (${elapsedBefore.toFixed(0)} s already trained)`);
   } else if (o.init) {
     generator = (await BuiltinGenerator.load(o.init, session)).generator;
-    adam = new Adam(generator.net.paramCount, o.learningRate);
-    if (o.adversarial > 0) {
-      const k = generator.config.conditioner.classes.length;
-      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: discriminatorHeads(o, k).outputs }, { session });
-      adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
+    const k = generator.config.conditioner.classes.length;
+    const t = initFrom?.stateStep;
+    if (t !== undefined) {
+      adam = restoreAdam(path.join(o.init, 'optimizer.bin'), generator.net.paramCount, o.learningRate, t);
+      if (o.adversarial > 0) {
+        disc = await loadPatchDiscriminator(path.join(o.init, 'discriminator'), { session });
+        const outputs = discriminatorHeads(o, k).outputs;
+        if (disc.outputShape[0] !== outputs) {
+          await disc.dispose();
+          await generator.dispose();
+          throw new RagarError(`${o.init}: its discriminator has ${disc.outputShape[0]} output maps, these options need ${outputs} (another --discriminator, --style-classifier or --fake-class)`, 'BAD_INPUT');
+        }
+        adamD = restoreAdam(path.join(o.init, 'optimizer-d.bin'), disc.paramCount, o.discriminatorLearningRate, t, 0.5);
+      }
+    } else {
+      adam = new Adam(generator.net.paramCount, o.learningRate);
+      if (o.adversarial > 0) {
+        disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: discriminatorHeads(o, k).outputs }, { session });
+        adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
+      }
     }
-    note(`starting from the weights in ${o.init} (${o.adversarial > 0 ? 'fresh discriminator and optimisers' : 'a fresh optimiser'})`);
+    const what = t !== undefined ? `with the discriminator and optimiser state of its step ${t}` : o.adversarial > 0 ? 'fresh discriminator and optimisers' : 'a fresh optimiser';
+    note(`starting from the weights in ${o.init} (${what})`);
   } else {
     const conditioner = fitStyleConditioner(train.map((it) => data.styleOf(it.index)), train.map((it) => it.style), o.seed);
     generator = BuiltinGenerator.create(
