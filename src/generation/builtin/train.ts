@@ -311,6 +311,39 @@ function initRecord(dir: string, o: GeneratorTrainOptions): InitRecord {
   return record;
 }
 
+/** The generator's optimiser and, with the adversarial term, the discriminator and its optimiser. */
+interface TrainingOptimisers {
+  adam: Adam;
+  disc: OnnxNet | null;
+  adamD: Adam | null;
+}
+
+/** A fresh optimiser (and a fresh discriminator, seeded `seed + 1`, with its own). */
+function freshOptimisers(generator: BuiltinGenerator, o: GeneratorTrainOptions, session: { threads: number }): TrainingOptimisers {
+  const adam = new Adam(generator.net.paramCount, o.learningRate);
+  if (!(o.adversarial > 0)) return { adam, disc: null, adamD: null };
+  const k = generator.config.conditioner.classes.length;
+  const disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: discriminatorHeads(o, k).outputs }, { session });
+  return { adam, disc, adamD: new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5) };
+}
+
+/**
+ * The optimisers (and discriminator) of the checkpoint in `folder` at `step` (a resume, or a
+ * fine-tune that carries them); a discriminator with other heads than the options need is refused.
+ */
+async function restoreOptimisers(folder: string, step: number, generator: BuiltinGenerator, o: GeneratorTrainOptions, session: { threads: number }): Promise<TrainingOptimisers> {
+  const adam = restoreAdam(path.join(folder, 'optimizer.bin'), generator.net.paramCount, o.learningRate, step);
+  if (!(o.adversarial > 0)) return { adam, disc: null, adamD: null };
+  const disc = await loadPatchDiscriminator(path.join(folder, 'discriminator'), { session });
+  const outputs = discriminatorHeads(o, generator.config.conditioner.classes.length).outputs;
+  if (disc.outputShape[0] !== outputs) {
+    await disc.dispose();
+    await generator.dispose();
+    throw new RagarError(`${folder}: its discriminator has ${disc.outputShape[0]} output maps, these options need ${outputs} (another --discriminator, --style-classifier or --fake-class)`, 'BAD_INPUT');
+  }
+  return { adam, disc, adamD: restoreAdam(path.join(folder, 'optimizer-d.bin'), disc.paramCount, o.discriminatorLearningRate, step, 0.5) };
+}
+
 function restoreAdam(file: string, size: number, lr: number, step: number, beta1 = 0.9): Adam {
   const buf = fs.readFileSync(file);
   const f = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
@@ -388,49 +421,24 @@ export async function trainGenerator(
   const discDir = path.join(dir, 'discriminator');
   const session = { threads: o.threads };
   let generator: BuiltinGenerator;
-  let disc: OnnxNet | null = null;
   let step = 0;
   let resumedFrom = 0;
   let elapsedBefore = 0;
   const lossCurve: LossPoint[] = [];
-  let adam: Adam;
-  let adamD: Adam | null = null;
+  let optimisers: TrainingOptimisers;
   if (fs.existsSync(stateFile)) {
     const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { optionsKey: string; step: number; seconds: number; lossCurve: LossPoint[] };
     if (state.optionsKey !== optionsKey) throw new RagarError(`${dir} holds a checkpoint trained with other options; pass another --out or delete it`, 'CONFLICT');
     generator = (await BuiltinGenerator.load(dir, session)).generator;
-    adam = restoreAdam(path.join(dir, 'optimizer.bin'), generator.net.paramCount, o.learningRate, state.step);
-    if (o.adversarial > 0) {
-      disc = await loadPatchDiscriminator(discDir, { session });
-      adamD = restoreAdam(path.join(dir, 'optimizer-d.bin'), disc.paramCount, o.discriminatorLearningRate, state.step, 0.5);
-    }
+    optimisers = await restoreOptimisers(dir, state.step, generator, o, session);
     step = resumedFrom = state.step;
     elapsedBefore = state.seconds;
     lossCurve.push(...state.lossCurve);
     note(`resuming from step ${step} (${elapsedBefore.toFixed(0)} s already trained)`);
   } else if (o.init) {
     generator = (await BuiltinGenerator.load(o.init, session)).generator;
-    const k = generator.config.conditioner.classes.length;
     const t = initFrom?.stateStep;
-    if (t !== undefined) {
-      adam = restoreAdam(path.join(o.init, 'optimizer.bin'), generator.net.paramCount, o.learningRate, t);
-      if (o.adversarial > 0) {
-        disc = await loadPatchDiscriminator(path.join(o.init, 'discriminator'), { session });
-        const outputs = discriminatorHeads(o, k).outputs;
-        if (disc.outputShape[0] !== outputs) {
-          await disc.dispose();
-          await generator.dispose();
-          throw new RagarError(`${o.init}: its discriminator has ${disc.outputShape[0]} output maps, these options need ${outputs} (another --discriminator, --style-classifier or --fake-class)`, 'BAD_INPUT');
-        }
-        adamD = restoreAdam(path.join(o.init, 'optimizer-d.bin'), disc.paramCount, o.discriminatorLearningRate, t, 0.5);
-      }
-    } else {
-      adam = new Adam(generator.net.paramCount, o.learningRate);
-      if (o.adversarial > 0) {
-        disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: discriminatorHeads(o, k).outputs }, { session });
-        adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
-      }
-    }
+    optimisers = t !== undefined ? await restoreOptimisers(o.init, t, generator, o, session) : freshOptimisers(generator, o, session);
     const what = t !== undefined ? `with the discriminator and optimiser state of its step ${t}` : o.adversarial > 0 ? 'fresh discriminator and optimisers' : 'a fresh optimiser';
     note(`starting from the weights in ${o.init} (${what})`);
   } else {
@@ -449,13 +457,9 @@ export async function trainGenerator(
       },
       session,
     );
-    adam = new Adam(generator.net.paramCount, o.learningRate);
-    if (o.adversarial > 0) {
-      const k = generator.config.conditioner.classes.length;
-      disc = createPatchDiscriminator({ inChannels: 6 + k + 1, size: PIXEL_SIZE, width: 16, seed: o.seed + 1, outChannels: discriminatorHeads(o, k).outputs }, { session });
-      adamD = new Adam(disc.paramCount, o.discriminatorLearningRate, 0.5);
-    }
+    optimisers = freshOptimisers(generator, o, session);
   }
+  const { adam, disc, adamD } = optimisers;
   const classes = generator.config.conditioner.classes;
   const condLength = classes.length + 1;
   const B = o.batchSize;
