@@ -303,7 +303,7 @@ function initRecord(dir: string, o: GeneratorTrainOptions): InitRecord {
   if (o.initState) {
     const needed = ['train-state.json', 'optimizer.bin', ...(o.adversarial > 0 ? ['discriminator', 'optimizer-d.bin'] : [])];
     const missing = needed.filter((f) => !fs.existsSync(path.join(dir, f)));
-    if (missing.length) throw new RagarError(`${dir} holds no training checkpoint to carry the optimiser state from (missing ${missing.join(', ')}); leave out the state or start from a folder training wrote`, 'NOT_FOUND');
+    if (missing.length) throw new RagarError(`${dir} holds no training checkpoint to carry the optimiser state from (missing ${missing.join(', ')}); start without carrying it (no --init-state) or from a folder that training wrote`, 'NOT_FOUND');
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'train-state.json'), 'utf8')) as { step?: unknown };
     if (!(typeof state.step === 'number' && Number.isInteger(state.step) && state.step > 0)) throw new RagarError(`${path.join(dir, 'train-state.json')}: no step count`, 'BAD_INPUT');
     record.stateStep = state.step;
