@@ -110,84 +110,86 @@ describe('trainGenerator from given weights (init: fine-tuning from a shared tru
 
   it('starts from the given weights and records their digest and training record', async () => {
     await withTempDir('ragar-init-', async (root) => {
-    const data = toyData();
-    const trunk = await trainGenerator(data, null, path.join(root, 'trunk'), { ...tiny, steps: 3 });
-    const trunkParams = (await BuiltinGenerator.load(path.join(root, 'trunk'))).generator.net.params.slice();
-    // A vanishing learning rate: the fine-tuned weights must still be the trunk's, not a fresh network's.
-    const tuned = await trainGenerator(data, null, path.join(root, 'tuned'), { ...tiny, steps: 1, seed: 2, learningRate: 1e-9, init: path.join(root, 'trunk') });
-    const tunedParams = (await BuiltinGenerator.load(path.join(root, 'tuned'))).generator.net.params;
-    expect(maxAbsDiff(tunedParams, trunkParams)).toBeLessThan(1e-6);
-    const fresh = await trainGenerator(data, null, path.join(root, 'fresh'), { ...tiny, steps: 1, seed: 2, learningRate: 1e-9 });
-    expect(fresh.initFrom).toBeUndefined();
-    expect(maxAbsDiff((await BuiltinGenerator.load(path.join(root, 'fresh'))).generator.net.params, trunkParams)).toBeGreaterThan(1e-3);
-    expect(tuned.initFrom).toEqual({ dir: path.join(root, 'trunk'), paramsSha256: paramsChecksum(path.join(root, 'trunk')), training: JSON.parse(JSON.stringify(trunk)) });
-    expect(tuned.steps).toBe(1);
+      const data = toyData();
+      const trunk = await trainGenerator(data, null, path.join(root, 'trunk'), { ...tiny, steps: 3 });
+      const trunkParams = (await BuiltinGenerator.load(path.join(root, 'trunk'))).generator.net.params.slice();
+      // A vanishing learning rate: the fine-tuned weights must still be the trunk's, not a fresh network's.
+      const tuned = await trainGenerator(data, null, path.join(root, 'tuned'), { ...tiny, steps: 1, seed: 2, learningRate: 1e-9, init: path.join(root, 'trunk') });
+      const tunedParams = (await BuiltinGenerator.load(path.join(root, 'tuned'))).generator.net.params;
+      expect(maxAbsDiff(tunedParams, trunkParams)).toBeLessThan(1e-6);
+      const fresh = await trainGenerator(data, null, path.join(root, 'fresh'), { ...tiny, steps: 1, seed: 2, learningRate: 1e-9 });
+      expect(fresh.initFrom).toBeUndefined();
+      expect(maxAbsDiff((await BuiltinGenerator.load(path.join(root, 'fresh'))).generator.net.params, trunkParams)).toBeGreaterThan(1e-3);
+      expect(tuned.initFrom).toEqual({ dir: path.join(root, 'trunk'), paramsSha256: paramsChecksum(path.join(root, 'trunk')), training: JSON.parse(JSON.stringify(trunk)) });
+      expect(tuned.steps).toBe(1);
     });
   });
 
   it('pulls the output toward the reference\'s edges with the reference-structure term (and records it and the edge-keeping term in the loss curve)', async () => {
     await withTempDir('ragar-refgrad-', async (root) => {
-    const data = toyData();
-    const run = async (w: number) => {
-      const rec = await trainGenerator(data, null, path.join(root, `w${w}`), { ...tiny, adversarial: 0, styleClassifier: 0, steps: 100, learningRate: 3e-3, referenceGradientLoss: w });
-      return rec.lossCurve;
-    };
-    const off = await run(0);
-    const on = await run(4);
-    expect(off.every((p) => p.refGrad === undefined)).toBe(true);
-    expect(on.every((p) => typeof p.refGrad === 'number')).toBe(true);
-    // The targets' edges sit where the references' do but with the opposite sign (dark and light
-    // backgrounds): the term must keep the outputs' edges nearer the reference's than pixel L1 alone.
-    const refDistance = async (w: number) => {
-      const { generator } = await BuiltinGenerator.load(path.join(root, `w${w}`));
-      let total = 0;
-      for (const it of data.items) {
-        const ref = data.pixels.get(it.index)!;
-        const [out] = await generator.infer([null], [{ reference: ref, style: generator.conditionOfStyle(it.style === 'dark' ? 'light' : 'dark') }], [0], 1);
-        total += addGradientL1(out, ref, 3, 64, new Float32Array(out.length), 0, 0, 1);
-      }
-      await generator.dispose();
-      return total / data.items.length;
-    };
-    expect(await refDistance(4)).toBeLessThan(await refDistance(0));
-    // the edge-keeping term runs in the same loop and is recorded beside it
-    const edge = await trainGenerator(data, null, path.join(root, 'edge'), { ...tiny, adversarial: 0, styleClassifier: 0, steps: 50, edgeKeepLoss: 1 });
-    expect(edge.lossCurve.map((p) => typeof p.edge)).toEqual(['number']);
-    expect(on.every((p) => p.edge === undefined)).toBe(true);
+      const data = toyData();
+      const run = async (w: number) => {
+        const rec = await trainGenerator(data, null, path.join(root, `w${w}`), { ...tiny, adversarial: 0, styleClassifier: 0, steps: 100, learningRate: 3e-3, referenceGradientLoss: w });
+        return rec.lossCurve;
+      };
+      const off = await run(0);
+      const on = await run(4);
+      expect(off.every((p) => p.refGrad === undefined)).toBe(true);
+      expect(on.every((p) => typeof p.refGrad === 'number')).toBe(true);
+      // The targets' edges sit where the references' do but with the opposite sign (dark and light
+      // backgrounds): the term must keep the outputs' edges nearer the reference's than pixel L1 alone.
+      const refDistance = async (w: number) => {
+        const { generator } = await BuiltinGenerator.load(path.join(root, `w${w}`));
+        let total = 0;
+        for (const it of data.items) {
+          const ref = data.pixels.get(it.index)!;
+          const [out] = await generator.infer([null], [{ reference: ref, style: generator.conditionOfStyle(it.style === 'dark' ? 'light' : 'dark') }], [0], 1);
+          total += addGradientL1(out, ref, 3, 64, new Float32Array(out.length), 0, 0, 1);
+        }
+        await generator.dispose();
+        return total / data.items.length;
+      };
+      expect(await refDistance(4)).toBeLessThan(await refDistance(0));
+      // the edge-keeping term runs in the same loop and is recorded beside it
+      const edge = await trainGenerator(data, null, path.join(root, 'edge'), { ...tiny, adversarial: 0, styleClassifier: 0, steps: 50, edgeKeepLoss: 1 });
+      expect(edge.lossCurve.map((p) => typeof p.edge)).toEqual(['number']);
+      expect(on.every((p) => p.edge === undefined)).toBe(true);
     });
   });
 
   it('refuses missing weights, the folder being trained, and weights of another shape', async () => {
     await withTempDir('ragar-init-', async (root) => {
-    const data = toyData();
-    await expect(trainGenerator(data, null, path.join(root, 'out'), { ...tiny, steps: 1, init: path.join(root, 'missing') })).rejects.toThrow(/no generator weights to start from/);
-    await trainGenerator(data, null, path.join(root, 'trunk'), { ...tiny, steps: 1 });
-    await expect(trainGenerator(data, null, path.join(root, 'trunk'), { ...tiny, steps: 1, init: path.join(root, 'trunk') })).rejects.toThrow(/folder being trained/);
-    await expect(trainGenerator(data, null, path.join(root, 'out'), { ...tiny, steps: 1, base: 16, init: path.join(root, 'trunk') })).rejects.toThrow(/base \(8 there, 16 asked\)/);
-    await expect(trainGenerator(data, null, path.join(root, 'out'), { ...tiny, steps: 1, residual: false, init: path.join(root, 'trunk') })).rejects.toThrow(/residual \(true there, false asked\)/);
+      const data = toyData();
+      await expect(trainGenerator(data, null, path.join(root, 'out'), { ...tiny, steps: 1, init: path.join(root, 'missing') })).rejects.toThrow(/no generator weights to start from/);
+      await trainGenerator(data, null, path.join(root, 'trunk'), { ...tiny, steps: 1 });
+      await expect(trainGenerator(data, null, path.join(root, 'trunk'), { ...tiny, steps: 1, init: path.join(root, 'trunk') })).rejects.toThrow(/folder being trained/);
+      await expect(trainGenerator(data, null, path.join(root, 'out'), { ...tiny, steps: 1, base: 16, init: path.join(root, 'trunk') })).rejects.toThrow(/base \(8 there, 16 asked\)/);
+      await expect(trainGenerator(data, null, path.join(root, 'out'), { ...tiny, steps: 1, residual: false, init: path.join(root, 'trunk') })).rejects.toThrow(/residual \(true there, false asked\)/);
     });
   });
 
   it('carries the discriminator and optimiser state of the starting checkpoint when asked (initState), and refuses what cannot carry it', async () => {
     await withTempDir('ragar-initstate-', async (root) => {
-    const data = toyData();
-    const trunk = path.join(root, 'trunk');
-    await trainGenerator(data, null, trunk, { ...tiny, steps: 3 });
-    const trunkDisc = (await loadPatchDiscriminator(path.join(trunk, 'discriminator'))).params.slice();
-    const frozen = { ...tiny, steps: 1, seed: 2, learningRate: 1e-9, discriminatorLearningRate: 1e-9, init: trunk };
-    const warm = await trainGenerator(data, null, path.join(root, 'warm'), { ...frozen, initState: true });
-    expect(warm.initFrom?.stateStep).toBe(3);
-    expect(maxAbsDiff((await loadPatchDiscriminator(path.join(root, 'warm', 'discriminator'))).params, trunkDisc)).toBeLessThan(1e-6);
-    const cold = await trainGenerator(data, null, path.join(root, 'cold'), frozen);
-    expect(cold.initFrom?.stateStep).toBeUndefined();
-    expect(maxAbsDiff((await loadPatchDiscriminator(path.join(root, 'cold', 'discriminator'))).params, trunkDisc)).toBeGreaterThan(1e-3);
-    // refusals: no init; weights without a checkpoint beside them; a discriminator with other heads
-    await expect(trainGenerator(data, null, path.join(root, 'x'), { ...tiny, steps: 1, initState: true })).rejects.toThrow(/needs the weights to start from/);
-    const bare = path.join(root, 'bare');
-    fs.mkdirSync(bare);
-    for (const f of ['generator.json', 'net.json', 'params.bin']) fs.copyFileSync(path.join(trunk, f), path.join(bare, f));
-    await expect(trainGenerator(data, null, path.join(root, 'x'), { ...frozen, init: bare, initState: true })).rejects.toThrow(/holds no training checkpoint .*missing train-state.json, optimizer.bin, discriminator, optimizer-d.bin/);
-    await expect(trainGenerator(data, null, path.join(root, 'x'), { ...frozen, initState: true, fakeClass: true })).rejects.toThrow(/output maps, these options need/);
+      const data = toyData();
+      const trunk = path.join(root, 'trunk');
+      await trainGenerator(data, null, trunk, { ...tiny, steps: 3 });
+      const trunkDisc = (await loadPatchDiscriminator(path.join(trunk, 'discriminator'))).params.slice();
+      const frozen = { ...tiny, steps: 1, seed: 2, learningRate: 1e-9, discriminatorLearningRate: 1e-9, init: trunk };
+      const warm = await trainGenerator(data, null, path.join(root, 'warm'), { ...frozen, initState: true });
+      expect(warm.initFrom?.stateStep).toBe(3);
+      expect(maxAbsDiff((await loadPatchDiscriminator(path.join(root, 'warm', 'discriminator'))).params, trunkDisc)).toBeLessThan(1e-6);
+      const cold = await trainGenerator(data, null, path.join(root, 'cold'), frozen);
+      expect(cold.initFrom?.stateStep).toBeUndefined();
+      expect(maxAbsDiff((await loadPatchDiscriminator(path.join(root, 'cold', 'discriminator'))).params, trunkDisc)).toBeGreaterThan(1e-3);
+      // refusals: no init; weights without a checkpoint beside them; a discriminator with other heads; a corrupt checkpoint state
+      await expect(trainGenerator(data, null, path.join(root, 'x'), { ...tiny, steps: 1, initState: true })).rejects.toThrow(/needs the weights to start from/);
+      const bare = path.join(root, 'bare');
+      fs.mkdirSync(bare);
+      for (const f of ['generator.json', 'net.json', 'params.bin']) fs.copyFileSync(path.join(trunk, f), path.join(bare, f));
+      await expect(trainGenerator(data, null, path.join(root, 'x'), { ...frozen, init: bare, initState: true })).rejects.toThrow(/holds no training checkpoint .*missing train-state.json, optimizer.bin, discriminator, optimizer-d.bin/);
+      await expect(trainGenerator(data, null, path.join(root, 'x'), { ...frozen, initState: true, fakeClass: true })).rejects.toThrow(/output maps, these options need/);
+      fs.writeFileSync(path.join(trunk, 'train-state.json'), '{"step": ');
+      await expect(trainGenerator(data, null, path.join(root, 'x'), { ...frozen, initState: true })).rejects.toThrow(/train-state.json: not valid JSON/);
     });
   });
 

@@ -108,7 +108,7 @@ export interface GeneratorTrainOptions {
   /**
    * Start from the weights in this generator folder instead of a fresh network (fine-tuning; null =
    * from scratch). The network's shape and conditioner come from that folder; the discriminator and
-   * both optimisers start fresh. Used to train λ > 0 and λ = 0 from one shared trunk, so that the
+   * both optimisers start fresh unless `initState`. Used to train λ > 0 and λ = 0 from one shared trunk, so that the
    * rank-task ablation compares the rank loss and not two training trajectories.
    */
   init: string | null;
@@ -304,8 +304,14 @@ function initRecord(dir: string, o: GeneratorTrainOptions): InitRecord {
     const needed = ['train-state.json', 'optimizer.bin', ...(o.adversarial > 0 ? ['discriminator', 'optimizer-d.bin'] : [])];
     const missing = needed.filter((f) => !fs.existsSync(path.join(dir, f)));
     if (missing.length) throw new RagarError(`${dir} holds no training checkpoint to carry the optimiser state from (missing ${missing.join(', ')}); start without carrying it (no --init-state) or from a folder that training wrote`, 'NOT_FOUND');
-    const state = JSON.parse(fs.readFileSync(path.join(dir, 'train-state.json'), 'utf8')) as { step?: unknown };
-    if (!(typeof state.step === 'number' && Number.isInteger(state.step) && state.step > 0)) throw new RagarError(`${path.join(dir, 'train-state.json')}: no step count`, 'BAD_INPUT');
+    const stateFile = path.join(dir, 'train-state.json');
+    let state: { step?: unknown };
+    try {
+      state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as typeof state;
+    } catch (err) {
+      throw new RagarError(`${stateFile}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
+    }
+    if (!(typeof state.step === 'number' && Number.isInteger(state.step) && state.step > 0)) throw new RagarError(`${stateFile}: no step count`, 'BAD_INPUT');
     record.stateStep = state.step;
   }
   return record;
