@@ -9,7 +9,7 @@ import { spearman } from './metrics.js';
 import { loadSavedRanker, rankModelsDir, type RankingContext } from './pipeline.js';
 import type { ContentRanker } from './ranker.js';
 import { ImageTower, trainImageTower, DEFAULT_TOWER_TRAIN, type TowerExample, type TowerTrainOptions } from './tower.js';
-import { writeFileAtomicSync } from '../util/persist.js';
+import { readJsonFile, writeFileAtomicSync } from '../util/persist.js';
 
 /** Format of `distill.json` beside a distilled tower. */
 export const DISTILL_FORMAT = 'ragar-tower-distill-v1';
@@ -260,12 +260,7 @@ export async function loadDistilledTower(home: string, ctx: Pick<RankingContext,
   const dir = towerDir(home, ctx.view.dataset.name);
   const file = path.join(dir, 'distill.json');
   if (!fs.existsSync(file)) throw new RagarError(`no distilled image tower in ${dir}; run \`ragar rank distill --dataset ${ctx.view.dataset.name}\``, 'NOT_FOUND');
-  let meta: DistillMeta;
-  try {
-    meta = JSON.parse(fs.readFileSync(file, 'utf8')) as DistillMeta;
-  } catch (err) {
-    throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
-  }
+  const meta = readJsonFile<DistillMeta>(file);
   if (meta.format !== DISTILL_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(meta.format)} is not ${DISTILL_FORMAT}`, 'BAD_INPUT');
   if (meta.dataset !== ctx.view.dataset.name || meta.datasetFingerprint !== ctx.fingerprint) {
     throw new RagarError(`${dir}: the tower was distilled on dataset ${meta.dataset} (another build or protocol); run \`ragar rank distill\` again`, 'BAD_INPUT');

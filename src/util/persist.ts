@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { RagarError } from './errors.js';
 
 /** A temporary name beside `file` (same folder, so the rename is atomic). */
 function tempName(file: string): string {
@@ -58,5 +59,20 @@ export function writeFileAtomicSync(file: string, ...parts: (string | Uint8Array
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * Read and parse a JSON file the project saved, with a clear error naming the file when it is
+ * not valid JSON (the shape is the caller's to check).
+ *
+ * @example
+ * const meta = readJsonFile<{ format?: string }>(path.join(dir, 'generator.json'));
+ */
+export function readJsonFile<T>(file: string): T {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch (err) {
+    throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
   }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
-import { writeFileAtomicSync } from '../../util/persist.js';
+import { readJsonFile, writeFileAtomicSync } from '../../util/persist.js';
 import { kmeansQuantise } from './kmeansPalette.js';
 
 /**
@@ -270,12 +270,7 @@ export const FINISHING_FILE = 'finishing.json';
 export function loadFinishing(dir: string, classes: readonly string[]): Finishing | null {
   const file = path.join(dir, FINISHING_FILE);
   if (!fs.existsSync(file)) return null;
-  let raw: Partial<Finishing>;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Finishing>;
-  } catch (err) {
-    throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
-  }
+  const raw = readJsonFile<Partial<Finishing>>(file);
   if (raw.format !== FINISHING_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(raw.format)} is not ${FINISHING_FORMAT}`, 'VERSION');
   if (!Array.isArray(raw.classes) || raw.classes.length !== classes.length || raw.classes.some((c, i) => c !== classes[i]))
     throw new RagarError(`${file}: fitted for styles ${JSON.stringify(raw.classes)}, the generator's are ${JSON.stringify(classes)}; refit with \`ragar train finishing\``, 'BAD_INPUT');

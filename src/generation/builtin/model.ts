@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RagarError } from '../../util/errors.js';
-import { writeFileAtomicSync } from '../../util/persist.js';
+import { readJsonFile, writeFileAtomicSync } from '../../util/persist.js';
 import { Rng } from '../../util/rng.js';
 import { createCondUnet, loadCondUnet, type CondUnetConfig } from '../onnx/condUnet.js';
 import type { SessionSettings } from '../onnx/graph.js';
@@ -385,12 +385,7 @@ export class BuiltinGenerator {
   static async load(dir: string, session?: SessionSettings): Promise<{ generator: BuiltinGenerator; meta: Record<string, unknown> }> {
     const file = path.join(dir, 'generator.json');
     if (!fs.existsSync(file)) throw new RagarError(`no generator weights in ${dir} (generator.json missing); run \`ragar train generator\``, 'NOT_FOUND');
-    let meta: Record<string, unknown>;
-    try {
-      meta = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
-    }
+    const meta = readJsonFile<Record<string, unknown>>(file);
     if (meta.format !== GENERATOR_FORMAT) throw new RagarError(`${file}: format ${JSON.stringify(meta.format)} is not ${GENERATOR_FORMAT} (weights from another version)`, 'VERSION');
     const config = meta.config as GeneratorConfig;
     const net = await loadCondUnet(dir, { session });

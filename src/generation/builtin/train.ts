@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ImageTower } from '../../ranking/tower.js';
 import { Adam } from '../../util/adam.js';
 import { RagarError } from '../../util/errors.js';
-import { writeFileAtomicSync } from '../../util/persist.js';
+import { readJsonFile, writeFileAtomicSync } from '../../util/persist.js';
 import { silentProgress, type Progress } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { fitStyleConditioner } from './conditioning.js';
@@ -280,12 +280,7 @@ const INIT_SHAPE = ['objective', 'base', 'levels', 'shuffle', 'residual', 'outpu
 function initRecord(dir: string, o: GeneratorTrainOptions): InitRecord {
   const file = path.join(dir, 'generator.json');
   if (!fs.existsSync(file)) throw new RagarError(`no generator weights to start from in ${dir} (generator.json missing)`, 'NOT_FOUND');
-  let meta: { config?: GeneratorConfig; training?: unknown };
-  try {
-    meta = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof meta;
-  } catch (err) {
-    throw new RagarError(`${file}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
-  }
+  const meta = readJsonFile<{ config?: GeneratorConfig; training?: unknown }>(file);
   const c = meta.config;
   if (!c?.net) throw new RagarError(`${file}: no network configuration`, 'BAD_INPUT');
   const theirs: Record<(typeof INIT_SHAPE)[number], unknown> = {
@@ -301,16 +296,11 @@ function initRecord(dir: string, o: GeneratorTrainOptions): InitRecord {
   if (differ.length) throw new RagarError(`${dir}: the weights to start from differ from the options in ${differ.map((k) => `${k} (${JSON.stringify(theirs[k])} there, ${JSON.stringify(o[k])} asked)`).join(', ')}`, 'BAD_INPUT');
   const record: InitRecord = { dir, paramsSha256: paramsChecksum(dir), training: meta.training ?? null };
   if (o.initState) {
-    const needed = ['train-state.json', 'optimizer.bin', ...(o.adversarial > 0 ? ['discriminator', 'optimizer-d.bin'] : [])];
+    const needed = [STATE_FILE, 'optimizer.bin', ...(o.adversarial > 0 ? ['discriminator', 'optimizer-d.bin'] : [])];
     const missing = needed.filter((f) => !fs.existsSync(path.join(dir, f)));
     if (missing.length) throw new RagarError(`${dir} holds no training checkpoint to carry the optimiser state from (missing ${missing.join(', ')}); start without carrying it (no --init-state) or from a folder that training wrote`, 'NOT_FOUND');
-    const stateFile = path.join(dir, 'train-state.json');
-    let state: { step?: unknown };
-    try {
-      state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as typeof state;
-    } catch (err) {
-      throw new RagarError(`${stateFile}: not valid JSON (${(err as Error).message})`, 'BAD_INPUT');
-    }
+    const stateFile = path.join(dir, STATE_FILE);
+    const state = readJsonFile<{ step?: unknown }>(stateFile);
     if (!(typeof state.step === 'number' && Number.isInteger(state.step) && state.step > 0)) throw new RagarError(`${stateFile}: no step count`, 'BAD_INPUT');
     record.stateStep = state.step;
   }
