@@ -10,7 +10,7 @@ import { describeFinishingOption, FINISHING_GUIDANCE_MULTIPLIERS, FINISHING_OPTI
 import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, validGuidanceMultipliers, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
-import { GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
+import { checkpointWarning, GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
@@ -84,6 +84,7 @@ export function trainCommand(): Command {
     .option('--gradient-loss <x>', 'weight of the gradient-matching term: L1 between the output\'s and the target\'s neighbour differences, on the pixel L1 term\'s scale (pulls the output flat where the target is a flat colour field; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.gradientLoss)
     .option('--reference-gradient-loss <x>', 'weight of the reference-structure term: L1 between the output\'s and the reference\'s neighbour differences (keeps the reference\'s edges, the drawing of the concept; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.referenceGradientLoss)
     .option('--edge-keep-loss <x>', 'weight of the edge-keeping term: how much of each strong luminance edge of the reference the output loses (one-sided: new edges, colours and an edge\'s sign are free; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.edgeKeepLoss)
+    .option('--speckle-loss <x>', 'weight of the speckle term: L1 of the output\'s neighbour differences where neither the reference nor the target has an edge (forbids only the edges no drawing asks for; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.speckleLoss)
     .option('--condition-dropout <x>', 'share of examples trained without a condition (for classifier-free guidance)', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.conditionDropout)
     .option('--one-hot-share <x>', 'share of examples conditioned on the target style itself', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.oneHotShare)
     .option('--threads <n>', 'onnxruntime threads per network (does not change the result)', intOption(1), DEFAULT_GENERATOR_TRAIN.threads)
@@ -141,6 +142,7 @@ export function trainCommand(): Command {
               gradientLoss: opts.gradientLoss,
               referenceGradientLoss: opts.referenceGradientLoss,
               edgeKeepLoss: opts.edgeKeepLoss,
+              speckleLoss: opts.speckleLoss,
               conditionDropout: opts.conditionDropout,
               oneHotShare: opts.oneHotShare,
               threads: opts.threads,
@@ -213,7 +215,9 @@ export function trainCommand(): Command {
         const setup = openGenerationSetup(ctx.store, opts.dataset);
         ctx.note('loading training images …');
         const data = await loadGeneratorData(setup.rc, setup.ranker, { progress: ctx.progress, splits: ['train'] });
-        const { generator } = await BuiltinGenerator.load(dir);
+        const { generator, meta } = await BuiltinGenerator.load(dir);
+        const warning = checkpointWarning(dir, meta);
+        if (warning) ctx.warn(warning);
         const engine = createBuiltinEngine({ generator, modelId: variant });
         let imageEncoder: Awaited<ReturnType<typeof createImageEncoder>> | null = null;
         try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addEdgeKeepL1, addGradientL1 } from './gradientLoss.js';
+import { addEdgeKeepL1, addGradientL1, addSpeckleL1 } from './gradientLoss.js';
 
 function random(n: number, seed: number): Float32Array {
   let s = seed;
@@ -103,6 +103,68 @@ describe('addEdgeKeepL1 (one-sided: keep the reference\'s strong luminance edges
       down[i] -= h;
       const sink = new Float32Array(n);
       const numeric = ((addEdgeKeepL1(up, reference, size, sink, 0, 1, 1, 0.2) - addEdgeKeepL1(down, reference, size, sink, 0, 1, 1, 0.2)) / (2 * h)) * (weight / batch);
+      expect(dY[5 + i]).toBeCloseTo(numeric, 4);
+    }
+  });
+});
+
+describe('addSpeckleL1 (forbid only the edges neither the reference nor the target has)', () => {
+  const size = 6;
+  const plane = size * size;
+  /** A one-channel image: 1 in the columns named, 0 elsewhere. */
+  const columns = (...on: number[]): Float32Array => Float32Array.from({ length: plane }, (_, p) => (on.includes(p % size) ? 1 : 0));
+
+  it('is zero for edges the reference or the target has, and counts the others over all neighbour pairs', () => {
+    const flat = new Float32Array(plane);
+    const sink = new Float32Array(plane);
+    const pairs = 2 * size * (size - 1);
+    // an edge between columns 2 and 3 in every row: 6 horizontal pairs
+    const edge = columns(3, 4, 5);
+    expect(addSpeckleL1(edge, edge, flat, 1, size, sink, 0, 1, 1, 0.1)).toBe(0); // the reference's contour
+    expect(addSpeckleL1(edge, flat, edge, 1, size, sink, 0, 1, 1, 0.1)).toBe(0); // the target's outline
+    expect(addSpeckleL1(edge, flat, flat, 1, size, sink, 0, 1, 1, 0.1)).toBeCloseTo(6 / pairs, 6); // speckle
+    // a stripe at column 0 (edge 0|1) in the output; the reference has its edge at 2|3 only: the stripe counts, nothing else
+    expect(addSpeckleL1(columns(0), columns(3, 4, 5), flat, 1, size, sink, 0, 1, 1, 0.1)).toBeCloseTo(6 / pairs, 6);
+    // weak edges of the reference do not excuse the output's
+    expect(addSpeckleL1(edge, edge.map((v) => v * 0.05), flat, 1, size, sink, 0, 1, 1, 0.1)).toBeCloseTo(6 / pairs, 6);
+  });
+
+  it('needs every channel of both drawings flat: an edge in one channel frees the pair in all', () => {
+    const three = (a: Float32Array, b: Float32Array, c: Float32Array) => {
+      const x = new Float32Array(3 * plane);
+      x.set(a, 0);
+      x.set(b, plane);
+      x.set(c, 2 * plane);
+      return x;
+    };
+    const flat = new Float32Array(plane);
+    const edge = columns(3, 4, 5);
+    const out = three(edge, edge, edge);
+    const sink = new Float32Array(3 * plane);
+    expect(addSpeckleL1(out, three(flat, edge, flat), three(flat, flat, flat), 3, size, sink, 0, 1, 1, 0.1)).toBe(0);
+    expect(addSpeckleL1(out, three(flat, flat, flat), three(flat, flat, flat), 3, size, sink, 0, 1, 1, 0.1)).toBeCloseTo((3 * 6) / (3 * 2 * size * (size - 1)), 6);
+  });
+
+  it('adds weight × its derivative at the offset (finite differences)', () => {
+    const n = 3 * plane;
+    // smooth drawings with a few edges, so that some pairs are flat in both and some are not
+    const reference = Float32Array.from({ length: n }, (_, i) => ((i % size) > 3 ? 0.8 : 0));
+    const target = Float32Array.from({ length: n }, (_, i) => (Math.floor((i % plane) / size) > 4 ? -0.6 : 0));
+    const out = random(n, 6).map((v) => v * 0.3);
+    const weight = 0.7;
+    const batch = 2;
+    const dY = new Float32Array(n + 5);
+    addSpeckleL1(out, reference, target, 3, size, dY, 5, weight, batch, 0.1);
+    expect(dY.slice(0, 5).every((v) => v === 0)).toBe(true);
+    expect(dY.some((v) => v !== 0)).toBe(true);
+    const h = 1e-4;
+    for (const i of [0, 7, 20, plane + 3, 2 * plane + 11, n - 1]) {
+      const up = Float32Array.from(out);
+      const down = Float32Array.from(out);
+      up[i] += h;
+      down[i] -= h;
+      const sink = new Float32Array(n);
+      const numeric = ((addSpeckleL1(up, reference, target, 3, size, sink, 0, 1, 1, 0.1) - addSpeckleL1(down, reference, target, 3, size, sink, 0, 1, 1, 0.1)) / (2 * h)) * (weight / batch);
       expect(dY[5 + i]).toBeCloseTo(numeric, 4);
     }
   });

@@ -94,3 +94,57 @@ export function addEdgeKeepL1(out: Float32Array, reference: Float32Array, size: 
   }
   return loss / count;
 }
+
+/**
+ * Adds `weight ×` the speckle loss of one image to `dY` and returns its unweighted loss: the L1 of
+ * the output's neighbour differences (every channel) at the pairs where **neither** the reference
+ * nor the target has an edge (every channel of both changes by at most `threshold`), averaged over
+ * all `channels × 2 × size × (size − 1)` pairs. It forbids only the edges no drawing asks for — the
+ * high-frequency speckle the adversarial terms add inside flat fields — and leaves the reference's
+ * contours (the concept) and the target's own edges (outlines, shading) free, unlike
+ * {@link addGradientL1}, which with the target forbids the reference's edges and with the
+ * reference forbids the target's.
+ *
+ * @example
+ * const loss = addSpeckleL1(out, reference, target, 3, 64, dY, 0, 1, 8, 0.1);
+ */
+export function addSpeckleL1(
+  out: Float32Array,
+  reference: Float32Array,
+  target: Float32Array,
+  channels: number,
+  size: number,
+  dY: Float32Array,
+  offset: number,
+  weight: number,
+  batch: number,
+  threshold: number,
+): number {
+  const plane = size * size;
+  const count = channels * 2 * size * (size - 1);
+  const coef = weight / (count * batch);
+  let loss = 0;
+  const pair = (i: number, j: number) => {
+    for (let c = 0; c < channels; c++) {
+      const p = c * plane;
+      if (Math.abs(reference[p + j] - reference[p + i]) > threshold) return;
+      if (Math.abs(target[p + j] - target[p + i]) > threshold) return;
+    }
+    for (let c = 0; c < channels; c++) {
+      const p = c * plane;
+      const diff = out[p + j] - out[p + i];
+      loss += Math.abs(diff);
+      const s = diff > 0 ? coef : diff < 0 ? -coef : 0;
+      dY[offset + p + j] += s;
+      dY[offset + p + i] -= s;
+    }
+  };
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = y * size + x;
+      if (x + 1 < size) pair(i, i + 1);
+      if (y + 1 < size) pair(i, i + size);
+    }
+  }
+  return loss / count;
+}

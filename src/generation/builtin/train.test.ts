@@ -8,7 +8,7 @@ import { DEFAULT_GENERATOR_TRAIN, trainGenerator, trainingOptionsKey } from './t
 import { PLANE, type GeneratorData, type GeneratorItem } from './data.js';
 import { paramsChecksum } from './finishing.js';
 import { BuiltinGenerator } from './model.js';
-import { addGradientL1 } from './gradientLoss.js';
+import { addGradientL1, addSpeckleL1 } from './gradientLoss.js';
 import { loadPatchDiscriminator } from '../onnx/patchgan.js';
 
 describe('trainGenerator option checks', () => {
@@ -28,6 +28,9 @@ describe('trainGenerator option checks', () => {
   it('refuses a negative edge-keeping weight', async () => {
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, edgeKeepLoss: -1 })).rejects.toThrow(/edge-keeping weight must be ≥ 0, got -1/);
   });
+  it('refuses a negative speckle weight', async () => {
+    await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, speckleLoss: -2 })).rejects.toThrow(/speckle weight must be ≥ 0, got -2/);
+  });
   it('refuses a negative reference-structure weight', async () => {
     await expect(trainGenerator(noData, null, '/nonexistent', { ...DEFAULT_GENERATOR_TRAIN, lambda: 0, referenceGradientLoss: -0.5 })).rejects.toThrow(/reference-structure weight must be ≥ 0, got -0.5/);
   });
@@ -41,8 +44,8 @@ describe('trainingOptionsKey (what a checkpoint must match to be resumed)', () =
   it('ignores run-only options and leaves out options added later while they are off', () => {
     const key = trainingOptionsKey(DEFAULT_GENERATOR_TRAIN);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, threads: 1, minutes: 90, steps: 5, checkpointEvery: 7 })).toBe(key);
-    // a checkpoint written before --output-blur, --segment-pool, --gradient-loss, --reference-gradient-loss, --edge-keep-loss, --init and --init-state existed
-    const { outputBlur: _b, segmentPool: _p, gradientLoss: _g, referenceGradientLoss: _r, edgeKeepLoss: _e, init: _i, initState: _is, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
+    // a checkpoint written before --output-blur, --segment-pool, --gradient-loss, --reference-gradient-loss, --edge-keep-loss, --speckle-loss, --init and --init-state existed
+    const { outputBlur: _b, segmentPool: _p, gradientLoss: _g, referenceGradientLoss: _r, edgeKeepLoss: _e, speckleLoss: _sp, init: _i, initState: _is, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
     expect(key).toBe(JSON.stringify(older, Object.keys(older).sort()));
   });
   it('changes with every option that changes the result, including the later ones when on', () => {
@@ -52,6 +55,7 @@ describe('trainingOptionsKey (what a checkpoint must match to be resumed)', () =
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, segmentPool: true })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, referenceGradientLoss: 1 })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, edgeKeepLoss: 1 })).not.toBe(key);
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, speckleLoss: 1 })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, seed: 2 })).not.toBe(key);
   });
 });
@@ -154,6 +158,32 @@ describe('trainGenerator from given weights (init: fine-tuning from a shared tru
       const edge = await trainGenerator(data, null, path.join(root, 'edge'), { ...tiny, adversarial: 0, styleClassifier: 0, steps: 50, edgeKeepLoss: 1 });
       expect(edge.lossCurve.map((p) => typeof p.edge)).toEqual(['number']);
       expect(on.every((p) => p.edge === undefined)).toBe(true);
+    });
+  });
+
+  it('flattens what neither drawing has an edge for with the speckle term (and records it in the loss curve)', async () => {
+    await withTempDir('ragar-speckle-', async (root) => {
+      const data = toyData();
+      const run = async (w: number) => (await trainGenerator(data, null, path.join(root, `w${w}`), { ...tiny, adversarial: 0, styleClassifier: 0, steps: 100, learningRate: 3e-3, speckleLoss: w })).lossCurve;
+      const off = await run(0);
+      const on = await run(4);
+      expect(off.every((p) => p.speckle === undefined)).toBe(true);
+      expect(on.every((p) => typeof p.speckle === 'number')).toBe(true);
+      // the outputs' edges where neither the reference nor the target (the other style's rendition) has one
+      const speckle = async (w: number) => {
+        const { generator } = await BuiltinGenerator.load(path.join(root, `w${w}`));
+        let total = 0;
+        for (const it of data.items) {
+          const other = it.style === 'dark' ? 'light' : 'dark';
+          const ref = data.pixels.get(it.index)!;
+          const target = data.pixels.get(data.renditions.get(it.concept)!.get(other)!)!;
+          const [out] = await generator.infer([null], [{ reference: ref, style: generator.conditionOfStyle(other) }], [0], 1);
+          total += addSpeckleL1(out, ref, target, 3, 64, new Float32Array(out.length), 0, 0, 1, 0.1);
+        }
+        await generator.dispose();
+        return total / data.items.length;
+      };
+      expect(await speckle(4)).toBeLessThan(0.8 * (await speckle(0)));
     });
   });
 

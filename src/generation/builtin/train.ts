@@ -17,7 +17,7 @@ import { measureConditionResponse, type ConditionResponse } from './response.js'
 import { noisy } from './schedule.js';
 import { DiscriminatorHeads } from './discriminatorHeads.js';
 import { DEFAULT_SEGMENT_OPTIONS } from './segmentPool.js';
-import { addEdgeKeepL1, addGradientL1 } from './gradientLoss.js';
+import { addEdgeKeepL1, addGradientL1, addSpeckleL1 } from './gradientLoss.js';
 
 /** Options of {@link trainGenerator} (CLI flags of `ragar train generator`). */
 export interface GeneratorTrainOptions {
@@ -92,6 +92,11 @@ export interface GeneratorTrainOptions {
    * free; 0 = off).
    */
   edgeKeepLoss: number;
+  /**
+   * Weight of the speckle term (see {@link addSpeckleL1}): the L1 of the output's neighbour
+   * differences where neither the reference nor the target has an edge (0 = off).
+   */
+  speckleLoss: number;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
   purity: number;
@@ -143,6 +148,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   gradientLoss: 0,
   referenceGradientLoss: 0,
   edgeKeepLoss: 0,
+  speckleLoss: 0,
   historyK: 5,
   purity: 0.85,
   conditionDropout: 0.1,
@@ -164,6 +170,8 @@ export interface LossPoint {
   refGrad?: number;
   /** Mean edge-keeping loss (absent without the term). */
   edge?: number;
+  /** Mean speckle loss (absent without the term). */
+  speckle?: number;
   /** Mean rank score term (null without the rank loss). */
   rank: number | null;
   /** Discriminator hinge loss and generator adversarial loss (null without the adversarial term). */
@@ -211,11 +219,14 @@ const STATE_FILE = 'train-state.json';
 /** Luminance step (model space, range 2) above which a reference edge counts for the edge-keeping term. */
 const EDGE_THRESHOLD = 0.2;
 
+/** Per-channel step (model space, range 2) up to which a neighbour pair counts as flat for the speckle term. */
+const SPECKLE_THRESHOLD = 0.1;
+
 /** Options that do not change the result and may differ on resume. */
 const RUN_ONLY = ['minutes', 'steps', 'checkpointEvery', 'threads'];
 
 /** Options added after checkpoints were written, with the value that means "as before they existed". */
-const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0, referenceGradientLoss: 0, edgeKeepLoss: 0, init: null, initState: false };
+const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0, referenceGradientLoss: 0, edgeKeepLoss: 0, speckleLoss: 0, init: null, initState: false };
 
 /**
  * The key a checkpoint's options must match to be resumed: every option that changes the result,
@@ -354,7 +365,7 @@ function restoreAdam(file: string, size: number, lr: number, step: number, beta1
  * `L = L1 + g·L_grad + a·L_adv + λ·L_rank` (DESIGN §2 step 4): L1 to the target rendition (for
  * diffusion, of the clean-image prediction at a random noise level); `L_grad` (`gradientLoss = g`,
  * off by default) the L1 between the output's and the target's neighbour differences (and, off by default, the same
- * against the reference, `referenceGradientLoss`, and the one-sided edge-keeping term, `edgeKeepLoss`); `L_adv` the hinge loss of a PatchGAN
+ * against the reference, `referenceGradientLoss`, the one-sided edge-keeping term, `edgeKeepLoss`, and the speckle term, `speckleLoss`); `L_adv` the hinge loss of a PatchGAN
  * discriminator that sees the image, the reference and the condition (real: target renditions;
  * `a = 0` turns it off) — with `discriminator: 'projection'` each patch's logit also gets a learned
  * per-style logit mixed by the condition, and with `styleClassifier > 0` the discriminator learns
@@ -388,6 +399,7 @@ export async function trainGenerator(
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.gradientLoss >= 0)) throw new RagarError(`the gradient-matching weight must be ≥ 0, got ${o.gradientLoss}`, 'BAD_INPUT');
   if (!(o.edgeKeepLoss >= 0)) throw new RagarError(`the edge-keeping weight must be ≥ 0, got ${o.edgeKeepLoss}`, 'BAD_INPUT');
+  if (!(o.speckleLoss >= 0)) throw new RagarError(`the speckle weight must be ≥ 0, got ${o.speckleLoss}`, 'BAD_INPUT');
   if (!(o.referenceGradientLoss >= 0)) throw new RagarError(`the reference-structure weight must be ≥ 0, got ${o.referenceGradientLoss}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
   for (const flag of ['fakeClass', 'residual', 'outputBlur', 'segmentPool'] as const) {
@@ -482,7 +494,7 @@ export async function trainGenerator(
   const maxSteps = o.steps > 0 ? o.steps : Infinity;
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const win = { l1: 0, grad: 0, refGrad: 0, edge: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, df: 0, n: 0 };
+  const win = { l1: 0, grad: 0, refGrad: 0, edge: 0, speckle: 0, rank: 0, d: 0, g: 0, ds: 0, gs: 0, df: 0, n: 0 };
   const saveCheckpoint = async () => {
     const seconds = elapsedBefore + (Date.now() - started) / 1000;
     await generator.save(dir, { training: null });
@@ -576,6 +588,10 @@ export async function trainGenerator(
     if (o.edgeKeepLoss > 0) {
       for (let b = 0; b < B; b++) edgeTerm += addEdgeKeepL1(pred[b], conds[b].reference, PIXEL_SIZE, dY, b * n, o.edgeKeepLoss, B, EDGE_THRESHOLD) / B;
     }
+    let speckleTerm = 0;
+    if (o.speckleLoss > 0) {
+      for (let b = 0; b < B; b++) speckleTerm += addSpeckleL1(pred[b], conds[b].reference, targets[b], 3, PIXEL_SIZE, dY, b * n, o.speckleLoss, B, SPECKLE_THRESHOLD) / B;
+    }
     let dLoss: number | null = null;
     let gAdv: number | null = null;
     let dStyle: number | null = null;
@@ -665,6 +681,7 @@ export async function trainGenerator(
     win.grad += gradTerm;
     win.refGrad += refGradTerm;
     win.edge += edgeTerm;
+    win.speckle += speckleTerm;
     win.rank += rankTerm ?? 0;
     win.d += dLoss ?? 0;
     win.g += gAdv ?? 0;
@@ -685,13 +702,14 @@ export async function trainGenerator(
         ...(o.gradientLoss > 0 ? { grad: win.grad / win.n } : {}),
         ...(o.referenceGradientLoss > 0 ? { refGrad: win.refGrad / win.n } : {}),
         ...(o.edgeKeepLoss > 0 ? { edge: win.edge / win.n } : {}),
+        ...(o.speckleLoss > 0 ? { speckle: win.speckle / win.n } : {}),
         rank: rankTerm === null ? null : win.rank / win.n,
         dLoss: dLoss === null ? null : win.d / win.n,
         gAdv: gAdv === null ? null : win.g / win.n,
         ...(o.styleClassifier > 0 && dStyle !== null ? { dStyle: win.ds / win.n, gStyle: win.gs / win.n } : {}),
         ...(dFakeCe !== null ? { dFake: win.df / win.n } : {}),
       });
-      win.l1 = win.grad = win.refGrad = win.edge = win.rank = win.d = win.g = win.ds = win.gs = win.df = win.n = 0;
+      win.l1 = win.grad = win.refGrad = win.edge = win.speckle = win.rank = win.d = win.g = win.ds = win.gs = win.df = win.n = 0;
     }
     if (step % o.checkpointEvery === 0) await saveCheckpoint();
     progress.update(Number.isFinite(maxSteps) ? step - resumedFrom : Math.min(totalForBar, Math.round((Date.now() - started) / 1000)));
