@@ -39,6 +39,8 @@ export interface CommandContext {
   emit(json: unknown, text: string | (() => string)): void;
   /** Print a line on stderr unless `--quiet` or `--json`. */
   note(line: string): void;
+  /** Print `warning: line` on stderr unless `--quiet` (also with `--json`: stdout stays one JSON object). */
+  warn(line: string): void;
 }
 
 /**
@@ -62,6 +64,9 @@ export async function withStore(cmd: Command, fn: (ctx: CommandContext) => Promi
     },
     note(line) {
       if (!quiet) process.stderr.write(`${line}\n`);
+    },
+    warn(line) {
+      if (!options.quiet) process.stderr.write(`warning: ${line}\n`);
     },
   };
   try {

@@ -51,6 +51,19 @@ export function resolveGeneratorDir(home: string, dataset: string, variant: Gene
 }
 
 /**
+ * The warning for weights that are a training checkpoint still in progress (or stopped before it
+ * finished): their `generator.json` has `training: null` until `ragar train generator` ends, so
+ * fitting or evaluating them measures a snapshot, not the finished weights. Null for finished weights.
+ *
+ * @example
+ * const warning = checkpointWarning(dir, meta); // "… is a training checkpoint …" or null
+ */
+export function checkpointWarning(dir: string, meta: Record<string, unknown>): string | null {
+  if (meta.training !== null) return null;
+  return `${dir} holds a training checkpoint, not finished weights (generator.json has no training record yet): training is still running there or was stopped; its results are a snapshot's`;
+}
+
+/**
  * Open what personalised generation needs: the dataset, its ranking context (embeddings and
  * style descriptors), the trained ranker and the retrieval defaults.
  *

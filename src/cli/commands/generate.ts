@@ -10,7 +10,7 @@ import type { Finishing, FinishingOption } from '../../generation/builtin/finish
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { conditionMontage } from '../../generation/builtin/montage.js';
 import { generateFor, generationPreference, personalizeItem } from '../../pipeline/personalize.js';
-import { openBuiltinEngine, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
+import { checkpointWarning, openBuiltinEngine, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
 import { warningText, type GeneratorEngine, type GeneratorEngineV1, type GeneratorResultV1 } from '../../generation/types.js';
 import { ENGINE_CONFIG_FILE, loadEngineConfig, openRemoteEngine, REMOTE_ENGINES, type RemoteEngineName } from '../../generation/engineConfig.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
@@ -105,6 +105,8 @@ export function generateCommand(): Command {
             engine = openRemoteEngine(remote, configFile ? loadEngineConfig(configFile) : null, urls);
           } else {
             opened = await openBuiltinEngine(ctx.store.home, opts.dataset, variant, { tower, dir: opts.generator });
+            const warning = checkpointWarning(opened.dir, opened.meta);
+            if (warning) ctx.warn(warning);
             engine = opened.engine;
           }
           const loadMs = performance.now() - started;
@@ -260,7 +262,10 @@ export function generateCommand(): Command {
         const engines: GeneratorEngine[] = [];
         try {
           const open = async (variant: GeneratorVariant) => {
-            const e = (await openBuiltinEngine(ctx.store.home, opts.dataset, variant, opts.generators ? { dir: path.join(opts.generators, variant) } : {})).engine;
+            const opened = await openBuiltinEngine(ctx.store.home, opts.dataset, variant, opts.generators ? { dir: path.join(opts.generators, variant) } : {});
+            const warning = checkpointWarning(opened.dir, opened.meta);
+            if (warning) ctx.warn(warning);
+            const e = opened.engine;
             engines.push(e);
             return e;
           };
