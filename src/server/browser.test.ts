@@ -44,7 +44,7 @@ describe.skipIf(!hasChromium)('the web app in headless Chromium', () => {
     expect(await page.locator('#progress').getAttribute('data-status')).toBe('succeeded');
     expect(await page.textContent('#status')).toMatch(/succeeded/);
     expect(await page.textContent('#result')).toMatch(/ranker -?\d/);
-    const shots = fs.mkdtempSync(path.join(os.tmpdir(), 'ragar-browser-artifacts-')); // kept: the test's screenshots
+    const shots = fs.mkdtempSync(path.join(process.env.RAGAR_SYSTEM_TMPDIR ?? os.tmpdir(), 'ragar-browser-artifacts-')); // kept after the run: the test's screenshots
     console.log(`screenshots in ${shots}`);
     await page.screenshot({ path: path.join(shots, 'app.png'), fullPage: true });
 

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { buildTinyEmojiHome } from '../../ranking/tinyHome.testing.js';
 import { SCHEMA_VERSION } from '../../store/migrations.js';
 
-const FIXTURE = path.join(os.tmpdir(), `ragar-service-fixture-s${SCHEMA_VERSION}-v1`);
+/** Built once per machine: in the system temporary folder, not the test run's own (vitest.tmpdir.ts). */
+const FIXTURE = path.join(process.env.RAGAR_SYSTEM_TMPDIR ?? os.tmpdir(), `ragar-service-fixture-s${SCHEMA_VERSION}-v1`);
 
 async function build(dir: string): Promise<void> {
   await buildTinyEmojiHome(dir, { users: 12, maxConcepts: 16, historyMax: 8 });
