@@ -47,6 +47,17 @@ describe('ragar CLI end to end', () => {
     expect(again.stderr).toMatch(/already exists; pass --force/);
   });
 
+  it('checks train generator\'s options and starting weights before it opens the data (a wrong --init fails at once, even in an empty home)', () => {
+    const home = path.join(tmp, 'empty');
+    const missing = path.join(tmp, 'no-such-weights');
+    const r = ragar(home, 'train', 'generator', '--variant', 'ragar-norank', '--init', missing, '--steps', '1', '--out', path.join(tmp, 'ft'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no generator weights to start from in ${missing}`);
+    const s = ragar(home, 'train', 'generator', '--variant', 'ragar-norank', '--init-state', '--steps', '1', '--out', path.join(tmp, 'ft'));
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/carrying the optimiser state needs the weights to start from/);
+  });
+
   it('imports a JSONL file, refuses a corrupt one without changing the store, and skips with --skip-bad', () => {
     const home = path.join(tmp, 'imp');
     const good = path.join(tmp, 'good.jsonl');

@@ -9,7 +9,7 @@ import { createImageEncoder } from '../../encoders/registry.js';
 import { describeFinishingOption, FINISHING_GUIDANCE_MULTIPLIERS, FINISHING_OPTIONS, IMAGEQUANT_FINISHING_OPTIONS, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
 import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, validGuidanceMultipliers, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
-import { DEFAULT_GENERATOR_TRAIN, trainGenerator } from '../../generation/builtin/train.js';
+import { checkGeneratorTrainOptions, DEFAULT_GENERATOR_TRAIN, trainGenerator, type GeneratorTrainOptions } from '../../generation/builtin/train.js';
 import { checkpointWarning, GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
@@ -112,11 +112,41 @@ export function trainCommand(): Command {
         if (spec.rank && !(lambda > 0)) throw new RagarError('variant ragar trains with λ > 0; use --variant ragar-norank for λ = 0', 'BAD_INPUT');
         const objective = opts.objective as 'translator' | 'diffusion';
         if (objective !== 'translator' && objective !== 'diffusion') throw new RagarError(`--objective must be translator or diffusion, got ${JSON.stringify(opts.objective)}`, 'BAD_INPUT');
+        const options: GeneratorTrainOptions = {
+          ...DEFAULT_GENERATOR_TRAIN,
+          objective: objective,
+          lambda,
+          adversarial: spec.adversarial ? opts.adversarial : 0,
+          discriminator: opts.discriminator,
+          styleClassifier: spec.adversarial ? opts.styleClassifier : 0,
+          fakeClass: opts.fakeClass as boolean,
+          residual: opts.residual as boolean,
+          outputBlur: opts.outputBlur as boolean,
+          segmentPool: opts.segmentPool as boolean,
+          gradientLoss: opts.gradientLoss,
+          referenceGradientLoss: opts.referenceGradientLoss,
+          edgeKeepLoss: opts.edgeKeepLoss,
+          speckleLoss: opts.speckleLoss,
+          conditionDropout: opts.conditionDropout,
+          oneHotShare: opts.oneHotShare,
+          threads: opts.threads,
+          minutes: opts.minutes,
+          steps: opts.steps,
+          batchSize: opts.batchSize,
+          learningRate: opts.lr,
+          base: opts.base,
+          levels: opts.levels,
+          seed: opts.seed,
+          checkpointEvery: opts.checkpointEvery,
+          init: opts.init ? path.resolve(opts.init) : null,
+          initState: opts.initState as boolean,
+        };
+        const dir = opts.out ?? homeGeneratorDir(ctx.store.home, opts.dataset, variant);
+        checkGeneratorTrainOptions(dir, options); // before the images are decoded
         const setup = openGenerationSetup(ctx.store, opts.dataset);
         const tower = lambda > 0 ? await loadDistilledTower(ctx.store.home, setup.rc) : null;
         ctx.note('loading training images …');
         const data = await loadGeneratorData(setup.rc, setup.ranker, { progress: ctx.progress, splits: ['train'] });
-        const dir = opts.out ?? homeGeneratorDir(ctx.store.home, opts.dataset, variant);
         const controller = new AbortController();
         const onSigint = () => {
           ctx.note('\ninterrupted: finishing this step and saving a checkpoint …');
@@ -128,35 +158,7 @@ export function trainCommand(): Command {
             data,
             tower?.tower ?? null,
             dir,
-            {
-              ...DEFAULT_GENERATOR_TRAIN,
-              objective: objective,
-              lambda,
-              adversarial: spec.adversarial ? opts.adversarial : 0,
-              discriminator: opts.discriminator,
-              styleClassifier: spec.adversarial ? opts.styleClassifier : 0,
-              fakeClass: opts.fakeClass as boolean,
-              residual: opts.residual as boolean,
-              outputBlur: opts.outputBlur as boolean,
-              segmentPool: opts.segmentPool as boolean,
-              gradientLoss: opts.gradientLoss,
-              referenceGradientLoss: opts.referenceGradientLoss,
-              edgeKeepLoss: opts.edgeKeepLoss,
-              speckleLoss: opts.speckleLoss,
-              conditionDropout: opts.conditionDropout,
-              oneHotShare: opts.oneHotShare,
-              threads: opts.threads,
-              minutes: opts.minutes,
-              steps: opts.steps,
-              batchSize: opts.batchSize,
-              learningRate: opts.lr,
-              base: opts.base,
-              levels: opts.levels,
-              seed: opts.seed,
-              checkpointEvery: opts.checkpointEvery,
-              init: opts.init ? path.resolve(opts.init) : null,
-              initState: opts.initState as boolean,
-            },
+            options,
             { progress: ctx.progress, note: ctx.note, signal: controller.signal, rankerSha256: tower ? tower.meta.rankerSha256 : null, datasetDigest: datasetDigest(ctx.store, opts.dataset) },
           );
           const last = record.lossCurve[record.lossCurve.length - 1];

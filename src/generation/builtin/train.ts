@@ -361,6 +361,35 @@ function restoreAdam(file: string, size: number, lr: number, step: number, beta1
 }
 
 /**
+ * Check generator training options, and with `init` the weights to start from (their network shape
+ * and, with `initState`, the checkpoint there), without loading any data: `ragar train generator`
+ * calls it before it decodes the training images, {@link trainGenerator} again. Returns what the run
+ * records of the starting weights (null without `init`); throws a `RagarError` naming the problem.
+ *
+ * @example
+ * checkGeneratorTrainOptions(outDir, { ...DEFAULT_GENERATOR_TRAIN, init: trunkDir, initState: true });
+ */
+export function checkGeneratorTrainOptions(dir: string, o: GeneratorTrainOptions): InitRecord | null {
+  if (!(o.batchSize >= 1 && Number.isInteger(o.batchSize))) throw new RagarError(`batch size must be a positive integer, got ${o.batchSize}`, 'BAD_INPUT');
+  if (!(o.minutes > 0) && !(o.steps > 0)) throw new RagarError('give a time budget (minutes) or a number of steps', 'BAD_INPUT');
+  if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
+  if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
+  if (!(o.gradientLoss >= 0)) throw new RagarError(`the gradient-matching weight must be ≥ 0, got ${o.gradientLoss}`, 'BAD_INPUT');
+  if (!(o.edgeKeepLoss >= 0)) throw new RagarError(`the edge-keeping weight must be ≥ 0, got ${o.edgeKeepLoss}`, 'BAD_INPUT');
+  if (!(o.speckleLoss >= 0)) throw new RagarError(`the speckle weight must be ≥ 0, got ${o.speckleLoss}`, 'BAD_INPUT');
+  if (!(o.referenceGradientLoss >= 0)) throw new RagarError(`the reference-structure weight must be ≥ 0, got ${o.referenceGradientLoss}`, 'BAD_INPUT');
+  if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
+  for (const flag of ['fakeClass', 'residual', 'outputBlur', 'segmentPool'] as const) {
+    if (typeof o[flag] !== 'boolean') throw new RagarError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, 'BAD_INPUT');
+  }
+  if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
+  if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
+  if (o.initState && !o.init) throw new RagarError('carrying the optimiser state needs the weights to start from (init)', 'BAD_INPUT');
+  if (o.init && path.resolve(o.init) === path.resolve(dir)) throw new RagarError(`the weights to start from (${o.init}) are the folder being trained: write to another folder`, 'BAD_INPUT');
+  return o.init ? initRecord(o.init, o) : null;
+}
+
+/**
  * Train the built-in generator on the train concepts of an emoji-styles-like dataset with
  * `L = L1 + g·L_grad + a·L_adv + λ·L_rank` (DESIGN §2 step 4): L1 to the target rendition (for
  * diffusion, of the clean-image prediction at a random noise level); `L_grad` (`gradientLoss = g`,
@@ -393,23 +422,7 @@ export async function trainGenerator(
 ): Promise<GeneratorTrainingRecord> {
   const o = options;
   if (o.lambda > 0 && !tower) throw new RagarError('λ > 0 needs the distilled image tower: run `ragar rank distill` first', 'BAD_INPUT');
-  if (!(o.batchSize >= 1 && Number.isInteger(o.batchSize))) throw new RagarError(`batch size must be a positive integer, got ${o.batchSize}`, 'BAD_INPUT');
-  if (!(o.minutes > 0) && !(o.steps > 0)) throw new RagarError('give a time budget (minutes) or a number of steps', 'BAD_INPUT');
-  if (!(o.adversarial >= 0)) throw new RagarError(`the adversarial weight must be ≥ 0, got ${o.adversarial}`, 'BAD_INPUT');
-  if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
-  if (!(o.gradientLoss >= 0)) throw new RagarError(`the gradient-matching weight must be ≥ 0, got ${o.gradientLoss}`, 'BAD_INPUT');
-  if (!(o.edgeKeepLoss >= 0)) throw new RagarError(`the edge-keeping weight must be ≥ 0, got ${o.edgeKeepLoss}`, 'BAD_INPUT');
-  if (!(o.speckleLoss >= 0)) throw new RagarError(`the speckle weight must be ≥ 0, got ${o.speckleLoss}`, 'BAD_INPUT');
-  if (!(o.referenceGradientLoss >= 0)) throw new RagarError(`the reference-structure weight must be ≥ 0, got ${o.referenceGradientLoss}`, 'BAD_INPUT');
-  if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
-  for (const flag of ['fakeClass', 'residual', 'outputBlur', 'segmentPool'] as const) {
-    if (typeof o[flag] !== 'boolean') throw new RagarError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, 'BAD_INPUT');
-  }
-  if (o.styleClassifier > 0 && !(o.adversarial > 0 && o.discriminator === 'projection')) throw new RagarError('the auxiliary style classifier lives in the projection discriminator: it needs --adversarial > 0 and --discriminator projection (or --style-classifier 0)', 'BAD_INPUT');
-  if (!(o.conditionDropout >= 0 && o.oneHotShare >= 0 && o.conditionDropout + o.oneHotShare <= 1)) throw new RagarError('condition dropout and one-hot share must be ≥ 0 and sum to at most 1', 'BAD_INPUT');
-  if (o.initState && !o.init) throw new RagarError('carrying the optimiser state needs the weights to start from (init)', 'BAD_INPUT');
-  if (o.init && path.resolve(o.init) === path.resolve(dir)) throw new RagarError(`the weights to start from (${o.init}) are the folder being trained: write to another folder`, 'BAD_INPUT');
-  const initFrom = o.init ? initRecord(o.init, o) : null;
+  const initFrom = checkGeneratorTrainOptions(dir, o);
   const progress = hooks.progress ?? silentProgress;
   const note = hooks.note ?? (() => {});
   const train = data.items.filter((it) => it.split === 'train' && data.pixels.has(it.index));
