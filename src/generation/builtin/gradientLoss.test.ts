@@ -9,6 +9,29 @@ function random(n: number, seed: number): Float32Array {
   });
 }
 
+/** A loss that adds `weight ×` its derivative, divided by `batch`, into `dY` at `offset` and returns its value. */
+type AddLoss = (out: Float32Array, dY: Float32Array, offset: number, weight: number, batch: number) => number;
+
+/** `add` must write weight / batch × its own loss's derivative at the offset only (central differences at the indices `at`). */
+function expectDerivative(add: AddLoss, out: Float32Array, at: number[], h: number, digits: number): void {
+  const n = out.length;
+  const weight = 0.7;
+  const batch = 2;
+  const dY = new Float32Array(n + 5);
+  add(out, dY, 5, weight, batch);
+  expect(dY.slice(0, 5).every((v) => v === 0)).toBe(true);
+  expect(dY.some((v) => v !== 0)).toBe(true);
+  for (const i of at) {
+    const up = Float32Array.from(out);
+    const down = Float32Array.from(out);
+    up[i] += h;
+    down[i] -= h;
+    const sink = new Float32Array(n);
+    const numeric = ((add(up, sink, 0, 1, 1) - add(down, sink, 0, 1, 1)) / (2 * h)) * (weight / batch);
+    expect(dY[5 + i]).toBeCloseTo(numeric, digits);
+  }
+}
+
 describe('addGradientL1', () => {
   it('is zero for an output that differs from its target by a constant (same edges), and positive otherwise', () => {
     const target = random(2 * 5 * 5, 3);
@@ -27,26 +50,8 @@ describe('addGradientL1', () => {
   });
 
   it('adds weight × its derivative at the offset (finite differences)', () => {
-    const channels = 2;
-    const size = 4;
-    const n = channels * size * size;
-    const out = random(n, 1);
-    const target = random(n, 2);
-    const weight = 0.7;
-    const batch = 2;
-    const dY = new Float32Array(n + 5);
-    addGradientL1(out, target, channels, size, dY, 5, weight, batch);
-    expect(dY.slice(0, 5).every((v) => v === 0)).toBe(true);
-    const h = 1e-3;
-    for (const i of [0, 3, 7, 16, 21, n - 1]) {
-      const up = Float32Array.from(out);
-      const down = Float32Array.from(out);
-      up[i] += h;
-      down[i] -= h;
-      const sink = new Float32Array(n);
-      const numeric = ((addGradientL1(up, target, channels, size, sink, 0, 1, 1) - addGradientL1(down, target, channels, size, sink, 0, 1, 1)) / (2 * h)) * (weight / batch);
-      expect(dY[5 + i]).toBeCloseTo(numeric, 5);
-    }
+    const target = random(2 * 4 * 4, 2);
+    expectDerivative((out, dY, offset, weight, batch) => addGradientL1(out, target, 2, 4, dY, offset, weight, batch), random(2 * 4 * 4, 1), [0, 3, 7, 16, 21, 31], 1e-3, 5);
   });
 });
 
@@ -89,22 +94,7 @@ describe('addEdgeKeepL1 (one-sided: keep the reference\'s strong luminance edges
     const n = 3 * plane;
     const reference = random(n, 4).map((v) => v * 1.5);
     const out = random(n, 5).map((v) => v * 0.3);
-    const weight = 0.7;
-    const batch = 2;
-    const dY = new Float32Array(n + 5);
-    addEdgeKeepL1(out, reference, size, dY, 5, weight, batch, 0.2);
-    expect(dY.slice(0, 5).every((v) => v === 0)).toBe(true);
-    expect(dY.some((v) => v !== 0)).toBe(true);
-    const h = 1e-4;
-    for (const i of [0, 7, 20, plane + 3, 2 * plane + 11, n - 1]) {
-      const up = Float32Array.from(out);
-      const down = Float32Array.from(out);
-      up[i] += h;
-      down[i] -= h;
-      const sink = new Float32Array(n);
-      const numeric = ((addEdgeKeepL1(up, reference, size, sink, 0, 1, 1, 0.2) - addEdgeKeepL1(down, reference, size, sink, 0, 1, 1, 0.2)) / (2 * h)) * (weight / batch);
-      expect(dY[5 + i]).toBeCloseTo(numeric, 4);
-    }
+    expectDerivative((o, dY, offset, weight, batch) => addEdgeKeepL1(o, reference, size, dY, offset, weight, batch, 0.2), out, [0, 7, 20, plane + 3, 2 * plane + 11, n - 1], 1e-4, 4);
   });
 });
 
@@ -148,24 +138,9 @@ describe('addSpeckleL1 (forbid only the edges neither the reference nor the targ
   it('adds weight × its derivative at the offset (finite differences)', () => {
     const n = 3 * plane;
     // smooth drawings with a few edges, so that some pairs are flat in both and some are not
-    const reference = Float32Array.from({ length: n }, (_, i) => ((i % size) > 3 ? 0.8 : 0));
+    const reference = Float32Array.from({ length: n }, (_, i) => (i % size > 3 ? 0.8 : 0));
     const target = Float32Array.from({ length: n }, (_, i) => (Math.floor((i % plane) / size) > 4 ? -0.6 : 0));
     const out = random(n, 6).map((v) => v * 0.3);
-    const weight = 0.7;
-    const batch = 2;
-    const dY = new Float32Array(n + 5);
-    addSpeckleL1(out, reference, target, 3, size, dY, 5, weight, batch, 0.1);
-    expect(dY.slice(0, 5).every((v) => v === 0)).toBe(true);
-    expect(dY.some((v) => v !== 0)).toBe(true);
-    const h = 1e-4;
-    for (const i of [0, 7, 20, plane + 3, 2 * plane + 11, n - 1]) {
-      const up = Float32Array.from(out);
-      const down = Float32Array.from(out);
-      up[i] += h;
-      down[i] -= h;
-      const sink = new Float32Array(n);
-      const numeric = ((addSpeckleL1(up, reference, target, 3, size, sink, 0, 1, 1, 0.1) - addSpeckleL1(down, reference, target, 3, size, sink, 0, 1, 1, 0.1)) / (2 * h)) * (weight / batch);
-      expect(dY[5 + i]).toBeCloseTo(numeric, 4);
-    }
+    expectDerivative((o, dY, offset, weight, batch) => addSpeckleL1(o, reference, target, 3, size, dY, offset, weight, batch, 0.1), out, [0, 7, 20, plane + 3, 2 * plane + 11, n - 1], 1e-4, 4);
   });
 });

@@ -8,6 +8,20 @@
  */
 
 /**
+ * Call `pair(i, j)` for every horizontal and vertical neighbour pair of a `size × size` plane that
+ * starts at `offset` (`j` the right or lower neighbour of `i`): `2 × size × (size − 1)` pairs.
+ */
+function forEachNeighbourPair(size: number, offset: number, pair: (i: number, j: number) => void): void {
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = offset + y * size + x;
+      if (x + 1 < size) pair(i, i + 1);
+      if (y + 1 < size) pair(i, i + size);
+    }
+  }
+}
+
+/**
  * Adds `weight ×` the gradient-matching loss of one image to `dY` (its derivative with respect to
  * each output value, already divided by `batch`) and returns the unweighted loss of that image.
  * Images are planar, `channels × size × size`; the loss is the mean over all `channels × 2 ×
@@ -38,16 +52,7 @@ export function addGradientL1(
     dY[offset + j] += s;
     dY[offset + i] -= s;
   };
-  for (let c = 0; c < channels; c++) {
-    const base = c * size * size;
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        const i = base + y * size + x;
-        if (x + 1 < size) pair(i, i + 1);
-        if (y + 1 < size) pair(i, i + size);
-      }
-    }
-  }
+  for (let c = 0; c < channels; c++) forEachNeighbourPair(size, c * size * size, pair);
   return loss / count;
 }
 
@@ -85,13 +90,7 @@ export function addEdgeKeepL1(out: Float32Array, reference: Float32Array, size: 
       dY[offset + c * plane + i] -= s * LUMA[c];
     }
   };
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const i = y * size + x;
-      if (x + 1 < size) pair(i, i + 1);
-      if (y + 1 < size) pair(i, i + size);
-    }
-  }
+  forEachNeighbourPair(size, 0, pair);
   return loss / count;
 }
 
@@ -139,12 +138,6 @@ export function addSpeckleL1(
       dY[offset + p + i] -= s;
     }
   };
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const i = y * size + x;
-      if (x + 1 < size) pair(i, i + 1);
-      if (y + 1 < size) pair(i, i + size);
-    }
-  }
+  forEachNeighbourPair(size, 0, pair);
   return loss / count;
 }
