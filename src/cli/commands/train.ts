@@ -85,6 +85,7 @@ export function trainCommand(): Command {
     .option('--reference-gradient-loss <x>', 'weight of the reference-structure term: L1 between the output\'s and the reference\'s neighbour differences (keeps the reference\'s edges, the drawing of the concept; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.referenceGradientLoss)
     .option('--edge-keep-loss <x>', 'weight of the edge-keeping term: how much of each strong luminance edge of the reference the output loses (one-sided: new edges, colours and an edge\'s sign are free; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.edgeKeepLoss)
     .option('--speckle-loss <x>', 'weight of the speckle term: L1 of the output\'s neighbour differences where neither the reference nor the target has an edge (forbids only the edges no drawing asks for; 0 = off)', numberOption(0, 100), DEFAULT_GENERATOR_TRAIN.speckleLoss)
+    .option('--ema <decay>', 'keep an exponential moving average of the generator\'s weights with this decay (e.g. 0.999) and save it as the final weights; the raw weights stay beside them (raw.bin) for a resume (0 = off)', numberOption(0, 0.999999), DEFAULT_GENERATOR_TRAIN.ema)
     .option('--condition-dropout <x>', 'share of examples trained without a condition (for classifier-free guidance)', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.conditionDropout)
     .option('--one-hot-share <x>', 'share of examples conditioned on the target style itself', numberOption(0, 1), DEFAULT_GENERATOR_TRAIN.oneHotShare)
     .option('--threads <n>', 'onnxruntime threads per network (does not change the result)', intOption(1), DEFAULT_GENERATOR_TRAIN.threads)
@@ -127,6 +128,7 @@ export function trainCommand(): Command {
           referenceGradientLoss: opts.referenceGradientLoss,
           edgeKeepLoss: opts.edgeKeepLoss,
           speckleLoss: opts.speckleLoss,
+          ema: opts.ema,
           conditionDropout: opts.conditionDropout,
           oneHotShare: opts.oneHotShare,
           threads: opts.threads,

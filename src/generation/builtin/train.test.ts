@@ -44,8 +44,8 @@ describe('trainingOptionsKey (what a checkpoint must match to be resumed)', () =
   it('ignores run-only options and leaves out options added later while they are off', () => {
     const key = trainingOptionsKey(DEFAULT_GENERATOR_TRAIN);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, threads: 1, minutes: 90, steps: 5, checkpointEvery: 7 })).toBe(key);
-    // a checkpoint written before --output-blur, --segment-pool, --gradient-loss, --reference-gradient-loss, --edge-keep-loss, --speckle-loss, --init and --init-state existed
-    const { outputBlur: _b, segmentPool: _p, gradientLoss: _g, referenceGradientLoss: _r, edgeKeepLoss: _e, speckleLoss: _sp, init: _i, initState: _is, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
+    // a checkpoint written before --output-blur, --segment-pool, --gradient-loss, --reference-gradient-loss, --edge-keep-loss, --speckle-loss, --ema, --init and --init-state existed
+    const { outputBlur: _b, segmentPool: _p, gradientLoss: _g, referenceGradientLoss: _r, edgeKeepLoss: _e, speckleLoss: _sp, ema: _ema, init: _i, initState: _is, minutes: _m, steps: _s, checkpointEvery: _c, threads: _t, ...older } = DEFAULT_GENERATOR_TRAIN;
     expect(key).toBe(JSON.stringify(older, Object.keys(older).sort()));
   });
   it('changes with every option that changes the result, including the later ones when on', () => {
@@ -56,6 +56,7 @@ describe('trainingOptionsKey (what a checkpoint must match to be resumed)', () =
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, referenceGradientLoss: 1 })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, edgeKeepLoss: 1 })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, speckleLoss: 1 })).not.toBe(key);
+    expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, ema: 0.999 })).not.toBe(key);
     expect(trainingOptionsKey({ ...DEFAULT_GENERATOR_TRAIN, seed: 2 })).not.toBe(key);
   });
 });
@@ -184,6 +185,37 @@ describe('trainGenerator from given weights (init: fine-tuning from a shared tru
         return total / data.items.length;
       };
       expect(await speckle(4)).toBeLessThan(0.8 * (await speckle(0)));
+    });
+  });
+
+  it('saves the moving average of the weights with ema, keeps the raw ones for a resume, and resumes from them', async () => {
+    await withTempDir('ragar-ema-', async (root) => {
+      const data = toyData();
+      const trunk = path.join(root, 'trunk');
+      await trainGenerator(data, null, trunk, { ...tiny, steps: 3 });
+      const load = async (dir: string) => {
+        const { generator } = await BuiltinGenerator.load(dir);
+        const p = generator.net.params.slice();
+        await generator.dispose();
+        return p;
+      };
+      const p0 = await load(trunk);
+      // one step from the same weights, same seed, fresh optimisers: with ema 0.75 the saved weights are 0.75·p0 + 0.25·p1
+      await trainGenerator(data, null, path.join(root, 'plain'), { ...tiny, steps: 1, seed: 4, init: trunk });
+      const p1 = await load(path.join(root, 'plain'));
+      expect(maxAbsDiff(p1, p0)).toBeGreaterThan(1e-4);
+      const avg = path.join(root, 'avg');
+      await trainGenerator(data, null, avg, { ...tiny, steps: 1, seed: 4, init: trunk, ema: 0.75 });
+      expect(maxAbsDiff(await load(avg), p0.map((v, i) => 0.75 * v + 0.25 * p1[i]))).toBeLessThan(1e-6);
+      const raw = fs.readFileSync(path.join(avg, 'raw.bin'));
+      expect(maxAbsDiff(new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4), p1)).toBeLessThan(1e-6);
+      // a resume continues from the raw weights (not the average) and from the average kept in the checkpoint
+      await trainGenerator(data, null, avg, { ...tiny, steps: 2, seed: 4, init: trunk, ema: 0.75 });
+      await trainGenerator(data, null, path.join(root, 'plain'), { ...tiny, steps: 2, seed: 4, init: trunk });
+      const p2 = await load(path.join(root, 'plain'));
+      const expected = p0.map((v, i) => 0.75 * (0.75 * v + 0.25 * p1[i]) + 0.25 * p2[i]);
+      expect(maxAbsDiff(await load(avg), expected)).toBeLessThan(1e-6);
+      await expect(trainGenerator(data, null, path.join(root, 'bad'), { ...tiny, steps: 1, ema: 1 })).rejects.toThrow(/weight-average decay must be in \[0, 1\), got 1/);
     });
   });
 

@@ -97,6 +97,12 @@ export interface GeneratorTrainOptions {
    * differences where neither the reference nor the target has an edge (0 = off).
    */
   speckleLoss: number;
+  /**
+   * Decay of an exponential moving average of the generator's weights, updated after every step
+   * and saved as the final weights (0 = off: the last step's weights). The raw weights stay in the
+   * checkpoint (`raw.bin` once training ends) so that a resume continues from them.
+   */
+  ema: number;
   /** Attended history items per synthetic training preference, and their share in the target style. */
   historyK: number;
   purity: number;
@@ -149,6 +155,7 @@ export const DEFAULT_GENERATOR_TRAIN: GeneratorTrainOptions = {
   referenceGradientLoss: 0,
   edgeKeepLoss: 0,
   speckleLoss: 0,
+  ema: 0,
   historyK: 5,
   purity: 0.85,
   conditionDropout: 0.1,
@@ -215,6 +222,9 @@ export interface GeneratorTrainingRecord {
 }
 
 const STATE_FILE = 'train-state.json';
+/** The weight average of a checkpoint (with `ema`), and the raw weights once training has ended and params.bin holds the average. */
+const EMA_FILE = 'ema.bin';
+const RAW_FILE = 'raw.bin';
 
 /** Luminance step (model space, range 2) above which a reference edge counts for the edge-keeping term. */
 const EDGE_THRESHOLD = 0.2;
@@ -226,7 +236,7 @@ const SPECKLE_THRESHOLD = 0.1;
 const RUN_ONLY = ['minutes', 'steps', 'checkpointEvery', 'threads'];
 
 /** Options added after checkpoints were written, with the value that means "as before they existed". */
-const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0, referenceGradientLoss: 0, edgeKeepLoss: 0, speckleLoss: 0, init: null, initState: false };
+const ADDED_LATER: Partial<Record<keyof GeneratorTrainOptions, unknown>> = { outputBlur: false, segmentPool: false, gradientLoss: 0, referenceGradientLoss: 0, edgeKeepLoss: 0, speckleLoss: 0, ema: 0, init: null, initState: false };
 
 /**
  * The key a checkpoint's options must match to be resumed: every option that changes the result,
@@ -351,6 +361,13 @@ async function restoreOptimisers(folder: string, step: number, generator: Builti
   return { adam, disc, adamD: restoreAdam(path.join(folder, 'optimizer-d.bin'), disc.paramCount, o.discriminatorLearningRate, step, 0.5) };
 }
 
+/** Read `size` floats written by {@link saveFloats}. */
+function loadFloats(file: string, size: number): Float32Array {
+  const buf = fs.readFileSync(file);
+  if (buf.byteLength !== 4 * size) throw new RagarError(`${file}: ${buf.byteLength / 4} values, expected ${size}`, 'BAD_INPUT');
+  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+
 function restoreAdam(file: string, size: number, lr: number, step: number, beta1 = 0.9): Adam {
   const buf = fs.readFileSync(file);
   const f = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
@@ -376,6 +393,7 @@ export function checkGeneratorTrainOptions(dir: string, o: GeneratorTrainOptions
   if (o.discriminator !== 'concat' && o.discriminator !== 'projection') throw new RagarError(`the discriminator must be concat or projection, got ${JSON.stringify(o.discriminator)}`, 'BAD_INPUT');
   if (!(o.gradientLoss >= 0)) throw new RagarError(`the gradient-matching weight must be ≥ 0, got ${o.gradientLoss}`, 'BAD_INPUT');
   if (!(o.edgeKeepLoss >= 0)) throw new RagarError(`the edge-keeping weight must be ≥ 0, got ${o.edgeKeepLoss}`, 'BAD_INPUT');
+  if (!(o.ema >= 0 && o.ema < 1)) throw new RagarError(`the weight-average decay must be in [0, 1), got ${o.ema}`, 'BAD_INPUT');
   if (!(o.speckleLoss >= 0)) throw new RagarError(`the speckle weight must be ≥ 0, got ${o.speckleLoss}`, 'BAD_INPUT');
   if (!(o.referenceGradientLoss >= 0)) throw new RagarError(`the reference-structure weight must be ≥ 0, got ${o.referenceGradientLoss}`, 'BAD_INPUT');
   if (!(o.styleClassifier >= 0)) throw new RagarError(`the style-classifier weight must be ≥ 0, got ${o.styleClassifier}`, 'BAD_INPUT');
@@ -481,6 +499,12 @@ export async function trainGenerator(
     optimisers = freshOptimisers(generator, o, session);
   }
   const { adam, disc, adamD } = optimisers;
+  // the weight average starts from the weights training starts from (a resume: the checkpoint's average, and its raw weights)
+  const emaFile = path.join(dir, EMA_FILE);
+  const rawFile = path.join(dir, RAW_FILE);
+  let ema: Float32Array | null = null;
+  if (resumedFrom > 0 && fs.existsSync(rawFile)) generator.net.params.set(loadFloats(rawFile, generator.net.paramCount));
+  if (o.ema > 0) ema = resumedFrom > 0 && fs.existsSync(emaFile) ? loadFloats(emaFile, generator.net.paramCount) : generator.net.params.slice();
   const classes = generator.config.conditioner.classes;
   const condLength = classes.length + 1;
   const B = o.batchSize;
@@ -511,6 +535,8 @@ export async function trainGenerator(
   const saveCheckpoint = async () => {
     const seconds = elapsedBefore + (Date.now() - started) / 1000;
     await generator.save(dir, { training: null });
+    fs.rmSync(rawFile, { force: true }); // params.bin holds the raw weights again
+    if (ema) saveFloats(emaFile, [ema]);
     const st = adam.state();
     saveFloats(path.join(dir, 'optimizer.bin'), [st.m, st.v]);
     if (disc && adamD) {
@@ -689,6 +715,11 @@ export async function trainGenerator(
     }
     const grads = await generator.backward(dY, B);
     adam.step(generator.net.params, grads);
+    if (ema) {
+      const p = generator.net.params;
+      const d = o.ema;
+      for (let i = 0; i < p.length; i++) ema[i] = d * ema[i] + (1 - d) * p[i];
+    }
     step++;
     win.l1 += l1;
     win.grad += gradTerm;
@@ -729,6 +760,11 @@ export async function trainGenerator(
   }
   progress.stop();
   await saveCheckpoint();
+  if (ema) {
+    // the final weights are the average; the raw ones stay beside them for a resume
+    saveFloats(rawFile, [generator.net.params]);
+    generator.net.params.set(ema);
+  }
   const seconds = elapsedBefore + (Date.now() - started) / 1000;
   const responseConcepts = concepts
     .filter((c) => data.renditions.get(c)!.size === data.styles.length)
