@@ -6,7 +6,7 @@ import { datasetDigest } from '../../data/digest.js';
 import { loadGeneratorData } from '../../generation/builtin/data.js';
 import { createBuiltinEngine } from '../../generation/builtin/engine.js';
 import { createImageEncoder } from '../../encoders/registry.js';
-import { describeFinishingOption, FINISHING_GUIDANCE_MULTIPLIERS, FINISHING_OPTIONS, IMAGEQUANT_FINISHING_OPTIONS, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
+import { describeFinishingOption, FINISHING_GUIDANCE_MULTIPLIERS, FINISHING_OPTIONS, GUIDED_FINISHING_OPTIONS, IMAGEQUANT_FINISHING_OPTIONS, paramsChecksum, saveFinishing } from '../../generation/builtin/finishing.js';
 import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, validGuidanceMultipliers, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { checkGeneratorTrainOptions, DEFAULT_GENERATOR_TRAIN, trainGenerator, type GeneratorTrainOptions } from '../../generation/builtin/train.js';
@@ -195,7 +195,7 @@ export function trainCommand(): Command {
         "perceptual: MobileNetV2 features, each output against its concept's real rendition (cosine); combined: paired + perceptual, each scaled by its mean over the options",
       'classifier',
     )
-    .option('--family <name>', 'options to choose among: kmeans (median 3 or none × none or a k-means palette of 2–16 colours, 18 options) or imagequant (the first family: × sharp\'s palette of 16, 4 or 2 colours, 8 options)', 'kmeans')
+    .option('--family <name>', 'options to choose among: kmeans (median 3 or none × none or a k-means palette of 2–16 colours, 18 options), guided (kmeans plus a guided filter with the reference as the guide, radius 2 or 4 × ε 0.001 or 0.01, × none or a k-means palette: 54 options) or imagequant (the first family: × sharp\'s palette of 16, 4 or 2 colours, 8 options)', 'kmeans')
     .option(
       '--guidance-multipliers <list>',
       `comma-separated multipliers of the guidance scale to choose among per style (each style's outputs drawn at the scale times each; e.g. ${FINISHING_GUIDANCE_MULTIPLIERS.join(',')}); 1 = the engine's scale for every style`,
@@ -210,9 +210,9 @@ export function trainCommand(): Command {
         const dir = resolveGeneratorDir(ctx.store.home, opts.dataset, variant, opts.generator);
         const objective = opts.objective as FinishingObjective;
         if (!FINISHING_OBJECTIVES.includes(objective)) throw new RagarError(`--objective must be one of ${FINISHING_OBJECTIVES.join(', ')}, got ${JSON.stringify(opts.objective)}`, 'BAD_INPUT');
-        const families: Record<string, typeof FINISHING_OPTIONS> = { kmeans: FINISHING_OPTIONS, imagequant: IMAGEQUANT_FINISHING_OPTIONS };
+        const families: Record<string, typeof FINISHING_OPTIONS> = { kmeans: FINISHING_OPTIONS, guided: GUIDED_FINISHING_OPTIONS, imagequant: IMAGEQUANT_FINISHING_OPTIONS };
         const family = families[opts.family as string];
-        if (!family) throw new RagarError(`--family must be kmeans or imagequant, got ${JSON.stringify(opts.family)}`, 'BAD_INPUT');
+        if (!family) throw new RagarError(`--family must be kmeans, guided or imagequant, got ${JSON.stringify(opts.family)}`, 'BAD_INPUT');
         const guidanceMultipliers = (opts.guidanceMultipliers as string[]).map(Number);
         if (!validGuidanceMultipliers(guidanceMultipliers))
           throw new RagarError(`--guidance-multipliers must be distinct numbers above 0 and at most 4, comma-separated, got ${JSON.stringify((opts.guidanceMultipliers as string[]).join(','))}`, 'BAD_INPUT');

@@ -3,7 +3,9 @@ import { Rng } from '../../util/rng.js';
 import { runGeneratorContract, contractPreference, contractReference } from '../contract.testing.js';
 import type { GeneratorPreferenceV1 } from '../types.js';
 import { fitStyleConditioner } from './conditioning.js';
-import { createBuiltinEngine } from './engine.js';
+import { decodePixels64 } from '../../encoders/pixels.js';
+import { toModelSpace } from './data.js';
+import { createBuiltinEngine, modelSpaceToPng } from './engine.js';
 import { applyFinishing, finishingGuidances, finishPng, FINISHING_FORMAT, saveFinishing } from './finishing.js';
 import { colourCount, rgbBytes } from './finishing.testing.js';
 import { BuiltinGenerator } from './model.js';
@@ -50,6 +52,17 @@ runGeneratorContract('builtin translator with a finishing that draws a style at 
   create: async () => createBuiltinEngine({ generator: withFinishing(tinyGenerator('translator'), 0.5) }),
   providerOptions: (p) => builtinOptions(p),
 });
+
+runGeneratorContract('builtin translator with a finishing guided by the reference (tiny, untrained)', {
+  create: async () => createBuiltinEngine({ generator: withGuidedFinishing(tinyGenerator('translator')) }),
+  providerOptions: (p) => builtinOptions(p),
+});
+
+/** The tiny generator with a finishing whose style a is guided by the reference (then 6 colours) and b drawn as is. */
+function withGuidedFinishing(gen: BuiltinGenerator): BuiltinGenerator {
+  gen.finishing = { format: FINISHING_FORMAT, classes: gen.config.conditioner.classes, options: [{ median: 1, colours: 6, quantiser: 'kmeans', guided: { radius: 2, epsilon: 1e-3 } }, { median: 1, colours: 0 }] };
+  return gen;
+}
 
 /**
  * The tiny generator with a finishing: style a snapped to 4 colours, style b through a 3×3 median
@@ -109,6 +122,30 @@ describe('built-in engine', () => {
       const drawn = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a', finishing: false } } });
       expect(await colourCount(finished.candidates[0].png)).toBeLessThanOrEqual(4);
       expect(await colourCount(drawn.candidates[0].png)).toBeGreaterThan(4);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('finishes with the reference as the guide when the finishing asks for it, for a confident and a mixed condition', async () => {
+    const gen = withGuidedFinishing(tinyGenerator('translator'));
+    const engine = createBuiltinEngine({ generator: gen });
+    try {
+      const preference = contractPreference();
+      const image = await contractReference();
+      const base = { reference: { image, text: 'x' }, prompt: null, preference, user: 'u', candidates: 1, seed: 1 };
+      const options = (extra: Record<string, unknown>) => ({ builtin: { ...builtinOptions(preference).builtin, cfgJitter: 0, ...extra } });
+      // The guide is the reference as the network read it (64×64).
+      const guide = await modelSpaceToPng(toModelSpace(await decodePixels64(image)));
+      for (const extra of [{ oracleStyle: 'a' }, {}]) {
+        const finished = (await engine.doGenerate({ ...base, providerOptions: options(extra) })).candidates[0].png;
+        const drawn = (await engine.doGenerate({ ...base, providerOptions: options({ ...extra, finishing: false }) })).candidates[0].png;
+        const style = extra.oracleStyle ? gen.conditionOfStyle('a') : gen.condition(preference.history.filter((h) => h.weight > 0).map((h) => ({ weight: h.weight, styleVector: builtinOptions(preference).builtin.itemStyles[h.item] })));
+        const expected = await applyFinishing(drawn, style, gen.finishing!, guide);
+        expect((await rgbBytes(finished)).equals(await rgbBytes(expected)), JSON.stringify(extra)).toBe(true);
+        // Another guide gives another image: the reference is what guides it.
+        if (extra.oracleStyle) expect((await rgbBytes(finished)).equals(await rgbBytes(await finishPng(drawn, gen.finishing!.options[0], drawn)))).toBe(false);
+      }
     } finally {
       await engine.dispose();
     }

@@ -5,7 +5,7 @@ import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import type { GeneratorCallOptionsV1, GeneratorEngineV1, GeneratorResultV1, GeneratorWarningV1 } from '../types.js';
 import { PLANE, toModelSpace, toPixels } from './data.js';
-import { applyFinishing, finishingGuidances } from './finishing.js';
+import { applyFinishing, finishingGuidances, finishingNeedsReference } from './finishing.js';
 import { BuiltinGenerator } from './model.js';
 
 /** Options of the built-in engine under `providerOptions.builtin`. */
@@ -215,7 +215,9 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
         );
         drawnAt.set(g, await Promise.all(x0s.map((x) => modelSpaceToPng(x, sharpen))));
       }
-      const pngs = finishing ? await Promise.all(seeds.map((_, i) => applyFinishing((g) => drawnAt.get(g)![i], cond.style, finishing))) : drawnAt.get(1)!;
+      // The reference as the model read it (64×64), for the options guided by it.
+      const referencePng = finishing && finishingNeedsReference(finishing) ? await modelSpaceToPng(reference) : undefined;
+      const pngs = finishing ? await Promise.all(seeds.map((_, i) => applyFinishing((g) => drawnAt.get(g)![i], cond.style, finishing, referencePng))) : drawnAt.get(1)!;
       const perCandidate = (performance.now() - sampleStart) / m;
       return {
         candidates: pngs.map((png, i) => ({ png, seed: seeds[i], milliseconds: perCandidate })),

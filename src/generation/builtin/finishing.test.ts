@@ -18,6 +18,8 @@ import {
   finishPngAll,
   FINISHING_FORMAT,
   FINISHING_OPTIONS,
+  finishingNeedsReference,
+  GUIDED_FINISHING_OPTIONS,
   IMAGEQUANT_FINISHING_OPTIONS,
   loadFinishing,
   paramsChecksum,
@@ -77,6 +79,46 @@ describe('finishing options', () => {
     expect(describeFinishingOption({ median: 1, colours: 16 })).toBe('16 colours');
   });
 
+  it('guided by the reference: clean the speckle inside its flat regions, keep its contour, and need it', async () => {
+    const rng = new Rng(5);
+    // The drawn output: the reference's disc recoloured, with strong speckle; the reference: the clean disc in another colour.
+    const clean = disc([0.2, 0.6, 0.3], 0, rng);
+    const speckled = await pngOf(disc([0.2, 0.6, 0.3], 0.1, rng));
+    const reference = await pngOf(disc([0.9, 0.3, 0.1], 0, rng));
+    const guided = { median: 1 as const, colours: 0, guided: { radius: 2, epsilon: 1e-3 } };
+    // Inside the disc (the white background clips the noise, which no filter can undo).
+    const l1 = async (png: Buffer) => {
+      const px = await decodePixels64(png);
+      let sum = 0;
+      let count = 0;
+      for (let p = 0; p < N * N; p++) {
+        if ((p % N - 32) ** 2 + (Math.floor(p / N) - 32) ** 2 >= 17 ** 2) continue;
+        for (let c = 0; c < 3; c++) sum += Math.abs(px[3 * p + c] - clean[3 * p + c]);
+        count += 3;
+      }
+      return sum / count;
+    };
+    const [drawn, filtered, median] = [await l1(speckled), await l1(await finishPng(speckled, guided, reference)), await l1(await finishPng(speckled, { median: 3, colours: 0 }))];
+    expect(filtered).toBeLessThan(0.5 * drawn);
+    expect(filtered).toBeLessThan(median);
+    await expect(finishPng(speckled, guided)).rejects.toThrow(/guided by the reference image, and none was given/);
+    await expect(applyFinishing(speckled, [1, 0], finishing([guided, { median: 1, colours: 0 }]))).rejects.toThrow(/none was given/);
+    expect(finishingNeedsReference(finishing([guided, { median: 1, colours: 0 }]))).toBe(true);
+    expect(finishingNeedsReference(finishing([{ median: 3, colours: 0 }, { median: 1, colours: 0 }]))).toBe(false);
+    // All at once equals one by one for the whole guided family, and the family is the k-means one plus 36 guided options.
+    const all = await finishPngAll(speckled, GUIDED_FINISHING_OPTIONS, reference);
+    for (const [k, o] of GUIDED_FINISHING_OPTIONS.entries()) expect(Buffer.compare(await rgbBytes(all[k]), await rgbBytes(await finishPng(speckled, o, reference))), describeFinishingOption(o)).toBe(0);
+    expect(GUIDED_FINISHING_OPTIONS).toHaveLength(54);
+    expect(GUIDED_FINISHING_OPTIONS.slice(0, 18)).toEqual(FINISHING_OPTIONS);
+    expect(describeFinishingOption({ median: 1, colours: 6, quantiser: 'kmeans', guided: { radius: 4, epsilon: 0.01 } })).toBe('guided r4 ε0.01 + 6 colours (k-means)');
+    // Mixed by the condition like any other option.
+    const f = finishing([guided, { median: 1, colours: 0 }]);
+    const half = await rgbBytes(await applyFinishing(speckled, [0.5, 0.5], f, reference));
+    const a = await rgbBytes(await finishPng(speckled, guided, reference));
+    const b = await rgbBytes(speckled);
+    for (let i = 0; i < half.length; i += 97) expect(Math.abs(half[i] - (a[i] + b[i]) / 2)).toBeLessThanOrEqual(1);
+  });
+
   it('mix the styles’ finishes by the condition and give a confident condition its style’s finish exactly', async () => {
     const png = await pngOf(disc([0.9, 0.3, 0.1], 0.05, new Rng(3)));
     const f = finishing([
@@ -114,6 +156,11 @@ describe('finishing.json', () => {
       expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): quantiser must be imagequant or kmeans/);
       fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 1, colours: 4, guidance: 0 }, { median: 1, colours: 0 }] }));
       expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): guidance must be a multiplier above 0 and at most 4/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, options: [{ median: 1, colours: 4, guided: { radius: 0, epsilon: 0.01 } }, { median: 1, colours: 0 }] }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/\(a\): guided needs an integer radius from 1 to 16 and epsilon in \(0, 1\]/);
+      const guided = finishing([{ median: 1, colours: 6, quantiser: 'kmeans', guided: { radius: 4, epsilon: 0.001 } }, { median: 1, colours: 0 }]);
+      saveFinishing(dir, guided);
+      expect(loadFinishing(dir, ['a', 'b'])).toEqual({ ...guided, fit: undefined });
       const kmeans = finishing([{ median: 3, colours: 5, quantiser: 'kmeans', guidance: 0.5 }, { median: 1, colours: 0 }]);
       saveFinishing(dir, kmeans);
       expect(loadFinishing(dir, ['a', 'b'])).toEqual({ ...kmeans, fit: undefined });
@@ -163,7 +210,7 @@ describe('fitting the finishing', () => {
     return { pixels, renditions } as unknown as GeneratorData;
   }
   /** A fake engine that draws the reference's toy disc shaded with light noise (exactly flat instead when the guidance scale is below `flatBelow`). */
-  const fakeEngine = (flatBelow = 0): GeneratorEngineV1 => ({
+  const fakeEngine = (flatBelow = 0, noise = 0.02): GeneratorEngineV1 => ({
     specificationVersion: 'v1',
     provider: 'fake',
     modelId: 'smooth',
@@ -178,7 +225,7 @@ describe('fitting the finishing', () => {
       for (let k = 1; k < colours.length; k++) if (Math.abs(Math.PI * radiusOf(k) ** 2 - area) < Math.abs(Math.PI * radiusOf(c) ** 2 - area)) c = k;
       const scale = (request.providerOptions?.builtin as { cfgScale?: number } | undefined)?.cfgScale ?? 2;
       const shaded = scale >= flatBelow;
-      const out = toModelSpace(disc(colours[c], shaded ? 0.02 : 0, new Rng(request.seed), radiusOf(c), shaded));
+      const out = toModelSpace(disc(colours[c], shaded ? noise : 0, new Rng(request.seed), radiusOf(c), shaded));
       return { candidates: [{ png: await modelSpaceToPng(out), seed: request.seed, milliseconds: 0 }], warnings: [], response: { provider: 'fake', modelId: 'smooth', timings: {} } };
     },
     async dispose() {},
@@ -220,6 +267,18 @@ describe('fitting the finishing', () => {
     expect(String(fitted.fit!.objective)).toMatch(/^classifier: /);
     await expect(fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6 })).rejects.toThrow(/needs the generator's style classifier/);
     await expect(fitFinishing(engine, data, ['shaded', 'flat'], { conceptsPerStyle: 6, objective: 'classifier', conditioner })).rejects.toThrow(/needs the generator's style classifier/);
+  });
+
+  it('offers the reference to the guided options: they clean a speckled engine’s outputs toward the targets', async () => {
+    const data = toyData();
+    const options = [{ median: 1 as const, colours: 0 }, { median: 1 as const, colours: 0, guided: { radius: 2, epsilon: 1e-3 } }];
+    const fitted = await fitFinishing(fakeEngine(0, 0.2), data, ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'paired', options });
+    for (const style of ['flat', 'shaded']) {
+      const [asDrawn, guided] = fitted.scores[style];
+      expect(guided.option).toBe('guided r2 ε0.001');
+      // (The clipped noise on the white background and the styles' different shading stay: about 0.1 of L1.)
+      expect(guided.l1, style).toBeLessThan(asDrawn.l1 - 0.01);
+    }
   });
 
   it('chooses a guidance multiplier per style when offered (flat: the one that draws flat; shaded: the scale as it is)', async () => {

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
 import { readJsonFile, writeFileAtomicSync } from '../../util/persist.js';
+import { guidedFilter, isGuidedFilterSettings, type GuidedFilterSettings } from './guidedFilter.js';
 import { kmeansQuantise } from './kmeansPalette.js';
 
 /**
@@ -48,6 +49,12 @@ export interface FinishingOption {
    * (`ragar train finishing --guidance-multipliers`).
    */
   guidance?: number;
+  /**
+   * A guided filter with the reference image as the guide (`./guidedFilter.ts`), applied first:
+   * removes what the network draws inside the reference's flat regions (speckle, stray edges) and
+   * keeps the reference's contours. Absent = none. Needs the reference at finishing time.
+   */
+  guided?: GuidedFilterSettings;
 }
 
 /** Whether `g` is a usable guidance multiplier: a number above 0 and at most 4. */
@@ -73,6 +80,25 @@ export const FINISHING_OPTIONS: readonly FinishingOption[] = ([1, 3] as const).f
  * times sharp's palette of 16, 4 or 2 colours or none (`ragar train finishing --family imagequant`).
  */
 export const IMAGEQUANT_FINISHING_OPTIONS: readonly FinishingOption[] = ([1, 3] as const).flatMap((median) => [0, 16, 4, 2].map((colours) => ({ median, colours })));
+
+/** Guided-filter settings {@link GUIDED_FINISHING_OPTIONS} offers: radius 2 or 4 × ε 10⁻³ or 10⁻² (0–1 scale). */
+export const GUIDED_FILTER_SETTINGS: readonly GuidedFilterSettings[] = [2, 4].flatMap((radius) => [1e-3, 1e-2].map((epsilon) => ({ radius, epsilon })));
+
+/**
+ * The reference-guided family (`ragar train finishing --family guided`): every option of
+ * {@link FINISHING_OPTIONS}, plus a guided filter of {@link GUIDED_FILTER_SETTINGS} (no median)
+ * times no palette or a k-means palette of {@link KMEANS_PALETTE_SIZES} (54 options).
+ */
+export const GUIDED_FINISHING_OPTIONS: readonly FinishingOption[] = [
+  ...FINISHING_OPTIONS,
+  ...GUIDED_FILTER_SETTINGS.flatMap((guided) => [
+    { median: 1 as const, colours: 0, guided: { ...guided } },
+    ...KMEANS_PALETTE_SIZES.map((colours) => ({ median: 1 as const, colours, quantiser: 'kmeans' as const, guided: { ...guided } })),
+  ]),
+];
+
+/** Whether a finishing needs the reference image (one of its options is guided by it). */
+export const finishingNeedsReference = (finishing: Finishing): boolean => finishing.options.some((o) => o.guided !== undefined);
 
 /** A fitted finishing: one option per conditioner class, and the record of its fit. */
 export interface Finishing {
@@ -107,10 +133,11 @@ export function paramsChecksum(dir: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-/** A short name of an option, e.g. `median 3 + 4 colours` or `median 3 + 5 colours (k-means)`. */
+/** A short name of an option, e.g. `median 3 + 4 colours`, `median 3 + 5 colours (k-means)` or `guided r2 ε0.001 + 6 colours (k-means)`. */
 export function describeFinishingOption(o: FinishingOption): string {
   const palette = o.colours ? `${o.colours} colours${o.quantiser === 'kmeans' ? ' (k-means)' : ''}` : '';
-  const parts = [o.median > 1 ? `median ${o.median}` : '', palette].filter(Boolean);
+  const guided = o.guided ? `guided r${o.guided.radius} ε${o.guided.epsilon}` : '';
+  const parts = [guided, o.median > 1 ? `median ${o.median}` : '', palette].filter(Boolean);
   const finish = parts.length ? parts.join(' + ') : 'as drawn';
   return guidanceOf(o) !== 1 ? `guidance ×${guidanceOf(o)}, ${finish}` : finish;
 }
@@ -156,11 +183,19 @@ function checkOption(o: unknown, where: string): FinishingOption {
     if (!(v.colours === 0 || (Number.isInteger(v.colours) && (v.colours as number) >= 2 && (v.colours as number) <= 16))) throw bad('a k-means palette needs colours 0 or 2 to 16');
   } else if (![0, 2, 4, 16].includes(v.colours as number)) throw bad('an imagequant palette needs colours 0, 2, 4 or 16');
   if (v.guidance !== undefined && !isGuidanceMultiplier(v.guidance)) throw bad('guidance must be a multiplier above 0 and at most 4');
-  return { median: v.median, colours: v.colours as number, ...(v.quantiser !== undefined ? { quantiser: v.quantiser } : {}), ...(v.guidance !== undefined ? { guidance: v.guidance } : {}) };
+  if (v.guided !== undefined && !isGuidedFilterSettings(v.guided)) throw bad('guided needs an integer radius from 1 to 16 and epsilon in (0, 1]');
+  return {
+    median: v.median,
+    colours: v.colours as number,
+    ...(v.quantiser !== undefined ? { quantiser: v.quantiser } : {}),
+    ...(v.guidance !== undefined ? { guidance: v.guidance } : {}),
+    ...(v.guided !== undefined ? { guided: { radius: v.guided.radius, epsilon: v.guided.epsilon } } : {}),
+  };
 }
 
 /** Identity of an option (options with equal keys finish identically). */
-const optionKey = (o: FinishingOption) => `${guidanceOf(o)}/${o.median}/${o.colours}/${o.colours ? (o.quantiser ?? 'imagequant') : ''}`;
+const optionKey = (o: FinishingOption) => `${guidanceOf(o)}/${guidedKey(o)}/${o.median}/${o.colours}/${o.colours ? (o.quantiser ?? 'imagequant') : ''}`;
+const guidedKey = (o: FinishingOption) => (o.guided ? `${o.guided.radius}:${o.guided.epsilon}` : '');
 
 async function quantise(png: Buffer, option: FinishingOption): Promise<Buffer> {
   if (option.quantiser !== 'kmeans') return sharp(png).png({ palette: true, colours: option.colours, dither: 0 }).toBuffer();
@@ -169,33 +204,42 @@ async function quantise(png: Buffer, option: FinishingOption): Promise<Buffer> {
 }
 
 /**
- * Finish one 64×64 RGB PNG with one option (deterministic).
+ * Finish one 64×64 RGB PNG with one option (deterministic): the guided filter (with `reference`,
+ * a 64×64 PNG, as the guide), then the median, then the palette, each where the option asks.
  *
  * @example
  * const flat = await finishPng(png, { median: 1, colours: 4 });
+ * const clean = await finishPng(png, { median: 1, colours: 0, guided: { radius: 2, epsilon: 1e-3 } }, referencePng);
  */
-export async function finishPng(png: Buffer, option: FinishingOption): Promise<Buffer> {
-  let out = png;
+export async function finishPng(png: Buffer, option: FinishingOption, reference?: Buffer): Promise<Buffer> {
+  let out = option.guided ? await guide(png, option.guided, reference) : png;
   if (option.median > 1) out = await sharp(out).median(option.median).png().toBuffer();
   if (option.colours) out = await quantise(out, option);
   return out;
 }
 
+async function guide(png: Buffer, settings: GuidedFilterSettings, reference: Buffer | undefined): Promise<Buffer> {
+  if (!reference) throw new RagarError('this finishing option is guided by the reference image, and none was given', 'BAD_INPUT');
+  const filtered = guidedFilter(await rawRgb(png), await rawRgb(reference), PIXEL_SIZE, PIXEL_SIZE, settings);
+  return sharp(filtered, { raw: { width: PIXEL_SIZE, height: PIXEL_SIZE, channels: 3 } }).png().toBuffer();
+}
+
 /**
- * Finish one PNG with several options at once; options with the same median share one median
- * pass. Same images as {@link finishPng} per option.
+ * Finish one PNG with several options at once; options with the same guided filter and median
+ * share one pass of them. Same images as {@link finishPng} per option.
  *
  * @example
  * const [asDrawn, flat] = await finishPngAll(png, [{ median: 1, colours: 0 }, { median: 3, colours: 16 }]);
  */
-export async function finishPngAll(png: Buffer, options: readonly FinishingOption[]): Promise<Buffer[]> {
-  const medians = new Map<number, Promise<Buffer>>();
-  const medianOf = (side: number) => {
-    let m = medians.get(side);
-    if (!m) medians.set(side, (m = side > 1 ? sharp(png).median(side).png().toBuffer() : Promise.resolve(png)));
+export async function finishPngAll(png: Buffer, options: readonly FinishingOption[], reference?: Buffer): Promise<Buffer[]> {
+  const prefixes = new Map<string, Promise<Buffer>>();
+  const prefixOf = (o: FinishingOption) => {
+    const key = `${guidedKey(o)}/${o.median}`;
+    let m = prefixes.get(key);
+    if (!m) prefixes.set(key, (m = finishPng(png, { median: o.median, colours: 0, ...(o.guided ? { guided: o.guided } : {}) }, reference)));
     return m;
   };
-  return Promise.all(options.map(async (o) => finishPng(await medianOf(o.median), { ...o, median: 1 })));
+  return Promise.all(options.map(async (o) => finishPng(await prefixOf(o), { median: 1, colours: o.colours, ...(o.quantiser ? { quantiser: o.quantiser } : {}) })));
 }
 
 async function rawRgb(png: Buffer): Promise<Buffer> {
@@ -212,10 +256,14 @@ async function rawRgb(png: Buffer): Promise<Buffer> {
  * exactly.
  *
  * @example
+ * `reference` (the 64×64 reference PNG) is needed when an option is guided by it
+ * ({@link finishingNeedsReference}).
+ *
+ * @example
  * const png = await applyFinishing(drawn, generator.conditionOfStyle('twemoji'), finishing);
- * const mixed = await applyFinishing((g) => drawnAt.get(g)!, cond.style, finishing);
+ * const mixed = await applyFinishing((g) => drawnAt.get(g)!, cond.style, finishing, referencePng);
  */
-export async function applyFinishing(drawn: Buffer | ((guidance: number) => Buffer), weights: ArrayLike<number>, finishing: Finishing): Promise<Buffer> {
+export async function applyFinishing(drawn: Buffer | ((guidance: number) => Buffer), weights: ArrayLike<number>, finishing: Finishing, reference?: Buffer): Promise<Buffer> {
   const { top, total } = weightSummary(weights, finishing.classes.length);
   const at = (g: number): Buffer => {
     if (Buffer.isBuffer(drawn)) {
@@ -226,7 +274,7 @@ export async function applyFinishing(drawn: Buffer | ((guidance: number) => Buff
     if (!Buffer.isBuffer(png)) throw new RagarError(`no output drawn at guidance ×${g}`, 'BAD_INPUT');
     return png;
   };
-  if (weights[top] / total >= 0.999) return finishPng(at(guidanceOf(finishing.options[top])), finishing.options[top]);
+  if (weights[top] / total >= 0.999) return finishPng(at(guidanceOf(finishing.options[top])), finishing.options[top], reference);
   // Each distinct option once, however many classes share it.
   const byOption = new Map<string, { option: FinishingOption; weight: number }>();
   for (let c = 0; c < weights.length; c++) {
@@ -246,7 +294,7 @@ export async function applyFinishing(drawn: Buffer | ((guidance: number) => Buff
     else byGuidance.set(guidanceOf(m.option), [m]);
   }
   for (const [g, group] of byGuidance) {
-    const finished = await finishPngAll(at(g), group.map((m) => m.option));
+    const finished = await finishPngAll(at(g), group.map((m) => m.option), reference);
     for (const [k, { weight }] of group.entries()) {
       const px = await rawRgb(finished[k]);
       for (let i = 0; i < acc.length; i++) acc[i] += (weight / total) * px[i];

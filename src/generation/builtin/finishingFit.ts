@@ -163,7 +163,7 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
         seed: ex.seed,
         providerOptions: { builtin: { ...options.engineOptions, cfgScale: Math.min(20, baseScale * g), oracleStyle: classes[ex.style], finishing: false } satisfies BuiltinEngineOptions },
       });
-      finishedPngs.push(...(await finishPngAll(candidates[0].png, finishes)));
+      finishedPngs.push(...(await finishPngAll(candidates[0].png, finishes, reference.image)));
     }
     if (encoder && needsImageEncoder(objective)) {
       const [targetVector, ...vectors] = await encoder.encode([await modelSpaceToPng(ex.target), ...finishedPngs], { signal: options.signal });

@@ -44,7 +44,7 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
       let input = await modelSpaceToPng(img, options.delivered && styleIndex >= 0 && styleIndex <= styles.length ? (finishing?.sharpen ?? DEFAULT_SHARPEN) : 0);
       if (finishing && styleIndex >= 0 && styleIndex < styles.length) {
         const drawn = input;
-        input = await applyFinishing(() => drawn, conds[styleIndex].style!, finishing);
+        input = await applyFinishing(() => drawn, conds[styleIndex].style!, finishing, await modelSpaceToPng(row.reference));
       }
       tiles.push({ input, left: c * cell, top: r * cell });
     }
