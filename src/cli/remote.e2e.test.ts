@@ -218,6 +218,9 @@ describe('remote engines from the command line (fake servers, imported PMG-Bench
     expect(again.code, again.stderr).toBe(0);
     expect(comfy.prompts.length).toBe(before + sent.length);
     expect(JSON.parse(fs.readFileSync(path.join(report, 'metrics.json'), 'utf8')).methods.ragar.cis).toBe(m.methods.ragar.cis);
+    const builtinOnly = await ragar('eval', '--dataset', 'pmg', '--engine', 'comfyui', '--comfy-url', comfy.url, '--cfg', '2', '--report', path.join(tmp, 'r3'));
+    expect(builtinOnly.code).not.toBe(0);
+    expect(builtinOnly.stderr).toMatch(/--cfg, --cfg-jitter, --sharpen, --generators and --lambda-models are built-in generator options; not with --engine comfyui/);
     const noEngine = await ragar('eval', '--dataset', 'pmg', '--report', path.join(tmp, 'r2'));
     expect(noEngine.code).toBe(1);
     expect(noEngine.stderr).toMatch(/--engine comfyui/);

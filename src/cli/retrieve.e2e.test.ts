@@ -191,6 +191,12 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     expect(ev2.code, ev2.stderr).toBe(0);
     expect(ev2.stdout).toMatch(/^ragar\s/m);
     expect(JSON.parse(fs.readFileSync(path.join(reportDir, 'metrics.json'), 'utf8')).extra.counts.generated).toBe(0);
+    // Another guidance scale and sharpening: recorded, and generated anew rather than taken from the cache.
+    const ev3 = ragar(...evalArgs, '--cfg', '1', '--sharpen', '0');
+    expect(ev3.code, ev3.stderr).toBe(0);
+    const mj3 = JSON.parse(fs.readFileSync(path.join(reportDir, 'metrics.json'), 'utf8'));
+    expect(mj3.extra.engineOptions).toEqual({ cfgScale: 1, sharpen: 0 });
+    expect(mj3.extra.counts.generated).toBeGreaterThan(0);
     for (const [args, message] of [
       [['--methods', 'ragar,magic'], /unknown method "magic"/],
       [['--ablate', 'beta'], /unknown ablation "beta"/],

@@ -95,6 +95,12 @@ export interface EvaluateHomeOptions {
   /** Built-in engine options for every generation (`strength` also for an external engine). */
   steps?: number;
   strength?: number;
+  /** Built-in engine: classifier-free guidance scale (default: the models'). */
+  cfgScale?: number;
+  /** Built-in engine: spread of the per-candidate guidance scales (default: the engine's). */
+  cfgJitter?: number;
+  /** Built-in engine: unsharp-mask sigma of the outputs (default: the fitted finishing's, else the engine's). */
+  sharpen?: number;
   /**
    * An engine for every generating method instead of the built-in generators (a ComfyUI or
    * AUTOMATIC1111 engine): `key` identifies its settings in the result cache (results of another
@@ -181,7 +187,8 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
     const bad = methods.filter((m) => !EXTERNAL_ENGINE_METHODS.includes(m));
     if (bad.length) throw new RagarError(`--methods ${bad.join(', ')}: not with --engine ${external.engine.provider} (the ground truth, the oracle and the L1 translator need the built-in generators; methods: ${EXTERNAL_ENGINE_METHODS.join(', ')})`, 'BAD_INPUT');
     if (ablate.includes('lambda')) throw new RagarError(`--ablate lambda compares built-in generators trained with different λ; not with --engine ${external.engine.provider} (ablate k, tau, alpha)`, 'BAD_INPUT');
-    if (o.steps || o.generators || lambdaModels.length) throw new RagarError(`--steps, --generators and --lambda-models are built-in generator options; not with --engine ${external.engine.provider}`, 'USAGE');
+    if (o.steps || o.generators || lambdaModels.length || o.cfgScale !== undefined || o.cfgJitter !== undefined || o.sharpen !== undefined)
+      throw new RagarError(`--steps, --cfg, --cfg-jitter, --sharpen, --generators and --lambda-models are built-in generator options; not with --engine ${external.engine.provider}`, 'USAGE');
   }
 
   const view = DatasetView.open(store, o.dataset);
@@ -264,7 +271,15 @@ export async function evaluateHome(store: Store, options: EvaluateHomeOptions): 
     style = await createImageEncoder({ image: 'style-stats' });
     const reportDir = path.resolve(o.report);
     fs.mkdirSync(reportDir, { recursive: true });
-    const engineOptions = external ? {} : { ...(o.steps ? { steps: o.steps } : {}), ...(o.strength ? { strength: o.strength } : {}) };
+    const engineOptions = external
+      ? {}
+      : {
+          ...(o.steps ? { steps: o.steps } : {}),
+          ...(o.strength ? { strength: o.strength } : {}),
+          ...(o.cfgScale !== undefined ? { cfgScale: o.cfgScale } : {}),
+          ...(o.cfgJitter !== undefined ? { cfgJitter: o.cfgJitter } : {}),
+          ...(o.sharpen !== undefined ? { sharpen: o.sharpen } : {}),
+        };
     const run = await runEvaluation(setup, instruments, engines, { image, style }, {
       split: o.split,
       tasks: o.tasks,

@@ -55,6 +55,9 @@ export function evalCommand(): Command {
     .addOption(new Option('--lambda-models <dirs>', 'further generator folders (trained with other λ) for the lambda ablation, comma-separated').argParser(listOption).default([], 'none'))
     .option('--steps <n>', "DDIM sampling steps (default: the models')", intOption(1))
     .option('--strength <x>', "sampling start (1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
+    .option('--cfg <x>', "built-in generators: classifier-free guidance scale (1 = plain conditional output); default: the models'", numberOption(0, 20))
+    .option('--cfg-jitter <x>', "built-in generators: spread of the per-candidate guidance scales (0 = all at --cfg); default: the engine's", numberOption(0, 2))
+    .option('--sharpen <sigma>', "built-in generators: unsharp-mask sigma of the outputs (0 = none); default: the fitted finishing's, else the engine's", numberOption(0, 10))
     .option('--engine <name>', 'generator of every generating method: builtin (the trained generators) | comfyui | a1111 (image-prompt engines; also evaluates reference-only imports such as PMG-Bench)', 'builtin')
     .option('--comfy-url <urls>', 'ComfyUI server(s), comma-separated; overrides engines.comfyui.urls of the config file')
     .option('--a1111-url <urls>', 'AUTOMATIC1111 web UI(s), comma-separated; overrides engines.a1111.urls of the config file')
@@ -123,6 +126,9 @@ export function evalCommand(): Command {
             lambdaModels: opts.lambdaModels,
             steps: opts.steps,
             strength: opts.strength,
+            cfgScale: opts.cfg,
+            cfgJitter: opts.cfgJitter,
+            sharpen: opts.sharpen,
             engine: external,
             clip: clipPath,
             workers: opts.workers,
