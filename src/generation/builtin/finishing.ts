@@ -15,7 +15,9 @@ import { kmeansQuantise } from './kmeansPalette.js';
  * adversarial term they carry almost no exactly flat colour fields, which the flat styles
  * (Fluent flat, Twemoji) are made of (README, Generator: "The outputs have no flat areas"). A
  * finishing option snaps the output to a few colours (a palette without dither: flat fields
- * with hard edges; k-means, any size from 2 to 16) and/or takes a 3×3 median (removes speckle).
+ * with hard edges; k-means, any size from 2 to 16) and/or takes a 3×3 median (removes speckle),
+ * optionally after a guided filter with the reference as the guide (`./guidedFilter.ts`; the
+ * `guided` family, measured and not shipped).
  * Which option suits which style is not hand-picked: `ragar train finishing` fits it on train
  * concepts (`./finishingFit.ts`): per style, the option whose finished outputs score best by the
  * fit's objective (the generator's own style classifier naming them as the style, or their style
@@ -253,10 +255,7 @@ async function rawRgb(png: Buffer): Promise<Buffer> {
  * condition's weights (`Σ w_s·finish_s(x_s) / Σ w_s`, per 8-bit channel value), where `x_s` is
  * the output drawn with that class's guidance multiplier (`drawn(g)`; a single PNG when every
  * multiplier is 1). A condition whose largest weight is at least 0.999 gets that class's finish
- * exactly.
- *
- * @example
- * `reference` (the 64×64 reference PNG) is needed when an option is guided by it
+ * exactly. `reference` (the 64×64 reference PNG) is needed when an option is guided by it
  * ({@link finishingNeedsReference}).
  *
  * @example
