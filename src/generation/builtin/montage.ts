@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
 import { DEFAULT_SHARPEN, modelSpaceToPng } from './engine.js';
-import { applyFinishing, guidanceOf } from './finishing.js';
+import { applyFinishing, finishingNeedsReference, guidanceOf } from './finishing.js';
 import type { BuiltinGenerator } from './model.js';
 
 /** One row of a condition montage: a reference and, optionally, the real renditions per style. */
@@ -38,13 +38,15 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
     const conds = [...styles.map((s) => ({ reference: row.reference, style: generator.conditionOfStyle(s) })), { reference: row.reference, style: null }];
     const outs = await generator.sample(conds, conds.map((_, i) => i + 1), { guidance: conds.map((_, i) => (finishing && i < styles.length ? Math.min(20, scale * guidanceOf(finishing.options[i])) : scale)) });
     const images = [row.reference, ...outs, ...(hasReal ? styles.map((s) => row.real?.get(s) ?? null) : [])];
+    // The guide of the finishing options guided by the reference: encoded once per row.
+    const referencePng = finishing && finishingNeedsReference(finishing) ? await modelSpaceToPng(row.reference) : undefined;
     for (const [c, img] of images.entries()) {
       if (!img) continue;
       const styleIndex = c - 1;
       let input = await modelSpaceToPng(img, options.delivered && styleIndex >= 0 && styleIndex <= styles.length ? (finishing?.sharpen ?? DEFAULT_SHARPEN) : 0);
       if (finishing && styleIndex >= 0 && styleIndex < styles.length) {
         const drawn = input;
-        input = await applyFinishing(() => drawn, conds[styleIndex].style!, finishing, await modelSpaceToPng(row.reference));
+        input = await applyFinishing(() => drawn, conds[styleIndex].style!, finishing, referencePng);
       }
       tiles.push({ input, left: c * cell, top: r * cell });
     }
