@@ -55,7 +55,7 @@ export function evalCommand(): Command {
     .addOption(new Option('--lambda-models <dirs>', 'further generator folders (trained with other λ) for the lambda ablation, comma-separated').argParser(listOption).default([], 'none'))
     .option('--steps <n>', "DDIM sampling steps (default: the models')", intOption(1))
     .option('--strength <x>', "sampling start (1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
-    .option('--cfg <x>', "built-in generators: classifier-free guidance scale (1 = plain conditional output); default: the models'", numberOption(0, 20))
+    .option('--cfg <x>', "built-in generators: classifier-free guidance scale (1 = plain conditional output); default: the fitted finishing's, else the engine's", numberOption(0, 20))
     .option('--cfg-jitter <x>', "built-in generators: spread of the per-candidate guidance scales (0 = all at --cfg); default: the engine's", numberOption(0, 2))
     .option('--sharpen <sigma>', "built-in generators: unsharp-mask sigma of the outputs (0 = none); default: the fitted finishing's, else the engine's", numberOption(0, 10))
     .option('--engine <name>', 'generator of every generating method: builtin (the trained generators) | comfyui | a1111 (image-prompt engines; also evaluates reference-only imports such as PMG-Bench)', 'builtin')

@@ -196,7 +196,7 @@ export function generateCommand(): Command {
     .option('--generator <dir>', 'generator weights folder (default: trained in the data home, else shipped)')
     .option('--split <name>', 'split whose concepts are drawn', 'test')
     .option('--concepts <n>', 'rows', intOption(1), 8)
-    .option('--cfg <x>', 'classifier-free guidance scale', numberOption(0, 20), 1)
+    .option('--cfg <x>', "classifier-free guidance scale (default: 1; with --delivered the engine's: the fitted finishing's, else 2)", numberOption(0, 20))
     .option('--delivered', "show the outputs as the engine delivers them: sharpened and through the generator's fitted finishing (default: as the network draws them)")
     .option('--out <file>', 'PNG to write', 'montage.png')
     .action(async (_opts, cmd: Command) =>
@@ -247,7 +247,7 @@ export function generateCommand(): Command {
     .option('--speed-runs <n>', 'single-candidate generations timed for secondsPerImage', intOption(0), 20)
     .option('--steps <n>', 'DDIM sampling steps (default: the models\')', intOption(1))
     .option('--strength <x>', "sampling start (diffusion models: 1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
-    .option('--cfg <x>', "classifier-free guidance scale (1 = plain conditional output); default: the models'", numberOption(0, 20))
+    .option('--cfg <x>', "classifier-free guidance scale (1 = plain conditional output); default: the fitted finishing's, else the engine's", numberOption(0, 20))
     .option('--cfg-jitter <x>', 'spread of the per-candidate guidance scales (0 = all at --cfg)', numberOption(0, 2))
     .option('--sharpen <sigma>', 'unsharp-mask sigma applied to the outputs (0 = none); default: the engine\'s', numberOption(0, 10))
     .option('--no-finishing', "leave the outputs as drawn and sharpened: skip the generators' fitted per-style finishing (finishing.json, `ragar train finishing`)")
@@ -354,7 +354,7 @@ export function generateCommand(): Command {
 }
 
 /** What `record.json` says of the finishing applied to the outputs (null = none). */
-function finishingRecord(finishing: Finishing | null): { sharpen: number | null; byStyle: Record<string, FinishingOption> } | null {
+function finishingRecord(finishing: Finishing | null): { sharpen: number | null; cfgScale: number | null; byStyle: Record<string, FinishingOption> } | null {
   if (!finishing) return null;
-  return { sharpen: finishing.sharpen ?? null, byStyle: Object.fromEntries(finishing.classes.map((style, i) => [style, finishing.options[i]])) };
+  return { sharpen: finishing.sharpen ?? null, cfgScale: finishing.cfgScale ?? null, byStyle: Object.fromEntries(finishing.classes.map((style, i) => [style, finishing.options[i]])) };
 }

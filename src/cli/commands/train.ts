@@ -185,8 +185,8 @@ export function trainCommand(): Command {
     .option('--variant <name>', `generator variant: ${Object.keys(GENERATOR_VARIANTS).join(' | ')}`, 'ragar')
     .option('--generator <dir>', 'generator weights folder; finishing.json is written there (default: the variant\'s in the data home, else the shipped one)')
     .option('--concepts <n>', 'train concepts per style', intOption(1), 100)
-    .option('--cfg <x>', "classifier-free guidance scale of the outputs it finishes (default: the engine's)", numberOption(0, 20))
-    .option('--sharpen <sigma>', "unsharp-mask sigma of the outputs it finishes (default: the engine's)", numberOption(0, 10))
+    .option('--cfg <x>', "classifier-free guidance scale of the outputs it finishes, saved with it as the engine's default scale while it is applied (default: the engine's)", numberOption(0, 20))
+    .option('--sharpen <sigma>', "unsharp-mask sigma of the outputs it finishes, saved with it as the engine's default sharpening while it is applied (default: the engine's)", numberOption(0, 10))
     .option('--strength <x>', "sampling start of the outputs it finishes (diffusion models: 1 = pure noise); default: the model's", numberOption(0.01, 1))
     .option(
       '--objective <name>',

@@ -5,7 +5,7 @@ import type { GeneratorPreferenceV1 } from '../types.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { decodePixels64 } from '../../encoders/pixels.js';
 import { toModelSpace } from './data.js';
-import { createBuiltinEngine, modelSpaceToPng } from './engine.js';
+import { createBuiltinEngine, DEFAULT_CFG_SCALE, modelSpaceToPng } from './engine.js';
 import { applyFinishing, finishingGuidances, finishPng, FINISHING_FORMAT, saveFinishing } from './finishing.js';
 import { colourCount, rgbBytes } from './finishing.testing.js';
 import { BuiltinGenerator } from './model.js';
@@ -122,6 +122,28 @@ describe('built-in engine', () => {
       const drawn = await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a', finishing: false } } });
       expect(await colourCount(finished.candidates[0].png)).toBeLessThanOrEqual(4);
       expect(await colourCount(drawn.candidates[0].png)).toBeGreaterThan(4);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it("draws at the guidance scale its finishing was fitted at unless told another, and at the engine's without a finishing", async () => {
+    const gen = withFinishing(tinyGenerator('translator'));
+    const engine = createBuiltinEngine({ generator: gen });
+    try {
+      const preference = contractPreference();
+      const base = { reference: { image: await contractReference(), text: 'x' }, prompt: null, preference, user: 'u', candidates: 1, seed: 1 };
+      const bytes = async (extra: Record<string, unknown>) => rgbBytes((await engine.doGenerate({ ...base, providerOptions: { builtin: { ...builtinOptions(preference).builtin, oracleStyle: 'a', cfgJitter: 0, ...extra } } })).candidates[0].png);
+      const atDefault = await bytes({});
+      expect(Buffer.compare(atDefault, await bytes({ cfgScale: DEFAULT_CFG_SCALE }))).toBe(0);
+      gen.finishing = { ...gen.finishing!, cfgScale: 3.5 };
+      const atFitted = await bytes({});
+      expect(Buffer.compare(atFitted, await bytes({ cfgScale: 3.5 }))).toBe(0);
+      expect(Buffer.compare(atFitted, atDefault)).not.toBe(0);
+      // An explicit scale wins; without the finishing, the engine's default.
+      expect(Buffer.compare(await bytes({ cfgScale: DEFAULT_CFG_SCALE }), atDefault)).toBe(0);
+      expect(Buffer.compare(await bytes({ finishing: false }), await bytes({ finishing: false, cfgScale: DEFAULT_CFG_SCALE }))).toBe(0);
+      expect(Buffer.compare(await bytes({ finishing: false }), await bytes({ finishing: false, cfgScale: 3.5 }))).not.toBe(0);
     } finally {
       await engine.dispose();
     }

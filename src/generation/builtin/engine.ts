@@ -40,7 +40,8 @@ export interface BuiltinEngineOptions {
   rankerDirection?: { v: Float32Array; constant: number } | null;
   /**
    * Classifier-free guidance scale (1 = the plain conditional output, above 1 = a stronger push
-   * toward the preference). Default {@link DEFAULT_CFG_SCALE} (chosen on the valid split).
+   * toward the preference). Default {@link DEFAULT_CFG_SCALE} (chosen on the valid split), or the
+   * scale the generator's finishing was fitted at while that is applied.
    */
   cfgScale?: number;
   /**
@@ -188,11 +189,11 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
         }
       }
       const seeds = Array.from({ length: m }, (_, i) => request.seed + i);
-      const cfgScale = own.cfgScale ?? DEFAULT_CFG_SCALE;
+      const finishing = own.finishing === false ? null : generator.finishing;
+      const cfgScale = own.cfgScale ?? finishing?.cfgScale ?? DEFAULT_CFG_SCALE;
       const cfgJitter = own.cfgJitter ?? DEFAULT_CFG_JITTER;
       if (!(Number.isFinite(cfgScale) && cfgScale >= 0 && cfgScale <= 20)) throw new RagarError(`builtin.cfgScale must be a number from 0 to 20, got ${cfgScale}`, 'BAD_INPUT');
       if (!(Number.isFinite(cfgJitter) && cfgJitter >= 0 && cfgJitter <= 2)) throw new RagarError(`builtin.cfgJitter must be a number from 0 to 2, got ${cfgJitter}`, 'BAD_INPUT');
-      const finishing = own.finishing === false ? null : generator.finishing;
       const sharpen = own.sharpen ?? finishing?.sharpen ?? DEFAULT_SHARPEN;
       if (!(Number.isFinite(sharpen) && sharpen >= 0 && sharpen <= 10)) throw new RagarError(`builtin.sharpen must be a number from 0 to 10, got ${sharpen}`, 'BAD_INPUT');
       const scales = seeds.map((seed) => Math.min(20, cfgScale * Math.exp(cfgJitter * new Rng(seed * 7 + 11).normal())));

@@ -168,6 +168,12 @@ describe('finishing.json', () => {
       expect(loadFinishing(dir, ['a', 'b'])?.sharpen).toBe(0);
       fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, sharpen: -1 }));
       expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/sharpen must be a number from 0 to 10, got -1/);
+      saveFinishing(dir, { ...f, cfgScale: 3 });
+      expect(loadFinishing(dir, ['a', 'b'])?.cfgScale).toBe(3);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, cfgScale: 21 }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/cfgScale must be a number from 0 to 20, got 21/);
+      fs.writeFileSync(path.join(dir, 'finishing.json'), JSON.stringify({ ...f, cfgScale: '2' }));
+      expect(() => loadFinishing(dir, ['a', 'b'])).toThrow(/cfgScale must be a number from 0 to 20, got "2"/);
       // Beside other weights than it was fitted for, it is refused.
       fs.writeFileSync(path.join(dir, 'params.bin'), 'weights one');
       saveFinishing(dir, { ...f, paramsSha256: paramsChecksum(dir) });
@@ -291,9 +297,11 @@ describe('fitting the finishing', () => {
     expect(fitted.options).toEqual([{ median: 1, colours: 0, guidance: 0.5 }, { median: 1, colours: 0 }]);
     expect(fitted.scores.flat.map((r) => r.option)).toEqual(['guidance ×0.5, as drawn', 'as drawn']);
     // With the whole family the draws are scored for every finish.
-    const all = await fitFinishing(fakeEngine(1.5), data, ['flat', 'shaded'], { conceptsPerStyle: 2, seed: 3, conditioner, guidanceMultipliers: [0.5, 1], engineOptions: { cfgScale: 2 } });
+    const all = await fitFinishing(fakeEngine(1.5), data, ['flat', 'shaded'], { conceptsPerStyle: 2, seed: 3, conditioner, guidanceMultipliers: [0.5, 1], engineOptions: { cfgScale: 2.5 } });
     expect(all.scores.flat).toHaveLength(2 * FINISHING_OPTIONS.length);
     expect(fitted.fit).toMatchObject({ guidanceMultipliers: [0.5, 1], guidanceScale: 2 });
+    // The scale the outputs were drawn at is saved with the finishing: the engine's default while it is applied.
+    expect([fitted.cfgScale, all.cfgScale]).toEqual([2, 2.5]);
     for (const bad of [[0], [1, 1], [], [5]]) await expect(fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6, conditioner, guidanceMultipliers: bad })).rejects.toThrow(/guidance multipliers must be distinct numbers above 0 and at most 4/);
   });
 

@@ -115,6 +115,12 @@ export interface Finishing {
    */
   sharpen?: number;
   /**
+   * Classifier-free guidance scale of the outputs it was fitted on: the engine's default scale while
+   * this finishing is applied (absent = the engine's own default). A finishing's options are chosen
+   * on outputs drawn at one scale, so the engine draws at that scale unless told otherwise.
+   */
+  cfgScale?: number;
+  /**
    * SHA-256 of the `params.bin` it was fitted for: a finishing is refused beside other weights
    * (retrained or resumed ones), since its options were chosen on their outputs.
    */
@@ -323,6 +329,7 @@ export function loadFinishing(dir: string, classes: readonly string[]): Finishin
     throw new RagarError(`${file}: fitted for styles ${JSON.stringify(raw.classes)}, the generator's are ${JSON.stringify(classes)}; refit with \`ragar train finishing\``, 'BAD_INPUT');
   if (!Array.isArray(raw.options) || raw.options.length !== classes.length) throw new RagarError(`${file}: needs one option per style (${classes.length})`, 'BAD_INPUT');
   if (raw.sharpen !== undefined && !(typeof raw.sharpen === 'number' && raw.sharpen >= 0 && raw.sharpen <= 10)) throw new RagarError(`${file}: sharpen must be a number from 0 to 10, got ${JSON.stringify(raw.sharpen)}`, 'BAD_INPUT');
+  if (raw.cfgScale !== undefined && !(typeof raw.cfgScale === 'number' && raw.cfgScale >= 0 && raw.cfgScale <= 20)) throw new RagarError(`${file}: cfgScale must be a number from 0 to 20, got ${JSON.stringify(raw.cfgScale)}`, 'BAD_INPUT');
   const options = raw.options.map((o, i) => checkOption(o, `${file} (${classes[i]})`));
   if (raw.paramsSha256 !== undefined && raw.paramsSha256 !== paramsChecksum(dir))
     throw new RagarError(`${file} was fitted for other weights than the ${path.join(dir, 'params.bin')} beside it (retrained or resumed since); refit it with \`ragar train finishing --generator ${dir}\` or delete it`, 'CONFLICT');
@@ -331,6 +338,7 @@ export function loadFinishing(dir: string, classes: readonly string[]): Finishin
     classes: [...raw.classes],
     options,
     ...(raw.sharpen !== undefined ? { sharpen: raw.sharpen } : {}),
+    ...(raw.cfgScale !== undefined ? { cfgScale: raw.cfgScale } : {}),
     ...(raw.paramsSha256 !== undefined ? { paramsSha256: raw.paramsSha256 } : {}),
     fit: raw.fit,
   };

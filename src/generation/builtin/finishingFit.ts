@@ -240,6 +240,7 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
     classes: [...classes],
     options: chosen,
     sharpen: options.engineOptions?.sharpen ?? DEFAULT_SHARPEN,
+    cfgScale: baseScale,
     scores,
     fit: {
       objective: OBJECTIVE_DESCRIPTIONS[objective],

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
-import { DEFAULT_SHARPEN, modelSpaceToPng } from './engine.js';
+import { DEFAULT_CFG_SCALE, DEFAULT_SHARPEN, modelSpaceToPng } from './engine.js';
 import { applyFinishing, finishingNeedsReference, guidanceOf } from './finishing.js';
 import type { BuiltinGenerator } from './model.js';
 
@@ -14,7 +14,8 @@ export interface MontageRow {
 
 /**
  * A condition montage: for each reference, the reference itself, the generator's output under
- * each one-hot style condition (at classifier-free guidance `scale`), the unconditioned output,
+ * each one-hot style condition (at classifier-free guidance `scale`; default 1, or with `delivered` the
+ * engine's: the finishing's scale, else the engine's default), the unconditioned output,
  * and the real renditions when known. Columns are labelled in `columns` (left to right). A
  * generator that ignores its condition shows identical generated columns. With `delivered`, the
  * conditioned outputs are shown as the engine delivers them: sharpened (the engine's default) and
@@ -33,7 +34,7 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
   const cell = PIXEL_SIZE + pad;
   // Delivered: each style drawn at the guidance its finishing asks for (a multiplier of the scale).
   const finishing = options.delivered ? generator.finishing : null;
-  const scale = options.scale ?? 1;
+  const scale = options.scale ?? (options.delivered ? (generator.finishing?.cfgScale ?? DEFAULT_CFG_SCALE) : 1);
   for (const [r, row] of rows.entries()) {
     const conds = [...styles.map((s) => ({ reference: row.reference, style: generator.conditionOfStyle(s) })), { reference: row.reference, style: null }];
     const outs = await generator.sample(conds, conds.map((_, i) => i + 1), { guidance: conds.map((_, i) => (finishing && i < styles.length ? Math.min(20, scale * guidanceOf(finishing.options[i])) : scale)) });
