@@ -116,12 +116,19 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
       expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/generator.json`))).toBe(true);
     }
     // the per-style finishing, fitted on train concepts beside the weights (kept for ragar, which generates below)
+    // (l1's by the style critic: a classifier of the evaluation judge's kind trained on the train concepts' renditions)
     for (const variant of ['ragar', 'l1']) {
-      const fit = ragar('train', 'finishing', '--variant', variant, '--concepts', '2', '--json');
+      const fit = ragar('train', 'finishing', '--variant', variant, '--concepts', '2', ...(variant === 'l1' ? ['--objective', 'critic'] : []), '--json');
       expect(fit.code, fit.stderr).toBe(0);
       const f = fit.json();
       expect(f.options).toHaveLength(f.classes.length);
       expect(f.paramsSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(f.cfgScale).toBe(2);
+      if (variant === 'l1') {
+        expect(f.fit.objective).toMatch(/^critic: /);
+        expect(f.fit.critic.trainItems).toBeGreaterThan(0);
+        expect(f.fit.critic.features).toMatch(/\+style-stats/);
+      }
       expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/finishing.json`))).toBe(true);
     }
     // resuming: a second run with a larger step budget continues from the checkpoint (and drops the finishing fitted for the old weights)

@@ -249,7 +249,7 @@ export function generateCommand(): Command {
     .option('--strength <x>', "sampling start (diffusion models: 1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
     .option('--cfg <x>', "classifier-free guidance scale (1 = plain conditional output); default: the fitted finishing's, else the engine's", numberOption(0, 20))
     .option('--cfg-jitter <x>', 'spread of the per-candidate guidance scales (0 = all at --cfg)', numberOption(0, 2))
-    .option('--sharpen <sigma>', 'unsharp-mask sigma applied to the outputs (0 = none); default: the engine\'s', numberOption(0, 10))
+    .option('--sharpen <sigma>', 'unsharp-mask sigma applied to the outputs (0 = none); default: the fitted finishing\'s, else the engine\'s', numberOption(0, 10))
     .option('--no-finishing', "leave the outputs as drawn and sharpened: skip the generators' fitted per-style finishing (finishing.json, `ragar train finishing`)")
     .option('--runs <names>', 'comma-separated subset of the runs (default: all): retrieval+rank, retrieval, uniform+rank, uniform, oracle, l1Regressor')
     .option('--generators <dir>', "folder with one subfolder per variant used (ragar, ragar-norank, l1), to evaluate weights trained elsewhere; default: the data home's, else the shipped weights")

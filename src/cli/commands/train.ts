@@ -10,6 +10,7 @@ import { describeFinishingOption, FINISHING_GUIDANCE_MULTIPLIERS, FINISHING_OPTI
 import { FINISHING_OBJECTIVES, fitFinishing, needsImageEncoder, validGuidanceMultipliers, type FinishingObjective } from '../../generation/builtin/finishingFit.js';
 import { BuiltinGenerator } from '../../generation/builtin/model.js';
 import { checkGeneratorTrainOptions, DEFAULT_GENERATOR_TRAIN, trainGenerator, type GeneratorTrainOptions } from '../../generation/builtin/train.js';
+import { trainConceptCritic } from '../../pipeline/finishingCritic.js';
 import { checkpointWarning, GENERATOR_VARIANTS, homeGeneratorDir, openGenerationSetup, resolveGeneratorDir, type GeneratorVariant } from '../../pipeline/setup.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
 import { RagarError } from '../../util/errors.js';
@@ -191,6 +192,8 @@ export function trainCommand(): Command {
     .option(
       '--objective <name>',
       "classifier: cross-entropy of the style under the generator's own style classifier (softmax over style statistics, fitted on train renditions); " +
+        "critic: the same under a style critic of the evaluation judge's kind (MobileNetV2 features + style statistics) trained on the train concepts' real renditions; " +
+        "judge: 2 − (style accuracy under that critic + concept top-1 among 9 distractor train concepts), the evaluation's two figures on the train outputs; " +
         "paired: style statistics, each output against its concept's real rendition; mean: a style's mean statistics against its renditions' mean; " +
         "perceptual: MobileNetV2 features, each output against its concept's real rendition (cosine); combined: paired + perceptual, each scaled by its mean over the options",
       'classifier',
@@ -202,7 +205,7 @@ export function trainCommand(): Command {
       listOption,
       ['1'],
     )
-    .option('--threads <n>', 'threads of the image encoder (perceptual and combined objectives)', intOption(1), 1)
+    .option('--threads <n>', 'threads of the image encoder (critic, judge, perceptual and combined objectives)', intOption(1), 1)
     .option('--seed <n>', 'seed', intOption(0), 1)
     .action(async (opts, cmd: Command) =>
       withStore(cmd, async (ctx) => {
@@ -224,8 +227,13 @@ export function trainCommand(): Command {
         if (warning) ctx.warn(warning);
         const engine = createBuiltinEngine({ generator, modelId: variant });
         let imageEncoder: Awaited<ReturnType<typeof createImageEncoder>> | null = null;
+        let critic: Awaited<ReturnType<typeof trainConceptCritic>> | null = null;
         try {
           if (needsImageEncoder(objective)) imageEncoder = await createImageEncoder({ image: 'mobilenet', workers: opts.threads });
+          if (objective === 'critic' || objective === 'judge') {
+            ctx.note('training the style critic on the train concepts\' real renditions …');
+            critic = await trainConceptCritic(setup.rc, generator.config.conditioner.classes, { seed: opts.seed, workers: opts.threads });
+          }
           const engineOptions = {
             ...(opts.cfg !== undefined ? { cfgScale: opts.cfg } : {}),
             ...(opts.sharpen !== undefined ? { sharpen: opts.sharpen } : {}),
@@ -240,6 +248,7 @@ export function trainCommand(): Command {
             engineOptions,
             progress: ctx.progress,
             ...(imageEncoder ? { imageEncoder } : {}),
+            ...(critic ? { critic: critic.critic } : {}),
             conditioner: generator.config.conditioner,
           });
           finishing.paramsSha256 = paramsChecksum(dir);
@@ -260,6 +269,7 @@ export function trainCommand(): Command {
         } finally {
           await engine.dispose();
           await imageEncoder?.dispose();
+          await critic?.dispose();
         }
       }),
     );

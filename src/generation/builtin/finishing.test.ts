@@ -8,7 +8,7 @@ import type { GeneratorEngineV1 } from '../types.js';
 import { toModelSpace, type GeneratorData } from './data.js';
 import { modelSpaceToPng } from './engine.js';
 import { createStyleStatsEncoder, styleStatistics } from '../../encoders/styleStats.js';
-import { l2normalize } from '../../encoders/types.js';
+import { l2normalize, type ImageEncoder } from '../../encoders/types.js';
 import { fitStyleConditioner } from './conditioning.js';
 import { toPixels } from './data.js';
 import {
@@ -27,6 +27,8 @@ import {
   type Finishing,
 } from './finishing.js';
 import { fitFinishing } from './finishingFit.js';
+import { trainFinishingCritic, type CriticRow } from './finishingCritic.js';
+import { FakeEncoder } from '../../encoders/testing/fakeEncoders.js';
 import { colourCount, rgbBytes } from './finishing.testing.js';
 
 const N = PIXEL_SIZE;
@@ -275,6 +277,85 @@ describe('fitting the finishing', () => {
     await expect(fitFinishing(engine, data, ['shaded', 'flat'], { conceptsPerStyle: 6, objective: 'classifier', conditioner })).rejects.toThrow(/needs the generator's style classifier/);
   });
 
+  it('by the critic objective: the finish a critic trained on the real renditions names as the style (flat: a palette; shaded: none)', async () => {
+    const data = toyData();
+    // The critic reads an uninformative image feature (one vector for every image) and the style statistics.
+    const encoders = { image: new FakeEncoder<Buffer>('image', { keyOf: () => 'any', dimension: 4 }) as unknown as ImageEncoder, style: createStyleStatsEncoder() };
+    const rows: CriticRow[] = [];
+    for (const r of data.renditions.values())
+      for (const [label, item] of r) {
+        const png = await modelSpaceToPng(data.pixels.get(item)!);
+        rows.push({ image: (await encoders.image.encode([png]))[0], style: (await encoders.style.encode([png]))[0], label, concept: '' });
+      }
+    const critic = trainFinishingCritic(rows, ['flat', 'shaded'], encoders, { dataset: 'toy', seed: 1 });
+    const fitted = await fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'critic', critic });
+    expect(fitted.options[0].colours).toBeGreaterThan(0);
+    expect(fitted.options[1].colours).toBe(0);
+    expect(fitted.scores.flat.every((r) => r.crossEntropy === r.score)).toBe(true);
+    expect(String(fitted.fit!.objective)).toMatch(/^critic: /);
+    expect(fitted.fit!.critic).toMatchObject({ trainItems: rows.length, features: 'fake-image+style-stats-v1@64' });
+    await expect(fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6, objective: 'critic' })).rejects.toThrow(/needs a style critic over the styles/);
+    await expect(fitFinishing(engine, data, ['shaded', 'flat'], { conceptsPerStyle: 6, objective: 'critic', critic })).rejects.toThrow(/needs a style critic over the styles/);
+  });
+
+  it('by the judge objective: style accuracy plus concept top-1 among 9 distractors, each option scored by both', async () => {
+    const data = toyData();
+    // Image features that tell the toy concepts apart: the mean foreground colour and the foreground's share.
+    const features: ImageEncoder = {
+      modelId: 'toy-features',
+      dimension: 4,
+      modality: 'image',
+      async encode(pngs) {
+        return Promise.all(
+          pngs.map(async (png) => {
+            const px = await decodePixels64(png as Buffer);
+            const v = new Float32Array(4);
+            let n = 0;
+            for (let p = 0; p < N * N; p++)
+              if (px[p * 3] + px[p * 3 + 1] + px[p * 3 + 2] < 2.9) {
+                for (let c = 0; c < 3; c++) v[c] += px[p * 3 + c];
+                n++;
+              }
+            for (let c = 0; c < 3; c++) v[c] /= Math.max(1, n);
+            v[3] = (4 * n) / (N * N);
+            return l2normalize(v);
+          }),
+        );
+      },
+      async dispose() {},
+    };
+    const encoders = { image: features, style: createStyleStatsEncoder() };
+    const rows: CriticRow[] = [];
+    const add = async (model: Float32Array, label: string, concept: string) => {
+      const png = await modelSpaceToPng(model);
+      rows.push({ image: (await features.encode([png]))[0], style: (await encoders.style.encode([png]))[0], label, concept });
+    };
+    for (const [concept, r] of data.renditions) for (const [label, item] of r) await add(data.pixels.get(item)!, label, concept);
+    // Six more concepts, only in the critic's gallery: the distractors need 9 besides the true one.
+    const more: [number, number, number][] = [[0.5, 0.5, 0.9], [0.9, 0.5, 0.5], [0.4, 0.9, 0.6], [0.2, 0.2, 0.3], [0.7, 0.7, 0.4], [0.3, 0.5, 0.6]];
+    for (const [k, fg] of more.entries()) {
+      await add(toModelSpace(disc(fg, 0, new Rng(k), 14 + 2 * k)), 'flat', `d${k}`);
+      await add(toModelSpace(disc(fg, 0, new Rng(k), 14 + 2 * k, true)), 'shaded', `d${k}`);
+    }
+    const critic = trainFinishingCritic(rows, ['flat', 'shaded'], encoders, { dataset: 'toy', seed: 1 });
+    const fitted = await fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'judge', critic });
+    for (const style of ['flat', 'shaded'])
+      for (const r of fitted.scores[style]) {
+        expect(r.styleAccuracy! >= 0 && r.styleAccuracy! <= 1 && r.conceptTop1! >= 0 && r.conceptTop1! <= 1).toBe(true);
+        expect(r.score).toBeCloseTo(2 - r.styleAccuracy! - r.conceptTop1!, 12);
+      }
+    // The flat style wants a palette, the shaded one none; the chosen finishes keep the concept.
+    expect(fitted.options[0].colours).toBeGreaterThan(0);
+    expect(fitted.options[1].colours).toBe(0);
+    const chosen = (style: string, k: number) => fitted.scores[style].find((r) => r.option === describeFinishingOption(fitted.options[k]))!;
+    expect([chosen('flat', 0).styleAccuracy, chosen('shaded', 1).styleAccuracy]).toEqual([1, 1]);
+    expect(chosen('flat', 0).conceptTop1).toBeGreaterThan(0.5);
+    expect(String(fitted.fit!.objective)).toMatch(/^judge: /);
+    // Without the distractors it asks for, it says so.
+    const small = trainFinishingCritic(rows.filter((r) => !r.concept.startsWith('d')), ['flat', 'shaded'], encoders, { dataset: 'toy', seed: 1 });
+    await expect(fitFinishing(engine, data, ['flat', 'shaded'], { conceptsPerStyle: 6, seed: 3, objective: 'judge', critic: small })).rejects.toThrow(/needs 9 distractor concepts in flat, the critic's gallery has 5/);
+  });
+
   it('offers the reference to the guided options: they clean a speckled engine’s outputs toward the targets', async () => {
     const data = toyData();
     const options = [{ median: 1 as const, colours: 0 }, { median: 1 as const, colours: 0, guided: { radius: 2, epsilon: 1e-3 } }];
@@ -318,6 +399,6 @@ describe('fitting the finishing', () => {
       for (const r of rows) expect(r.score).toBeCloseTo(r.styleDistance / ms + r.perceptualDistance! / mp, 9);
     }
     await expect(fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, objective: 'perceptual' })).rejects.toThrow(/needs an image encoder/);
-    await expect(fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, objective: 'cosmic' as never })).rejects.toThrow(/one of classifier, paired, mean, perceptual, combined/);
+    await expect(fitFinishing(engine, toyData(), ['flat', 'shaded'], { conceptsPerStyle: 6, objective: 'cosmic' as never })).rejects.toThrow(/one of classifier, critic, judge, paired, mean, perceptual, combined/);
   });
 });

@@ -9,13 +9,14 @@ import type { GeneratorEngineV1 } from '../types.js';
 import { stylePosterior, type StyleConditioner } from './conditioning.js';
 import { toPixels, type GeneratorData } from './data.js';
 import { DEFAULT_CFG_SCALE, DEFAULT_SHARPEN, modelSpaceToPng, type BuiltinEngineOptions } from './engine.js';
+import { conceptRecognised, type FinishingCritic } from './finishingCritic.js';
 import { describeFinishingOption, finishPngAll, FINISHING_FORMAT, FINISHING_OPTIONS, isGuidanceMultiplier, type Finishing, type FinishingOption } from './finishing.js';
 
 /** How {@link fitFinishing} compares finished outputs with real renditions (see {@link FinishingFitOptions.objective}). */
-export type FinishingObjective = 'classifier' | 'paired' | 'mean' | 'perceptual' | 'combined';
+export type FinishingObjective = 'classifier' | 'critic' | 'judge' | 'paired' | 'mean' | 'perceptual' | 'combined';
 
 /** Every {@link FinishingObjective}, in the order `--help` lists them. */
-export const FINISHING_OBJECTIVES: readonly FinishingObjective[] = ['classifier', 'paired', 'mean', 'perceptual', 'combined'];
+export const FINISHING_OBJECTIVES: readonly FinishingObjective[] = ['classifier', 'critic', 'judge', 'paired', 'mean', 'perceptual', 'combined'];
 
 /** Whether an objective compares image features (and so needs {@link FinishingFitOptions.imageEncoder}). */
 export const needsImageEncoder = (objective: FinishingObjective): boolean => objective === 'perceptual' || objective === 'combined';
@@ -48,11 +49,19 @@ export interface FinishingFitOptions {
    * cross-entropy of the style under the generator's own style classifier (`conditioner`, the
    * softmax over style statistics fitted on train renditions that reads the history), averaged over
    * the finished outputs (as an auxiliary-classifier GAN asks its outputs to be named as their
-   * class); no real rendition is compared.
+   * class); no real rendition is compared; `critic` — the same cross-entropy under a style critic
+   * (`critic`: a classifier over image features and style statistics trained on the train
+   * concepts' real renditions, `./finishingCritic.ts`) instead of the generator's own classifier;
+   * `judge` — the evaluation's two figures on the train outputs, as the choice of the shipped cell
+   * weighs them: 2 − (style accuracy under the critic + concept top-1 among 9 distractor train
+   * concepts drawn in the same style, by the critic's image features), so a finish that makes the
+   * style but loses the concept does not win.
    */
   objective?: FinishingObjective;
   /** The generator's style classifier, for the `classifier` objective (its classes must be `classes`). */
   conditioner?: StyleConditioner;
+  /** The style critic of the `critic` and `judge` objectives (its classes must be `classes`). */
+  critic?: FinishingCritic;
   /** Image encoder of the `perceptual` and `combined` objectives (L2-normalised vectors). */
   imageEncoder?: ImageEncoder;
   /**
@@ -76,8 +85,12 @@ export interface FinishingScore {
   styleDistance: number;
   /** Mean cosine distance of the image features to the real targets' (perceptual and combined objectives). */
   perceptualDistance?: number;
-  /** Mean cross-entropy of the style under the generator's style classifier (classifier objective). */
+  /** Mean cross-entropy of the style under the generator's style classifier (classifier objective) or the critic (critic objective). */
   crossEntropy?: number;
+  /** Share of outputs the critic names as the style (judge objective). */
+  styleAccuracy?: number;
+  /** Share of outputs recognised as their concept among 9 distractors (judge objective). */
+  conceptTop1?: number;
   /** Mean absolute pixel difference to the real target (0–1 scale). */
   l1: number;
 }
@@ -118,12 +131,15 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
   const conditioner = options.conditioner;
   if (objective === 'classifier' && (!conditioner || conditioner.classes.join('\u0000') !== classes.join('\u0000')))
     throw new RagarError(`the classifier finishing objective needs the generator's style classifier over the styles ${JSON.stringify(classes)}`, 'BAD_INPUT');
+  const critic = options.critic;
+  if ((objective === 'critic' || objective === 'judge') && (!critic || critic.classes.join('\u0000') !== classes.join('\u0000')))
+    throw new RagarError(`the ${objective} finishing objective needs a style critic over the styles ${JSON.stringify(classes)}`, 'BAD_INPUT');
   const rng = new Rng(seed);
   const progress = options.progress ?? silentProgress;
   const started = performance.now();
 
   // Examples: (reference in another style, real target in s), train concepts only.
-  const examples: { style: number; reference: Float32Array; target: Float32Array; seed: number }[] = [];
+  const examples: { style: number; concept: string; reference: Float32Array; target: Float32Array; seed: number }[] = [];
   const concepts = [...data.renditions.keys()].sort();
   for (const [k, style] of classes.entries()) {
     const pool = concepts.filter((c) => {
@@ -136,7 +152,7 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
       const r = data.renditions.get(c)!;
       const others = [...r].filter(([s, i]) => s !== style && data.pixels.has(i)).sort((a, b) => a[0].localeCompare(b[0]));
       const [, ref] = others[rng.int(others.length)];
-      examples.push({ style: k, reference: data.pixels.get(ref)!, target: data.pixels.get(r.get(style)!)!, seed: rng.int(1_000_000) });
+      examples.push({ style: k, concept: c, reference: data.pixels.get(ref)!, target: data.pixels.get(r.get(style)!)!, seed: rng.int(1_000_000) });
     }
   }
 
@@ -146,6 +162,10 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
   const optionL1: number[][] = choices.map(() => []);
   const optionPerceptual: number[][] = choices.map(() => []);
   const optionCrossEntropy: number[][] = choices.map(() => []);
+  const optionStyleHit: number[][] = choices.map(() => []);
+  const optionConceptHit: number[][] = choices.map(() => []);
+  // The judge's distractor concepts: a stream of their own, so the examples are those of every objective.
+  const distractorRng = rng.fork('judge distractors');
   progress.start('finishing fit: drawing and finishing train outputs', examples.length);
   for (const [n, ex] of examples.entries()) {
     options.signal?.throwIfAborted();
@@ -169,6 +189,22 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
       const [targetVector, ...vectors] = await encoder.encode([await modelSpaceToPng(ex.target), ...finishedPngs], { signal: options.signal });
       // Encoders return L2-normalised vectors (the ImageEncoder contract): cosine = dot product.
       for (const o of choices.keys()) optionPerceptual[o].push(1 - dot(vectors[o], targetVector));
+    }
+    if (objective === 'critic' || objective === 'judge') {
+      const { images, probabilities } = await critic!.judge(finishedPngs, options.signal);
+      for (const o of choices.keys()) optionCrossEntropy[o].push(-Math.log(Math.max(1e-12, probabilities[o][ex.style])));
+      if (objective === 'judge') {
+        const inStyle = critic!.gallery.get(classes[ex.style]);
+        const truth = inStyle?.get(ex.concept);
+        if (!inStyle || !truth) throw new RagarError(`the style critic's gallery has no ${classes[ex.style]} rendition of ${ex.concept}`, 'BAD_INPUT');
+        const pool = [...inStyle.keys()].filter((c) => c !== ex.concept).sort();
+        if (pool.length < 9) throw new RagarError(`the concept test needs 9 distractor concepts in ${classes[ex.style]}, the critic's gallery has ${pool.length}`, 'BAD_INPUT');
+        const distractors = distractorRng.shuffle(pool).slice(0, 9).map((c) => inStyle.get(c)!);
+        for (const o of choices.keys()) {
+          optionStyleHit[o].push(probabilities[o].indexOf(Math.max(...probabilities[o])) === ex.style ? 1 : 0);
+          optionConceptHit[o].push(conceptRecognised(images[o], truth, distractors) ? 1 : 0);
+        }
+      }
     }
     for (const o of choices.keys()) {
       const finished = await decodePixels64(finishedPngs[o]);
@@ -213,13 +249,16 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
     const styleDistances = choices.map((_, o) => (objective === 'mean' ? distance(meanOf(optionStats[o]), targetMean) : avg((i) => distance(optionStats[o][i], targetStats[i]))));
     const perceptual = needsImageEncoder(objective) ? choices.map((_, o) => avg((i) => optionPerceptual[o][i])) : null;
     const meanOver = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length || 1;
-    const crossEntropy = objective === 'classifier' ? choices.map((_, o) => avg((i) => optionCrossEntropy[o][i])) : null;
+    const crossEntropy = objective === 'classifier' || objective === 'critic' || objective === 'judge' ? choices.map((_, o) => avg((i) => optionCrossEntropy[o][i])) : null;
+    const judged = objective === 'judge' ? choices.map((_, o) => ({ styleAccuracy: avg((i) => optionStyleHit[o][i]), conceptTop1: avg((i) => optionConceptHit[o][i]) })) : null;
     const score = (o: number) =>
-      objective === 'perceptual'
+      objective === 'judge'
+        ? 2 - judged![o].styleAccuracy - judged![o].conceptTop1
+        : objective === 'perceptual'
         ? perceptual![o]
         : objective === 'combined'
           ? styleDistances[o] / meanOver(styleDistances) + perceptual![o] / meanOver(perceptual!)
-          : objective === 'classifier'
+          : objective === 'classifier' || objective === 'critic'
             ? crossEntropy![o]
             : styleDistances[o];
     const table: FinishingScore[] = choices.map((option, o) => ({
@@ -228,6 +267,7 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
       styleDistance: styleDistances[o],
       ...(perceptual ? { perceptualDistance: perceptual[o] } : {}),
       ...(crossEntropy ? { crossEntropy: crossEntropy[o] } : {}),
+      ...(judged ? judged[o] : {}),
       l1: avg((i) => optionL1[o][i]),
     }));
     let best = 0;
@@ -245,6 +285,7 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
     fit: {
       objective: OBJECTIVE_DESCRIPTIONS[objective],
       ...(encoder && needsImageEncoder(objective) ? { imageModel: encoder.modelId } : {}),
+      ...(critic && objective === 'critic' ? { critic: critic.record } : {}),
       options: choices.map(describeFinishingOption),
       guidanceMultipliers: [...multipliers],
       guidanceScale: baseScale,
@@ -265,6 +306,10 @@ const OBJECTIVE_DESCRIPTIONS: Record<FinishingObjective, string> = {
   perceptual: 'perceptual: mean cosine distance between the image features of each finished output and of the real rendition of its concept (train concepts, one-hot condition)',
   classifier:
     "classifier: mean cross-entropy of the conditioned style under the generator's own style classifier (softmax over style statistics, fitted on train renditions) of each finished output (train concepts, one-hot condition)",
+  judge:
+    "judge: 2 − (style accuracy + concept top-1) of the finished outputs: the style named by a style critic (softmax over image features and style statistics trained on the train concepts' real renditions), the concept recognised among 9 distractor train concepts in the same style by the critic's image features (train concepts, one-hot condition)",
+  critic:
+    'critic: mean cross-entropy of the conditioned style under a style critic (softmax over image features and style statistics, the evaluation judge\'s kind, trained on the train concepts\' real renditions) of each finished output (train concepts, one-hot condition)',
   combined:
     'combined: the paired style-statistics distance plus the perceptual (image-feature cosine) distance to the real rendition of the same concept, each divided by its mean over the options of the style (train concepts, one-hot condition)',
 };
