@@ -116,16 +116,17 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
       expect(fs.existsSync(path.join(home, `models/emoji-styles/generator/${variant}/generator.json`))).toBe(true);
     }
     // the per-style finishing, fitted on train concepts beside the weights (kept for ragar, which generates below)
-    // (l1's by the style critic: a classifier of the evaluation judge's kind trained on the train concepts' renditions)
+    // (ragar's by the judge objective: a style critic of the evaluation judge's kind, trained on the train concepts' renditions,
+    // and concept top-1 among train distractors; l1's by that critic's cross-entropy)
     for (const variant of ['ragar', 'l1']) {
-      const fit = ragar('train', 'finishing', '--variant', variant, '--concepts', '2', ...(variant === 'l1' ? ['--objective', 'critic'] : []), '--json');
+      const fit = ragar('train', 'finishing', '--variant', variant, '--concepts', '2', '--objective', variant === 'l1' ? 'critic' : 'judge', '--json');
       expect(fit.code, fit.stderr).toBe(0);
       const f = fit.json();
       expect(f.options).toHaveLength(f.classes.length);
       expect(f.paramsSha256).toMatch(/^[0-9a-f]{64}$/);
       expect(f.cfgScale).toBe(2);
+      expect(f.fit.objective).toMatch(variant === 'l1' ? /^critic: / : /^judge: /);
       if (variant === 'l1') {
-        expect(f.fit.objective).toMatch(/^critic: /);
         expect(f.fit.critic.trainItems).toBeGreaterThan(0);
         expect(f.fit.critic.features).toMatch(/\+style-stats/);
       }

@@ -195,7 +195,8 @@ export function trainCommand(): Command {
         "critic: the same under a style critic of the evaluation judge's kind (MobileNetV2 features + style statistics) trained on the train concepts' real renditions; " +
         "judge: 2 − (style accuracy under that critic + concept top-1 among 9 distractor train concepts), the evaluation's two figures on the train outputs; " +
         "paired: style statistics, each output against its concept's real rendition; mean: a style's mean statistics against its renditions' mean; " +
-        "perceptual: MobileNetV2 features, each output against its concept's real rendition (cosine); combined: paired + perceptual, each scaled by its mean over the options",
+        "perceptual: MobileNetV2 features, each output against its concept's real rendition (cosine); combined: paired + perceptual, each scaled by its mean over the options; " +
+        'classifier is the shipped fits\' objective',
       'classifier',
     )
     .option('--family <name>', 'options to choose among: kmeans (median 3 or none × none or a k-means palette of 2–16 colours, 18 options), guided (kmeans plus a guided filter with the reference as the guide, radius 2 or 4 × ε 0.001 or 0.01, × none or a k-means palette: 54 options) or imagequant (the first family: × sharp\'s palette of 16, 4 or 2 colours, 8 options)', 'kmeans')
