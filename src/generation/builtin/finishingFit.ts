@@ -85,7 +85,7 @@ export interface FinishingScore {
   styleDistance: number;
   /** Mean cosine distance of the image features to the real targets' (perceptual and combined objectives). */
   perceptualDistance?: number;
-  /** Mean cross-entropy of the style under the generator's style classifier (classifier objective) or the critic (critic objective). */
+  /** Mean cross-entropy of the style under the generator's style classifier (classifier objective) or the critic (critic and judge objectives). */
   crossEntropy?: number;
   /** Share of outputs the critic names as the style (judge objective). */
   styleAccuracy?: number;
@@ -255,12 +255,12 @@ export async function fitFinishing(engine: GeneratorEngineV1, data: GeneratorDat
       objective === 'judge'
         ? 2 - judged![o].styleAccuracy - judged![o].conceptTop1
         : objective === 'perceptual'
-        ? perceptual![o]
-        : objective === 'combined'
-          ? styleDistances[o] / meanOver(styleDistances) + perceptual![o] / meanOver(perceptual!)
-          : objective === 'classifier' || objective === 'critic'
-            ? crossEntropy![o]
-            : styleDistances[o];
+          ? perceptual![o]
+          : objective === 'combined'
+            ? styleDistances[o] / meanOver(styleDistances) + perceptual![o] / meanOver(perceptual!)
+            : objective === 'classifier' || objective === 'critic'
+              ? crossEntropy![o]
+              : styleDistances[o];
     const table: FinishingScore[] = choices.map((option, o) => ({
       option: describeFinishingOption(option),
       score: score(o),
