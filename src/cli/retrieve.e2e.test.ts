@@ -175,6 +175,18 @@ describe('embed → train joint → retrieve → retrieve evaluate', () => {
     const noWeights = ragar('generate', 'evaluate', '--tasks', '1', '--runs', 'retrieval', '--speed-runs', '0', '--generators', path.join(home, 'no-such-weights'));
     expect(noWeights.code).toBe(1);
     expect(noWeights.stderr).toMatch(/no-such-weights[\/]ragar-norank/);
+    // Several evaluation seeds: the means, each seed's runs, the oracle's confusion counts summed over the seeds
+    const seeded = ragar('generate', 'evaluate', '--tasks', '3', '--runs', 'retrieval,oracle', '--speed-runs', '0', '--seeds', '1-2', '--json');
+    expect(seeded.code, seeded.stderr).toBe(0);
+    const gs = seeded.json();
+    expect(gs.seeds).toEqual([1, 2]);
+    expect(gs.runs.retrieval.styleAccuracy).toBeCloseTo((gs.bySeed['1'].retrieval.styleAccuracy + gs.bySeed['2'].retrieval.styleAccuracy) / 2, 9);
+    expect(gs.runs.retrieval.conceptTop1).toBeCloseTo((gs.bySeed['1'].retrieval.conceptTop1 + gs.bySeed['2'].retrieval.conceptTop1) / 2, 9);
+    const summed = Object.values(gs.runs.oracle.styleConfusion as Record<string, Record<string, number>>).flatMap((row) => Object.values(row));
+    expect(summed.reduce((a, b) => a + b, 0)).toBe(gs.bySeed['1'].oracle.n + gs.bySeed['2'].oracle.n);
+    const both = ragar('generate', 'evaluate', '--seed', '3', '--seeds', '1-2', '--tasks', '1', '--runs', 'retrieval', '--speed-runs', '0');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--seed or --seeds, not both/);
     expect(ge.ceilings.styleRealAccuracy).toBeGreaterThan(0);
     expect(ge.secondsPerImage).toBeGreaterThan(0);
 

@@ -14,6 +14,7 @@ import { checkpointWarning, openBuiltinEngine, openGenerationSetup, resolveGener
 import { warningText, type GeneratorEngine, type GeneratorEngineV1, type GeneratorResultV1 } from '../../generation/types.js';
 import { ENGINE_CONFIG_FILE, loadEngineConfig, openRemoteEngine, REMOTE_ENGINES, type RemoteEngineName } from '../../generation/engineConfig.js';
 import { loadDistilledTower } from '../../ranking/distill.js';
+import { meanOverSeeds, parseSeeds } from '../../evaluation/seedMeans.js';
 import { RagarError } from '../../util/errors.js';
 import { withStore } from '../context.js';
 import { intOption, numberOption } from '../options.js';
@@ -244,6 +245,11 @@ export function generateCommand(): Command {
     .option('--tasks <n>', 'most tasks (0 = all)', intOption(0), 0)
     .option('--candidates <m>', 'candidates per output in the +rank runs', intOption(1), 4)
     .option('--seed <n>', 'seed', intOption(0), 1)
+    .option(
+      '--seeds <list>',
+      'evaluate at several seeds (e.g. 1-5 or 1,2,7; each re-draws the candidates, the style judge\'s training order and the concept distractors): ' +
+        'runs then holds the means over the seeds (styleConfusion: the counts summed), bySeed each seed\'s runs; instead of --seed',
+    )
     .option('--speed-runs <n>', 'single-candidate generations timed for secondsPerImage', intOption(0), 20)
     .option('--steps <n>', 'DDIM sampling steps (default: the models\')', intOption(1))
     .option('--strength <x>', "sampling start (diffusion models: 1 = pure noise, below 1 = noised reference); default: the models'", numberOption(0.01, 1))
@@ -294,7 +300,14 @@ export function generateCommand(): Command {
           const known = new Set(allRuns.map((r) => r.name));
           for (const n of wanted ?? []) if (!known.has(n)) throw new RagarError(`unknown run ${JSON.stringify(n)} (known: ${[...known].join(', ')})`, 'BAD_INPUT');
           const runs = allRuns.filter((r) => !wanted || wanted.has(r.name));
-          const result = await evaluateGeneration(setup, runs, { image, style }, { split: opts.split, tasks: opts.tasks, seed: opts.seed, progress: ctx.progress });
+          if (opts.seeds !== undefined && cmd.getOptionValueSourceWithGlobals('seed') === 'cli') throw new RagarError('give --seed or --seeds, not both', 'USAGE');
+          const seeds = opts.seeds !== undefined ? parseSeeds(String(opts.seeds)) : [opts.seed as number];
+          const results: Awaited<ReturnType<typeof evaluateGeneration>>[] = [];
+          for (const [i, seed] of seeds.entries()) {
+            if (seeds.length > 1) ctx.note(`seed ${seed} (${i + 1} of ${seeds.length}) …`);
+            results.push(await evaluateGeneration(setup, runs, { image, style }, { split: opts.split, tasks: opts.tasks, seed, progress: ctx.progress }));
+          }
+          const result = seeds.length > 1 ? { ...results[0], runs: meanRuns(results.map((r) => r.runs)), ceilings: meanOverSeeds(results.map((r) => r.ceilings)) } : results[0];
           // Speed: one candidate of the full model, median of --speed-runs (model already loaded).
           const times: number[] = [];
           const tasks = setup.rc.view.tasks(opts.split).filter((t) => t.targetItemId !== null);
@@ -318,11 +331,12 @@ export function generateCommand(): Command {
             secondsPerImage: times.length ? times[Math.floor((times.length - 1) / 2)] : null,
             speedRuns: times.length,
             styleClassifier: result.styleClassifier,
+            ...(seeds.length > 1 ? { seeds, bySeed: Object.fromEntries(results.map((r, i) => [String(seeds[i]), r.runs])) } : {}),
           };
           const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
           ctx.emit(out, () =>
             [
-              `${out.dataset} ${out.split}: ${out.tasks} tasks`,
+              `${out.dataset} ${out.split}: ${out.tasks} tasks${seeds.length > 1 ? `, means over seeds ${seeds.join(', ')}` : ''}`,
               '  run              style   concept   ssim   frechet   ranker',
               ...Object.entries({ ...fourRuns, ...(l1Regressor ? { l1Regressor } : {}), copy: result.ceilings.copy }).map(
                 ([name, m]) => `  ${name.padEnd(15)} ${f(m.styleAccuracy)}   ${f(m.conceptTop1)}   ${f(m.ssim)}  ${f(m.frechet).padStart(7)}   ${f(m.userRankerScore)}`,
@@ -340,6 +354,12 @@ export function generateCommand(): Command {
                   ]
                 : []),
               `  ceilings: style classifier on real held-out renditions ${f(out.ceilings.styleRealAccuracy)}; concept top-1 of the real target ${f(out.ceilings.conceptTop1Target)}, of the reference copy ${f(out.ceilings.conceptTop1Copy)}`,
+              ...(seeds.length > 1
+                ? [
+                    '  style accuracy + concept top-1 by seed:',
+                    ...Object.keys(result.runs).map((name) => `  ${name.padEnd(15)} ${results.map((r, i) => `${seeds[i]}: ${f(r.runs[name].styleAccuracy + r.runs[name].conceptTop1)}`).join('  ')}`),
+                  ]
+                : []),
               `  seconds per image (one candidate, median of ${out.speedRuns}): ${out.secondsPerImage === null ? 'n/a' : out.secondsPerImage.toFixed(3)}`,
             ].join('\n'),
           );
@@ -357,4 +377,17 @@ export function generateCommand(): Command {
 function finishingRecord(finishing: Finishing | null): { sharpen: number | null; cfgScale: number | null; byStyle: Record<string, FinishingOption> } | null {
   if (!finishing) return null;
   return { sharpen: finishing.sharpen ?? null, cfgScale: finishing.cfgScale ?? null, byStyle: Object.fromEntries(finishing.classes.map((style, i) => [style, finishing.options[i]])) };
+}
+
+/** Each run's metrics averaged over seeds ({@link meanOverSeeds}), with the oracle's style confusion counts summed instead. */
+function meanRuns<R extends { styleConfusion?: Record<string, Record<string, number>> }>(bySeed: readonly Record<string, R>[]): Record<string, R> {
+  const means = meanOverSeeds(bySeed);
+  for (const name of Object.keys(means)) {
+    const counts: Record<string, Record<string, number>> = {};
+    for (const runs of bySeed)
+      for (const [target, row] of Object.entries(runs[name]?.styleConfusion ?? {}))
+        for (const [named, n] of Object.entries(row)) (counts[target] ??= {})[named] = (counts[target][named] ?? 0) + n;
+    if (means[name].styleConfusion) means[name] = { ...means[name], styleConfusion: counts };
+  }
+  return means;
 }
