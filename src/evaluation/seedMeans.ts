@@ -43,7 +43,7 @@ function mean(values: readonly unknown[]): unknown {
 export function parseSeeds(text: string): number[] {
   const seeds: number[] = [];
   for (const part of text.split(',').map((p) => p.trim())) {
-    const range = /^(\d+)-(\d+)$/.exec(part);
+    const range = part.match(/^(\d+)-(\d+)$/);
     if (range) {
       const [lo, hi] = [Number(range[1]), Number(range[2])];
       if (hi < lo || hi - lo > 999) throw new RagarError(`seed range ${JSON.stringify(part)} must run upwards over at most 1000 seeds`, 'BAD_INPUT');
