@@ -3,7 +3,7 @@ import { decodePixels64 } from '../encoders/pixels.js';
 import { drawDistractors, recognizeConcept } from './metrics/conceptRecognition.js';
 import { frechetDistance } from './metrics/frechet.js';
 import { ssim } from './metrics/ssim.js';
-import { trainStyleClassifier, type StyleClassifier } from '../models/styleClassifier.js';
+import { imageAndStyleFeatures, trainStyleClassifier, type StyleClassifier } from '../models/styleClassifier.js';
 import { RagarError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { PersonalizationSetup } from '../pipeline/personalize.js';
@@ -40,10 +40,7 @@ export interface EvaluationInstruments {
 /** Classifier features of an image: MobileNetV2 embedding followed by the style statistics. */
 export function classifierFeatures(image: Float32Array, style: Float32Array | null): Float32Array {
   if (!style) throw new RagarError('style classifier features need the style descriptor of the image', 'BAD_INPUT');
-  const out = new Float32Array(image.length + style.length);
-  out.set(image, 0);
-  out.set(style, image.length);
-  return out;
+  return imageAndStyleFeatures(image, style);
 }
 
 /**

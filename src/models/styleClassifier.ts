@@ -222,6 +222,20 @@ function softmaxLogits(w: ArrayLike<number>, b: ArrayLike<number>, z: Float64Arr
 }
 
 /**
+ * The style judge's input for one image: its image features followed by its style descriptor
+ * (the evaluation's judge and the finishing fit's critic read images this way).
+ *
+ * @example
+ * clf.predict(imageAndStyleFeatures(mobilenetVector, styleStatistics));
+ */
+export function imageAndStyleFeatures(image: ArrayLike<number>, style: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(image.length + style.length);
+  out.set(image, 0);
+  out.set(style, image.length);
+  return out;
+}
+
+/**
  * Train a softmax style classifier on `features` (one vector per item) and their `labels`
  * (style names). Needs at least two distinct labels; every vector must have the same length and
  * finite values (else `BAD_INPUT`).

@@ -5,7 +5,7 @@ import { RagarError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import type { GeneratorCallOptionsV1, GeneratorEngineV1, GeneratorResultV1, GeneratorWarningV1 } from '../types.js';
 import { PLANE, toModelSpace, toPixels } from './data.js';
-import { applyFinishing, finishingGuidances, finishingNeedsReference } from './finishing.js';
+import { applyFinishing, finishingGuidances, finishingNeedsReference, type Finishing } from './finishing.js';
 import { BuiltinGenerator } from './model.js';
 
 /** Options of the built-in engine under `providerOptions.builtin`. */
@@ -104,6 +104,17 @@ export const DEFAULT_SHARPEN = 0.5;
 export const DEFAULT_CFG_JITTER = 0.25;
 
 /**
+ * The guidance scale and sharpening the engine draws at when a request names neither: those the
+ * finishing was fitted at while it is applied (null = none), else the engine's defaults.
+ *
+ * @example
+ * const { cfgScale, sharpen } = drawingDefaults(generator.finishing); // e.g. { cfgScale: 2, sharpen: 0.5 }
+ */
+export function drawingDefaults(finishing: Finishing | null): { cfgScale: number; sharpen: number } {
+  return { cfgScale: finishing?.cfgScale ?? DEFAULT_CFG_SCALE, sharpen: finishing?.sharpen ?? DEFAULT_SHARPEN };
+}
+
+/**
  * Encode CHW model-space pixels as a 64×64 RGB PNG, optionally through an unsharp mask of
  * Gaussian sigma `sharpen` (sharp's `sharpen`, lightness channel; 0 = none).
  *
@@ -190,11 +201,12 @@ export function createBuiltinEngine(options: { generator: BuiltinGenerator; towe
       }
       const seeds = Array.from({ length: m }, (_, i) => request.seed + i);
       const finishing = own.finishing === false ? null : generator.finishing;
-      const cfgScale = own.cfgScale ?? finishing?.cfgScale ?? DEFAULT_CFG_SCALE;
+      const defaults = drawingDefaults(finishing);
+      const cfgScale = own.cfgScale ?? defaults.cfgScale;
       const cfgJitter = own.cfgJitter ?? DEFAULT_CFG_JITTER;
       if (!(Number.isFinite(cfgScale) && cfgScale >= 0 && cfgScale <= 20)) throw new RagarError(`builtin.cfgScale must be a number from 0 to 20, got ${cfgScale}`, 'BAD_INPUT');
       if (!(Number.isFinite(cfgJitter) && cfgJitter >= 0 && cfgJitter <= 2)) throw new RagarError(`builtin.cfgJitter must be a number from 0 to 2, got ${cfgJitter}`, 'BAD_INPUT');
-      const sharpen = own.sharpen ?? finishing?.sharpen ?? DEFAULT_SHARPEN;
+      const sharpen = own.sharpen ?? defaults.sharpen;
       if (!(Number.isFinite(sharpen) && sharpen >= 0 && sharpen <= 10)) throw new RagarError(`builtin.sharpen must be a number from 0 to 10, got ${sharpen}`, 'BAD_INPUT');
       const scales = seeds.map((seed) => Math.min(20, cfgScale * Math.exp(cfgJitter * new Rng(seed * 7 + 11).normal())));
       const sampleStart = performance.now();

@@ -1,5 +1,5 @@
 import { dot, l2normalize, type ImageEncoder } from '../../encoders/types.js';
-import { trainStyleClassifier, type StyleClassifier } from '../../models/styleClassifier.js';
+import { imageAndStyleFeatures, trainStyleClassifier, type StyleClassifier } from '../../models/styleClassifier.js';
 import { RagarError } from '../../util/errors.js';
 
 /**
@@ -36,14 +36,6 @@ export function conceptRecognised(output: Float32Array, trueConcept: Float32Arra
   return distractors.every((d) => dot(output, d) < score);
 }
 
-/** Classifier input of an image: its image features followed by its style descriptor (as the evaluation's style judge reads it). */
-function criticFeatures(image: ArrayLike<number>, style: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(image.length + style.length);
-  out.set(image, 0);
-  out.set(style, image.length);
-  return out;
-}
-
 /**
  * Train a style critic: a softmax classifier over image features plus the style descriptor
  * (`models/styleClassifier.ts`, the same kind and features as the evaluation's style judge) on
@@ -65,7 +57,7 @@ export function trainFinishingCritic(
   if (missing.length) throw new RagarError(`the style critic has no training rendition of ${missing.map((c) => JSON.stringify(c)).join(', ')}`, 'BAD_INPUT');
   const featureModel = `${encoders.image.modelId}+${encoders.style.modelId}`;
   const model: StyleClassifier = trainStyleClassifier(
-    rows.map((r) => criticFeatures(r.image, r.style)),
+    rows.map((r) => imageAndStyleFeatures(r.image, r.style)),
     rows.map((r) => r.label),
     { dataset: options.dataset, featureModel, seed: options.seed },
   );
@@ -82,7 +74,7 @@ export function trainFinishingCritic(
     async judge(pngs, signal) {
       const [images, styles] = await Promise.all([encoders.image.encode(pngs, { signal }), encoders.style.encode(pngs, { signal })]);
       const probabilities = images.map((image, i) => {
-        const p = model.predictProba(criticFeatures(image, styles[i]));
+        const p = model.predictProba(imageAndStyleFeatures(image, styles[i]));
         return Float64Array.from(order, (k) => p[k]);
       });
       return { images: images.map((v) => l2normalize(Float32Array.from(v))), probabilities };

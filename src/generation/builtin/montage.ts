@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { PIXEL_SIZE } from '../../encoders/pixels.js';
 import { RagarError } from '../../util/errors.js';
-import { DEFAULT_CFG_SCALE, DEFAULT_SHARPEN, modelSpaceToPng } from './engine.js';
+import { drawingDefaults, modelSpaceToPng } from './engine.js';
 import { applyFinishing, finishingNeedsReference, guidanceOf } from './finishing.js';
 import type { BuiltinGenerator } from './model.js';
 
@@ -34,7 +34,8 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
   const cell = PIXEL_SIZE + pad;
   // Delivered: each style drawn at the guidance its finishing asks for (a multiplier of the scale).
   const finishing = options.delivered ? generator.finishing : null;
-  const scale = options.scale ?? (options.delivered ? (generator.finishing?.cfgScale ?? DEFAULT_CFG_SCALE) : 1);
+  const drawing = options.delivered ? drawingDefaults(generator.finishing) : null;
+  const scale = options.scale ?? drawing?.cfgScale ?? 1;
   for (const [r, row] of rows.entries()) {
     const conds = [...styles.map((s) => ({ reference: row.reference, style: generator.conditionOfStyle(s) })), { reference: row.reference, style: null }];
     const outs = await generator.sample(conds, conds.map((_, i) => i + 1), { guidance: conds.map((_, i) => (finishing && i < styles.length ? Math.min(20, scale * guidanceOf(finishing.options[i])) : scale)) });
@@ -44,7 +45,7 @@ export async function conditionMontage(generator: BuiltinGenerator, rows: readon
     for (const [c, img] of images.entries()) {
       if (!img) continue;
       const styleIndex = c - 1;
-      let input = await modelSpaceToPng(img, options.delivered && styleIndex >= 0 && styleIndex <= styles.length ? (finishing?.sharpen ?? DEFAULT_SHARPEN) : 0);
+      let input = await modelSpaceToPng(img, drawing && styleIndex >= 0 && styleIndex <= styles.length ? drawing.sharpen : 0);
       if (finishing && styleIndex >= 0 && styleIndex < styles.length) {
         const drawn = input;
         input = await applyFinishing(() => drawn, conds[styleIndex].style!, finishing, referencePng);
